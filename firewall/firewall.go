@@ -27,6 +27,9 @@ type Grant struct {
 	Proto    string        // TCP or UDP
 	Port     uint16        // the protected port
 	Duration time.Duration // how long from now; access ends on its own after it
+	// Fields are the knock's fields by lower-case name ("client",
+	// "flag0", ...), for backends that run command templates.
+	Fields map[string]string
 }
 
 // Backend is a firewall the daemon can open and close ports in.
