@@ -26,7 +26,7 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 type chunk struct {
 	text  string
 	pos   Pos
-	uni   bool // from a file with a byte-order mark: Unicode rules
+	uni   bool   // from a file with a byte-order mark: Unicode rules
 	synth bool   // a closing tag made from an explicit empty block "<name/>"
 	from  string // for synth, the line it was made from
 }
