@@ -46,7 +46,7 @@ type Cache struct {
 	// without expired entries: the file stays within about twice the
 	// live entries.
 	nextCompact int
-	evicted uint64
+	evicted     uint64
 }
 
 // Open loads the cache at path ("" keeps it in memory only), holding at
