@@ -1,6 +1,7 @@
 package conffile
 
 import (
+	"errors"
 	"sort"
 	"strings"
 )
@@ -32,12 +33,17 @@ const (
 type globber struct {
 	fs    globFS
 	paths []string
-	steps int // directory reads, to bound the work
+	steps *int // directory reads left, to bound the work
 }
 
+// maxGlobSteps bounds the directory reads of all glob patterns in one parse.
 const maxGlobSteps = 10000
 
-func bsdGlob(fsys globFS, pattern string) []string {
+var errGlobSteps = errors.New("glob patterns read too many directories")
+
+// bsdGlob returns the names matching pattern. steps is the number of
+// directory reads left; when it runs out, bsdGlob fails.
+func bsdGlob(fsys globFS, pattern string, steps *int) ([]string, error) {
 	if i := strings.IndexByte(pattern, 0); i >= 0 {
 		pattern = pattern[:i] // a C string ends at NUL
 	}
@@ -54,9 +60,12 @@ func bsdGlob(fsys globFS, pattern string) []string {
 			pat = append(pat, c)
 		}
 	}
-	g := &globber{fs: fsys}
+	g := &globber{fs: fsys, steps: steps}
 	g.exp1(pat)
-	return g.paths
+	if *steps < 0 {
+		return nil, errGlobSteps
+	}
+	return g.paths, nil
 }
 
 func at(p []uint16, i int) uint16 {
@@ -239,8 +248,8 @@ func (g *globber) glob2(path string, pat []uint16) {
 
 // glob3 matches the entries of directory path against one segment.
 func (g *globber) glob3(path string, seg, rest []uint16) {
-	g.steps++
-	if g.steps > maxGlobSteps {
+	*g.steps--
+	if *g.steps < 0 {
 		return
 	}
 	names, err := g.fs.readDir(path)

@@ -141,3 +141,6 @@ func goJSON(b *Block) string { return canonical(bytesAsRunes(b.Map())) }
 
 // perlJSON is dump.pl's answer as the same canonical JSON.
 func perlJSON(r perlResult) string { return canonical(r.Config) }
+
+// execPerl returns a command running a Perl script.
+func execPerl(script string) *exec.Cmd { return exec.Command("perl", "-e", script) }

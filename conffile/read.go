@@ -37,10 +37,26 @@ type parser struct {
 	files      map[string]bool // files read so far; each is read once
 	stack      []string        // loop keys of the files being read
 	chunks     []chunk
+	globs      map[string][]string // glob results so far
+	globSteps  int                 // directory reads left for globs
 }
 
 func newParser(o *options) *parser {
-	return &parser{o: o, files: map[string]bool{}}
+	return &parser{o: o, files: map[string]bool{}, globs: map[string][]string{}, globSteps: maxGlobSteps}
+}
+
+// glob expands a pattern; the same pattern gives the same files within a
+// parse (Config::General globs again, but the files are the same).
+func (p *parser) glob(pattern string) ([]string, error) {
+	if m, ok := p.globs[pattern]; ok {
+		return m, nil
+	}
+	m, err := p.o.src.glob(pattern, &p.globSteps)
+	if err != nil {
+		return nil, err
+	}
+	p.globs[pattern] = m
+	return m, nil
 }
 
 func (p *parser) parse(name string, data []byte) (*Block, error) {
@@ -246,11 +262,12 @@ func (p *parser) read(file string, data []byte, depth int) error {
 
 	var (
 		hier, hierEnd string // here-document key and end marker
+		hierEndRx     *regexp.Regexp
 		hierPos       Pos
 		hierDoc       []string
 		cComment      bool
 		cPos          Pos
-		longline      string // a line continued with a trailing backslash
+		longline      strings.Builder // a line continued with a trailing backslash
 		longPos       Pos
 	)
 	push := func(text string, pos Pos) {
@@ -262,7 +279,7 @@ func (p *parser) read(file string, data []byte, depth int) error {
 
 		if perlTrue(hier) {
 			// Inside a here-document only its end marker counts.
-			if indent, ok := hereEnd(rx, line, hierEnd); ok {
+			if indent, ok := hereEnd(rx, line, hierEnd, hierEndRx); ok {
 				text := hier + " " + heredocSep
 				if indent != "" {
 					var b strings.Builder
@@ -276,7 +293,7 @@ func (p *parser) read(file string, data []byte, depth int) error {
 					text += strings.Join(hierDoc, "\n")
 				}
 				push(text, hierPos)
-				hierDoc, hier, hierEnd = nil, "", ""
+				hierDoc, hier, hierEnd, hierEndRx = nil, "", "", nil
 			} else {
 				hierDoc = append(hierDoc, line)
 			}
@@ -318,10 +335,10 @@ func (p *parser) read(file string, data []byte, depth int) error {
 
 		// A trailing backslash (not itself escaped) continues the line.
 		if n := len(line); n > 0 && line[n-1] == '\\' && (n == 1 || line[n-2] != '\\') {
-			if longline == "" {
+			if longline.Len() == 0 {
 				longPos = pos
 			}
-			longline += rx.trimLeft(line[:n-1])
+			longline.WriteString(rx.trimLeft(line[:n-1]))
 			continue
 		}
 
@@ -353,14 +370,16 @@ func (p *parser) read(file string, data []byte, depth int) error {
 			}
 			if m != nil {
 				hier, hierEnd, hierPos = m[1], m[2], pos
+				hierEndRx = hereEndRegexp(rx, hierEnd)
 				continue
 			}
 		}
 
-		if perlTrue(longline) {
+		if longline.Len() > 0 && longline.String() != "0" {
 			// The last line of a continued line.
-			push(longline+rx.trimLeft(line), longPos)
-			longline = ""
+			longline.WriteString(rx.trimLeft(line))
+			push(longline.String(), longPos)
+			longline.Reset()
 			continue
 		}
 		if rx.isBlank(line) {
@@ -391,37 +410,44 @@ func (p *parser) read(file string, data []byte, depth int) error {
 		return errorf(hierPos, "here-document %q opened here is never closed (no line %q follows)", hier, hierEnd)
 	case cComment:
 		return errorf(cPos, "comment %q opened here is never closed", "/*")
-	case longline != "":
+	case longline.Len() > 0:
 		return errorf(longPos, "line continued here with a trailing backslash, but the file ends")
 	}
 	return nil
 }
 
 // hereEnd reports whether line ends a here-document whose marker is end,
-// and the indentation in front of the marker: /^(\s*)\Qend\E\s*$/.
-func hereEnd(rx *regexps, line, end string) (indent string, ok bool) {
-	if end == "" {
-		return "", false
-	}
-	if r, _ := rx.decode(end); !rx.isSpace(r) {
-		rest := rx.trimLeft(line)
-		indent = line[:len(line)-len(rest)]
-		after, found := strings.CutPrefix(rest, end)
-		if !found || !rx.isBlank(after) {
+// and the indentation in front of the marker: /^(\s*)\Qend\E\s*$/. re is
+// hereEndRegexp(rx, end).
+func hereEnd(rx *regexps, line, end string, re *regexp.Regexp) (indent string, ok bool) {
+	if re != nil {
+		m := re.FindStringSubmatch(line)
+		if m == nil {
 			return "", false
 		}
-		return indent, true
+		return m[1], true
+	}
+	rest := rx.trimLeft(line)
+	indent = line[:len(line)-len(rest)]
+	after, found := strings.CutPrefix(rest, end)
+	if !found || !rx.isBlank(after) {
+		return "", false
+	}
+	return indent, true
+}
+
+// hereEndRegexp returns the regular expression hereEnd needs for a marker
+// that starts with white space (which the indentation may then give back),
+// or nil when the plain comparison does.
+func hereEndRegexp(rx *regexps, end string) *regexp.Regexp {
+	if r, _ := rx.decode(end); !rx.isSpace(r) {
+		return nil
 	}
 	ws := asciiSpace
 	if rx.uni {
 		ws = unicodeSpace
 	}
-	re := regexp.MustCompile(`^([` + ws + `]*)` + regexp.QuoteMeta(end) + `[` + ws + `]*$`)
-	m := re.FindStringSubmatch(line)
-	if m == nil {
-		return "", false
-	}
-	return m[1], true
+	return regexp.MustCompile(`^([` + ws + `]*)` + regexp.QuoteMeta(end) + `[` + ws + `]*$`)
 }
 
 // include is the include part of _read and _open: name is the file name
@@ -454,14 +480,16 @@ func (p *parser) open(file, base, orig string, pos Pos, depth, globs int) error 
 		if globs >= maxGlobNesting {
 			return fail(fmt.Errorf("glob matches %q, which is a glob pattern again, too often", file))
 		}
-		files, err := src.glob(file)
+		files, err := p.glob(file)
 		if err != nil {
 			return fail(err)
 		}
 		if len(files) == 0 && p.configPath != nil {
 			d, _ := splitPath(base)
 			if fi, err := src.stat(catFile(*p.configPath, d)); err == nil && fi != nil && fi.IsDir() {
-				files, _ = src.glob(catFile(*p.configPath, base))
+				if files, err = p.glob(catFile(*p.configPath, base)); err != nil {
+					return fail(err)
+				}
 			}
 		}
 		// No match is fine: "<<include conf.d/*.conf>>" may include

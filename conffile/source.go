@@ -24,8 +24,9 @@ type source interface {
 	stat(name string) (fs.FileInfo, error)
 	open(name string) (io.ReadCloser, error)
 	// glob expands a pattern the way Perl's bsd_glob(GLOB_BRACE|GLOB_QUOTE)
-	// does and keeps the regular files.
-	glob(pattern string) ([]string, error)
+	// does and keeps the regular files. steps is the budget of directory
+	// reads (see bsdGlob).
+	glob(pattern string, steps *int) ([]string, error)
 	// loopKey names a file for include-loop detection.
 	loopKey(name string) string
 }
@@ -75,8 +76,9 @@ func (osSource) open(name string) (io.ReadCloser, error) {
 	return f, nil
 }
 
-func (s osSource) glob(pattern string) ([]string, error) {
-	return regularFiles(s, bsdGlob(osGlobFS{}, pattern)), nil
+func (s osSource) glob(pattern string, steps *int) ([]string, error) {
+	m, err := bsdGlob(osGlobFS{}, pattern, steps)
+	return regularFiles(s, m), err
 }
 
 func (osSource) loopKey(name string) string { return filepath.Clean(name) }
@@ -128,12 +130,12 @@ func (s fsSource) stat(name string) (fs.FileInfo, error) { return fs.Stat(s.fsys
 
 func (s fsSource) open(name string) (io.ReadCloser, error) { return s.fsys.Open(name) }
 
-func (s fsSource) glob(pattern string) ([]string, error) {
-	var out []string
-	for _, m := range bsdGlob(fsGlobFS(s), pattern) {
-		out = append(out, cleanFS(m))
+func (s fsSource) glob(pattern string, steps *int) ([]string, error) {
+	m, err := bsdGlob(fsGlobFS(s), pattern, steps)
+	for i := range m {
+		m[i] = cleanFS(m[i])
 	}
-	return regularFiles(s, out), nil
+	return regularFiles(s, m), err
 }
 
 func (fsSource) loopKey(name string) string { return name }
@@ -179,7 +181,7 @@ func (s funcSource) open(name string) (io.ReadCloser, error) {
 	return io.NopCloser(strings.NewReader(string(data))), nil
 }
 
-func (funcSource) glob(string) ([]string, error) {
+func (funcSource) glob(string, *int) ([]string, error) {
 	return nil, errors.New("glob patterns need a file system (WithFS)")
 }
 
