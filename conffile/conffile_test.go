@@ -427,7 +427,7 @@ var wantGlob = map[string][]string{
 	"sub//*.conf": {"sub//c.conf"}, `a\`: nil, "a[1].conf": {"a1.conf"}, `a\[1\].conf`: {"a[1].conf"},
 	"[a-b]*": {"a.conf", "a1.conf", "a[1].conf", "ab", "b.conf"}, "[A-Z]*": {"B.conf"}, "[--]": {"-"},
 	"?": {"-"}, "??": {"ab"}, "*.*": {"B.conf", "a.conf", "a1.conf", "a[1].conf", "b.conf"},
-	"**": {"-", "B.conf", "a.conf", "a1.conf", "a[1].conf", "ab", "b.conf", "sub", "x,y", "x{y"},
+	"**":  {"-", "B.conf", "a.conf", "a1.conf", "a[1].conf", "ab", "b.conf", "sub", "x,y", "x{y"},
 	"a**": {"a.conf", "a1.conf", "a[1].conf", "ab"}, "{x,y}{y,,}": nil, `x\,y`: {"x,y"}, "{x\\,y,ab}": {"x,y", "ab"},
 	"[{]*": nil, "{[},]}*": nil, "*/../*.conf": {"sub/../B.conf", "sub/../a.conf", "sub/../a1.conf", "sub/../a[1].conf", "sub/../b.conf"},
 	"sub/../[ab].conf": {"sub/../a.conf", "sub/../b.conf"}, "{a,b": nil, "a}": nil, "{*,.}h*": {".h.conf", ".hid"}, "": nil,
