@@ -28,7 +28,7 @@ type env struct {
 	other4, other6 netip.Addr
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedCommand(t, "ip", "apt-get install iproute2")
