@@ -74,6 +74,8 @@ type Codec struct {
 	// byPorts maps a sequence length to the byte lengths it can carry.
 	byPorts map[int][]int
 	lengths []int
+	// headerOnly marks sequence lengths that only a RandomIV knock has.
+	headerOnly map[int]bool
 }
 
 // New checks cfg and prepares a codec.
@@ -111,17 +113,22 @@ func New(cfg Config) (*Codec, error) {
 // the number of ports each takes.
 func (c *Codec) indexLengths() {
 	c.byPorts = make(map[int][]int)
-	add := func(nbytes int) {
+	c.headerOnly = make(map[int]bool)
+	add := func(nbytes int, header bool) {
 		n := c.span.Ports(nbytes)
+		if _, seen := c.byPorts[n]; !seen {
+			c.headerOnly[n] = header
+		}
+		c.headerOnly[n] = c.headerOnly[n] && header
 		c.byPorts[n] = append(c.byPorts[n], nbytes)
 	}
 	if c.cipher == nil {
-		add(c.format.Len())
+		add(c.format.Len(), false)
 	} else {
 		sealed := c.cipher.SealedLen(c.format.Len())
-		add(sealed)
+		add(sealed, false)
 		for l := 1; l <= c.cipher.BlockSize(); l++ {
-			add(len(cbc.Header) + l + sealed)
+			add(len(cbc.Header)+l+sealed, true)
 		}
 	}
 	for n := range c.byPorts {

@@ -192,23 +192,34 @@ func (s *Span) Pack(b []byte) []uint16 {
 // span, when the number of ports is not the one n bytes take, or when the
 // last, shorter group holds a value too large for its width.
 func (s *Span) Unpack(ports []uint16, n int) ([]byte, error) {
-	if want := s.Ports(n); len(ports) != want {
-		return nil, fmt.Errorf("%w: %d bytes take %d ports, got %d", ErrLength, n, want, len(ports))
+	syms := make([]int, len(ports))
+	for i, p := range ports {
+		v, ok := s.Index(p)
+		if !ok {
+			return nil, fmt.Errorf("%w: port %d (knock %d of %d) is not in %q", ErrNotInSpan, p, i+1, len(ports), s.text)
+		}
+		syms[i] = v
+	}
+	return s.UnpackSymbols(syms, n)
+}
+
+// UnpackSymbols is Unpack for ports already turned into their positions in
+// the span (symbols), so that a caller trying several byte counts looks
+// each port up once.
+func (s *Span) UnpackSymbols(syms []int, n int) ([]byte, error) {
+	if want := s.Ports(n); len(syms) != want {
+		return nil, fmt.Errorf("%w: %d bytes take %d ports, got %d", ErrLength, n, want, len(syms))
 	}
 	out := make([]byte, 0, n)
 	var acc uint32
 	var have int
-	for i, p := range ports {
-		idx, ok := s.Index(p)
-		v := uint32(idx)
-		if !ok {
-			return nil, fmt.Errorf("%w: port %d (knock %d of %d) is not in %q", ErrNotInSpan, p, i+1, len(ports), s.text)
-		}
+	for i, sym := range syms {
+		v := uint32(sym)
 		width := s.bits
-		if i == len(ports)-1 {
-			width = 8*n - s.bits*(len(ports)-1)
+		if i == len(syms)-1 {
+			width = 8*n - s.bits*(len(syms)-1)
 			if v>>width != 0 {
-				return nil, fmt.Errorf("%w: port %d is symbol %d, but the last group has only %d bits", ErrLastSymbol, p, v, width)
+				return nil, fmt.Errorf("%w: port %d is symbol %d, but the last group has only %d bits", ErrLastSymbol, s.ports[sym], v, width)
 			}
 		}
 		acc = acc<<width | v

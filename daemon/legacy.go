@@ -1,0 +1,154 @@
+package daemon
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/format"
+)
+
+// Legacy decodes the Perl prototype's knock.
+type Legacy struct {
+	Codec *knock.Codec
+	// TimeField is the field that carries the minutes to stay open, such
+	// as "FLAG0" (the prototype's TIME); "" for the configured default.
+	// A value of 0 closes the port.
+	TimeField string
+	// CloseField is a field whose non-zero value makes a closing knock.
+	CloseField string
+	// Window is how far the THIS* fields may be from the daemon's clock.
+	Window time.Duration
+	// ReplayTTL is how long a knock without THIS* fields is remembered.
+	ReplayTTL time.Duration
+	// Location is the time zone of THIS* fields (the clock's when nil).
+	Location *time.Location
+}
+
+// CheckFields validates TimeField and CloseField against the format.
+func (l *Legacy) CheckFields() error {
+	f := l.Codec.Format()
+	for _, name := range []string{l.TimeField, l.CloseField} {
+		if name == "" {
+			continue
+		}
+		if !hasField(f, name) {
+			return fmt.Errorf("field %q is not in the knock format %q", name, f)
+		}
+	}
+	if !f.Has(format.Port) && !f.Has(format.Port16) {
+		return fmt.Errorf("knock format %q has no PORT or PORT16 field: the daemon would not know which port to open", f)
+	}
+	return nil
+}
+
+func hasField(f format.Format, name string) bool {
+	for _, fl := range f.Fields() {
+		if strings.EqualFold(fl.String(), name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Lengths implements Decoder.
+func (l *Legacy) Lengths() []int { return l.Codec.Lengths() }
+
+// InSpan implements Decoder.
+func (l *Legacy) InSpan(p uint16) bool { return l.Codec.Span().Contains(p) }
+
+// Skip implements Decoder: the legacy knock may not skip foreign knocks,
+// since every extra candidate is another chance for garbage to decode.
+func (l *Legacy) Skip() int { return 0 }
+
+// Decode implements Decoder.
+func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request, error) {
+	tr, err := l.Codec.DecodeTrace(ports)
+	if err != nil {
+		return Request{}, reject(legacyReason(err), err)
+	}
+	f := l.Codec.Format()
+	v := tr.Values
+	if l.Location != nil {
+		now = now.In(l.Location)
+	}
+	if f.HasTime() && !f.Fresh(v, now, l.Window) {
+		return Request{}, reject(ReasonStale, fmt.Errorf("the knock's time fields are more than %s from the daemon's clock", l.Window))
+	}
+	req := Request{Client: src, Port: uint16(v.Port), Fields: fieldMap(f, v)}
+	if f.Has(format.Client) {
+		req.Client, req.ClientInKnock = v.Client, true
+	}
+	if l.TimeField != "" {
+		minutes, _ := strconv.Atoi(req.Fields[strings.ToLower(l.TimeField)])
+		req.Duration = time.Duration(minutes) * time.Minute
+		req.Close = minutes == 0
+	}
+	if l.CloseField != "" && req.Fields[strings.ToLower(l.CloseField)] != "0" {
+		req.Close = true
+	}
+	req.ReplayID = sha256.Sum256(append([]byte("legacy\x00"), tr.Sealed...))
+	ttl := l.ReplayTTL
+	if f.HasTime() {
+		ttl = 2*l.Window + time.Minute
+	}
+	req.ReplayUntil = now.Add(ttl)
+	return req, nil
+}
+
+func legacyReason(err error) string {
+	switch {
+	case errors.Is(err, knock.ErrLength):
+		return ReasonLength
+	case errors.Is(err, knock.ErrNotInSpan):
+		return ReasonSpan
+	case errors.Is(err, knock.ErrChecksum):
+		return ReasonChecksum
+	}
+	return ReasonDecrypt
+}
+
+// fieldMap names every field of the knock in lower case, as the
+// command backend's templates and the logs show them.
+func fieldMap(f format.Format, v format.Values) map[string]string {
+	m := make(map[string]string, len(f.Fields()))
+	for _, fl := range f.Fields() {
+		name := strings.ToLower(fl.String())
+		switch fl.Kind {
+		case format.Client:
+			m[name] = v.Client.String()
+		case format.Port, format.Port16:
+			m["port"] = strconv.Itoa(v.Port)
+		case format.Flag:
+			m[name] = strconv.Itoa(v.Flag(fl.N))
+		case format.Rand:
+			m[name] = strconv.Itoa(v.Rand)
+		case format.Checksum:
+			m[name] = strconv.Itoa(v.Checksum)
+		default:
+			m[name] = strconv.Itoa(timeField(fl.Kind, v.Time))
+		}
+	}
+	return m
+}
+
+func timeField(k format.Kind, t format.Times) int {
+	switch k {
+	case format.ThisYear:
+		return t.Year
+	case format.ThisDay:
+		return t.Day
+	case format.ThisHour:
+		return t.Hour
+	case format.ThisMinute:
+		return t.Minute
+	}
+	return t.Second
+}
+
+var _ Decoder = (*Legacy)(nil)
