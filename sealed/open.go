@@ -1,0 +1,112 @@
+package sealed
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Open checks and reads a message whose client address is carried in it.
+// A message with an implicit address fails with ErrAuth: use OpenFrom.
+func Open(k *Key, b []byte, now time.Time, window time.Duration) (Message, error) {
+	return OpenFrom(k, b, netip.Addr{}, now, window)
+}
+
+// OpenFrom checks and reads a message that arrived from src, the address
+// an implicit message is authenticated against (a carried address is
+// authenticated as carried; whether it must equal src is the daemon's
+// policy). The timestamp must lie within window of now, both ends
+// included, to the second; window is at most MaxWindow.
+//
+// Work is bounded whatever b holds: a length and header check, then two
+// HMAC-SHA256 computations, the tag compared in constant time.
+func OpenFrom(k *Key, b []byte, src netip.Addr, now time.Time, window time.Duration) (Message, error) {
+	if window < 0 || window > MaxWindow {
+		return Message{}, fmt.Errorf("window %v is outside 0 to %v", window, MaxWindow)
+	}
+	h, addr, err := split(b, src)
+	if err != nil {
+		return Message{}, err
+	}
+	tag := b[len(b)-TagSize:]
+	var body [BodySize]byte
+	var pad, sum [sha256.Size]byte
+	k.pad(&pad, tag)
+	subtle.XORBytes(body[:], b[len(b)-TagSize-BodySize:len(b)-TagSize], pad[:BodySize])
+	t := fullTime(binary.BigEndian.Uint16(body[0:]), now.Unix())
+
+	var in [1 + 1 + 16 + 8 + BodySize]byte
+	k.sum(&sum, macInput(&in, h, addr, t, &body))
+	if subtle.ConstantTimeCompare(sum[:TagSize], tag) != 1 {
+		return Message{}, ErrAuth
+	}
+	m, err := fields(&body, t)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Client, m.Implicit = addr, h&3 == AddrImplicit
+	copy(m.id[:], sum[:])
+	switch w, n := int64(window/time.Second), now.Unix(); {
+	case t < n-w:
+		return Message{}, fmt.Errorf("%w: sealed at %s, %ds before %s", ErrExpired, m.Time.Format(time.RFC3339), n-t, now.UTC().Format(time.RFC3339))
+	case t > n+w:
+		return Message{}, fmt.Errorf("%w: sealed at %s, %ds after %s", ErrFuture, m.Time.Format(time.RFC3339), t-n, now.UTC().Format(time.RFC3339))
+	}
+	return m, nil
+}
+
+// split checks the length and header and finds the address to
+// authenticate.
+func split(b []byte, src netip.Addr) (byte, netip.Addr, error) {
+	if len(b) == 0 {
+		return 0, netip.Addr{}, fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	h := b[0]
+	switch n := sizeOf(h); {
+	case n == 0:
+		return 0, netip.Addr{}, fmt.Errorf("%w: header %#02x is not version %d with an address type", ErrMalformed, h, Version)
+	case n != len(b):
+		return 0, netip.Addr{}, fmt.Errorf("%w: %d bytes, and header %#02x announces %d", ErrMalformed, len(b), h, n)
+	}
+	switch h & 3 {
+	case AddrIPv4:
+		return h, netip.AddrFrom4([4]byte(b[1:5])), nil
+	case AddrIPv6:
+		return h, netip.AddrFrom16([16]byte(b[1:17])), nil
+	}
+	if !src.IsValid() {
+		return 0, netip.Addr{}, fmt.Errorf("%w: the address is implicit, and no source address was given", ErrAuth)
+	}
+	return h, src.WithZone("").Unmap(), nil
+}
+
+// fullTime reads 16 bits of Unix seconds as the second nearest to now.
+func fullTime(low uint16, now int64) int64 {
+	return now + int64(int16(low-uint16(now)))
+}
+
+// fields reads an authentic body. Fields out of range mean a key holder
+// sealed them: no client of this version does.
+func fields(b *[BodySize]byte, t int64) (Message, error) {
+	m := Message{Time: time.Unix(t, 0).UTC(), Port: binary.BigEndian.Uint16(b[2:]), Proto: TCP}
+	flags := binary.BigEndian.Uint16(b[5:])
+	m.Nonce = flags & MaxNonce
+	m.Close = flags&flagClose != 0
+	if flags&flagUDP != 0 {
+		m.Proto = UDP
+	}
+	d, ok := durationOf(b[4])
+	m.Duration = d
+	switch {
+	case !ok:
+		return Message{}, fmt.Errorf("%w: duration code %#02x is not canonical", ErrMalformed, b[4])
+	case m.Port == 0:
+		return Message{}, fmt.Errorf("%w: port 0", ErrMalformed)
+	case m.Close && d != 0:
+		return Message{}, fmt.Errorf("%w: a close with a duration of %v", ErrMalformed, d)
+	}
+	return m, nil
+}
