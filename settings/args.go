@@ -1,0 +1,161 @@
+package settings
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type cliSet struct {
+	vals map[string]Value
+}
+
+func (c cliSet) has(name string) bool {
+	_, ok := c.vals[name]
+	return ok
+}
+
+func progName(p Program) string {
+	if p == Client {
+		return "knockclient"
+	}
+	return "knockdaemon"
+}
+
+// parseArgs reads "-name value", "-name=value", "-name" for booleans and
+// counters, and "-noname" to negate a boolean.
+func parseArgs(prog Program, args []string) (cliSet, error) {
+	c := cliSet{vals: map[string]Value{}}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || a == "-" || a == "--" {
+			return c, fmt.Errorf("unexpected argument %q: options start with -, as in -remote 192.0.2.1", a)
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		p, negated, err := lookupArg(prog, name)
+		if err != nil {
+			return c, err
+		}
+		v := c.vals[p.Name]
+		v.Origin = "command line"
+		switch {
+		case negated:
+			if hasValue {
+				return c, fmt.Errorf("-%s takes no value", name)
+			}
+			v.Text = "no"
+		case p.Kind == Bool && !hasValue:
+			v.Text = "yes"
+		case p.Kind == Count && !hasValue:
+			n, _ := strconv.Atoi(v.Text)
+			v.Text = strconv.Itoa(n + 1)
+		default:
+			if !hasValue {
+				if i+1 >= len(args) {
+					return c, fmt.Errorf("-%s needs a value: %s", name, expected(p))
+				}
+				i++
+				value = args[i]
+			}
+			if err := checkValue(p, value); err != nil {
+				return c, fmt.Errorf("-%s %q: %w", name, value, err)
+			}
+			v.Text = value
+			if p.Kind == List {
+				v.Values = append(v.Values, value)
+			}
+		}
+		c.vals[p.Name] = v
+	}
+	return c, nil
+}
+
+func lookupArg(prog Program, name string) (p Param, negated bool, err error) {
+	if p, ok := Lookup(name); ok {
+		if p.For&prog == 0 {
+			return p, false, fmt.Errorf("-%s is a setting of %s, not of %s", name, progName(p.For), progName(prog))
+		}
+		return p, false, nil
+	}
+	if rest, ok := strings.CutPrefix(strings.ToLower(name), "no"); ok {
+		if p, ok := Lookup(rest); ok && p.Kind == Bool && p.For&prog != 0 {
+			return p, true, nil
+		}
+	}
+	msg := fmt.Sprintf("unknown option -%s", name)
+	if hint := suggest(name); hint != "" {
+		msg += fmt.Sprintf(" (did you mean -%s?)", hint)
+	}
+	return Param{}, false, fmt.Errorf("%s; %s -h lists them", msg, progName(prog))
+}
+
+// checkValue checks that a value has its parameter's form; what the
+// value means is checked when the settings are typed.
+func checkValue(p Param, v string) error {
+	switch p.Kind {
+	case Bool:
+		_, err := ParseBool(v)
+		return err
+	case Int, Count:
+		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("expected %s", expected(p))
+		}
+	case Seconds, Minutes:
+		_, err := ParseDuration(v, unitOf(p.Kind))
+		return err
+	}
+	return nil
+}
+
+func unitOf(k Kind) time.Duration {
+	if k == Minutes {
+		return time.Minute
+	}
+	return time.Second
+}
+
+func expected(p Param) string {
+	switch p.Kind {
+	case Bool:
+		return "yes or no"
+	case Int, Count:
+		return "a whole number"
+	case Seconds:
+		return "seconds (0.5) or a duration (500ms, 2m)"
+	case Minutes:
+		return "minutes (15) or a duration (90s, 2h)"
+	}
+	return "a value"
+}
+
+// ParseBool reads yes/no, true/false, on/off and 1/0, in any case.
+func ParseBool(s string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "yes", "true", "on", "1", "y":
+		return true, nil
+	case "no", "false", "off", "0", "n":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not yes or no", s)
+}
+
+// ParseDuration reads a Go duration ("90s", "1h30m") or a bare number in
+// unit ("0.5" seconds, "15" minutes). Negative durations are refused.
+func ParseDuration(s string, unit time.Duration) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	var d time.Duration
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		d = time.Duration(f * float64(unit))
+	} else if d, err = time.ParseDuration(t); err != nil {
+		name := "seconds"
+		if unit == time.Minute {
+			name = "minutes"
+		}
+		return 0, fmt.Errorf("%q is not a duration: expected %s (a number) or a duration such as 90s or 2h", s, name)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}

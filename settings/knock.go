@@ -1,0 +1,76 @@
+package settings
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/cbc"
+	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/portspan"
+)
+
+// Modes of knock.
+const (
+	ModeLegacy = "legacy"
+	ModeSealed = "sealed"
+)
+
+// Mode returns the knock mode, checked.
+func (s *Set) Mode() (string, error) {
+	switch m := strings.ToLower(s.String("mode")); m {
+	case ModeLegacy, ModeSealed:
+		return m, nil
+	}
+	return "", s.Errorf("mode", "expected legacy or sealed")
+}
+
+// Span returns the port span, checked.
+func (s *Set) Span() (*portspan.Span, error) {
+	sp, err := portspan.Parse(s.String("portspan"))
+	if err != nil {
+		return nil, s.Errorf("portspan", "%v", err)
+	}
+	return sp, nil
+}
+
+// LegacyConfig returns the codec configuration of the legacy knock, with
+// every error placed at the setting at fault.
+func (s *Set) LegacyConfig() (knock.Config, error) {
+	loc, err := s.Location()
+	if err != nil {
+		return knock.Config{}, err
+	}
+	cfg := knock.Config{Format: s.String("knock"), Span: s.String("portspan"), IV: s.Bool("iv"), Location: loc}
+	if _, err := format.Parse(cfg.Format); err != nil {
+		return cfg, s.Errorf("knock", "%v", err)
+	}
+	if _, err := s.Span(); err != nil {
+		return cfg, err
+	}
+	if !s.Bool("encrypt") {
+		if cfg.IV {
+			return cfg, s.Errorf("iv", "an IV needs encrypt = yes")
+		}
+		return cfg, nil
+	}
+	name, err := cbc.Canonical(s.String("cipher"))
+	if err != nil {
+		return cfg, s.Errorf("cipher", "%v", err)
+	}
+	cfg.Cipher = name
+	cfg.Key = s.Get("key").Text
+	if cfg.Key == "" {
+		return cfg, errors.New("key: no key is set, and encrypt = yes needs one (set key in the file, or -key)")
+	}
+	return cfg, nil
+}
+
+// LegacyCodec builds the legacy codec.
+func (s *Set) LegacyCodec() (*knock.Codec, error) {
+	cfg, err := s.LegacyConfig()
+	if err != nil {
+		return nil, err
+	}
+	return knock.New(cfg)
+}

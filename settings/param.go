@@ -1,0 +1,219 @@
+// Package settings turns a configuration file in Config::General format
+// (package conffile) and the command line into the typed settings of
+// knockclient and knockdaemon, as the Perl prototype read them: every
+// parameter of the file can be given on the command line (`-port 22`) and
+// the command line wins; a boolean is negated with `-noNAME`.
+//
+// Both programs know every key, so that one file can describe both ends of
+// a knock: the client ignores the daemon's keys and the other way round. A
+// key that neither knows, a value of the wrong form or a key set twice is
+// an error naming the file, the line and what was expected; the programs
+// refuse to start rather than run half-configured.
+package settings
+
+import (
+	"sort"
+	"strings"
+)
+
+// Program says which program reads a parameter.
+type Program uint8
+
+// Programs.
+const (
+	Client Program = 1 << iota
+	Daemon
+	Both = Client | Daemon
+)
+
+// Kind is the form of a parameter's value.
+type Kind uint8
+
+// Kinds of values.
+const (
+	String Kind = iota
+	Bool
+	Int
+	Seconds // a duration; a bare number counts seconds
+	Minutes // a duration; a bare number counts minutes
+	List    // may be repeated; each line adds values
+	Count   // a switch that counts: -debug -debug is 2
+)
+
+// Param describes one parameter.
+type Param struct {
+	Name    string
+	Kind    Kind
+	For     Program
+	Default string
+	Help    string
+	Secret  bool // masked in dumps and never logged
+	CLIOnly bool // a command-line switch, not a file key
+}
+
+// params lists every parameter of both programs. Keep it sorted by
+// purpose; Lookup and the help texts read it.
+var params = []Param{
+	// The knock itself: read by both ends.
+	{Name: "mode", For: Both, Default: "legacy", Help: "knock mode: legacy (the Perl prototype's knock) or sealed (authenticated, replay-proof)"},
+	{Name: "knock", For: Both, Default: "CLIENT,PORT,FLAG0,CHECKSUM", Help: "legacy knock format: fields CLIENT (IP), PORT, PORT16, FLAGn, RAND, THISYEAR, THISDAY, THISHOUR, THISMINUTE, THISSECOND, CHECKSUM"},
+	{Name: "encrypt", Kind: Bool, For: Both, Default: "yes", Help: "legacy: encrypt the knock"},
+	{Name: "key", For: Both, Secret: true, Help: "the shared passphrase"},
+	{Name: "keyfile", For: Both, Help: "sealed: file holding the key written by knockclient -keygen (instead of key)"},
+	{Name: "cipher", For: Both, Default: "Blowfish", Help: "legacy cipher: Blowfish, DES, IDEA, Twofish, Rijndael (AES)"},
+	{Name: "iv", Kind: Bool, For: Both, Default: "no", Help: "legacy: send a random IV after a RandomIV header"},
+	{Name: "portspan", For: Both, Default: "745-1000", Help: "ports knocks are sent to, a-b,c,d-e: 2^N ports, N from 1 to 16"},
+	{Name: "timezone", For: Both, Default: "local", Help: "time zone of THIS* fields: local, UTC or an IANA name"},
+	{Name: "kdftime", Kind: Int, For: Both, Default: "3", Help: "sealed: Argon2id passes over memory when the key is a passphrase"},
+	{Name: "kdfmemory", Kind: Int, For: Both, Default: "65536", Help: "sealed: Argon2id memory in KiB"},
+	{Name: "kdfthreads", Kind: Int, For: Both, Default: "1", Help: "sealed: Argon2id parallelism"},
+	{Name: "kdfsalt", For: Both, Default: "portknock", Help: "sealed: salt for the passphrase KDF; both ends must agree"},
+	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Help: "sealed: UDP port of single-packet authorization"},
+	{Name: "window", Kind: Seconds, For: Daemon, Default: "60", Help: "how far a knock's time may be from the daemon's clock"},
+
+	// What a knock asks for (client), and what may be granted (daemon).
+	{Name: "client", For: Client, Help: "address to open the port to (CLIENT); default: this host's address toward remote"},
+	{Name: "port", Kind: Int, For: Client, Default: "22", Help: "port to open (PORT)"},
+	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Help: "client (sealed): minutes to ask for; daemon: minutes to open when the knock says none"},
+	{Name: "close", Kind: Bool, For: Client, Default: "no", Help: "sealed: ask to close the port instead of opening it"},
+	{Name: "openprotocol", For: Client, Default: "tcp", Help: "sealed: the protocol of the port to open, tcp or udp"},
+
+	// Client: delivery.
+	{Name: "remote", For: Client, Help: "host to knock on (IPv4, IPv6 or a name)"},
+	{Name: "protocol", For: Client, Default: "tcp", Help: "send knocks as tcp (one SYN each) or udp (one datagram each)"},
+	{Name: "timeout", Kind: Seconds, For: Client, Default: "0.1", Help: "pause between knocks, in seconds"},
+	{Name: "logtofile", Kind: Bool, For: Client, Default: "no", Help: "write knocks into logfile instead of sending them"},
+	{Name: "logfile", For: Both, Default: "/var/log/kern.log", Help: "client: file to write knocks into; daemon: firewall log to watch (runmode = file)"},
+	{Name: "fileformat", For: Both, Help: "format of a knock log line: _DATE_, _CLIENT_, _REMOTE_, _CLIENTPORT_, _REMOTEPORT_"},
+	{Name: "spa", Kind: Bool, For: Client, Default: "no", Help: "sealed: send one UDP datagram (single-packet authorization) instead of a port sequence"},
+	{Name: "verify", Kind: Bool, For: Client, Default: "no", Help: "after knocking, connect to remote:port and report whether it opened"},
+	{Name: "retry", Kind: Int, For: Client, Default: "0", Help: "with verify: knock again up to N times, with backoff, until the port opens"},
+
+	// Daemon: sources.
+	{Name: "runmode", For: Daemon, Default: "network", Help: "file: follow logfile; network: read the packets (see capture)"},
+	{Name: "capture", For: Daemon, Default: "nflog", Help: "network mode: nflog (installs its own log rule) or afpacket (a packet socket on interface)"},
+	{Name: "interface", For: Daemon, Help: "network mode: the interface to watch (afpacket: required; nflog: optional filter)"},
+	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Help: "NFLOG group the log rule sends knocks to"},
+	{Name: "pattern", Kind: List, For: Daemon, Help: "file mode: regular expression with named groups src and dport (proto, dst optional); repeatable"},
+	{Name: "fromstart", Kind: Bool, For: Daemon, Default: "no", Help: "file mode: read logfile from its start, not its end"},
+
+	// Daemon: decisions.
+	{Name: "protected", Kind: List, For: Daemon, Default: "tcp/22", Help: "the only ports knocks may open: proto/port, comma separated, repeatable"},
+	{Name: "maxduration", Kind: Minutes, For: Daemon, Default: "1440", Help: "the longest a knock may keep a port open, in minutes"},
+	{Name: "timefield", For: Daemon, Default: "FLAG0", Help: "legacy: the field that carries the minutes to open (the prototype's TIME); none for duration; 0 minutes closes"},
+	{Name: "closefield", For: Daemon, Help: "legacy: a field whose non-zero value closes the port"},
+	{Name: "checkclient", Kind: Bool, For: Daemon, Default: "yes", Help: "the knock's CLIENT must be the packet's source address"},
+	{Name: "replay", Kind: Bool, For: Daemon, Default: "yes", Help: "refuse a knock that was accepted before"},
+	{Name: "replayfile", For: Daemon, Default: "/var/lib/knockdaemon/replay", Help: "where accepted knocks are remembered across restarts"},
+	{Name: "replayttl", Kind: Minutes, For: Daemon, Default: "1440", Help: "legacy: how long a knock without THIS* fields is remembered"},
+	{Name: "knocktimeout", Kind: Seconds, For: Daemon, Default: "10", Help: "the longest pause between two knocks of one sequence"},
+	{Name: "maxsources", Kind: Int, For: Daemon, Default: "262144", Help: "sources seen once that are tracked (memory is fixed)"},
+	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Help: "sources seen repeatedly that are tracked, with their knock queues"},
+
+	// Daemon: firewall.
+	{Name: "firewall", For: Daemon, Default: "nft", Help: "nft, iptables or command"},
+	{Name: "nftmode", For: Daemon, Default: "own", Help: "nft: own (the daemon's own table guards the ports) or existing (sets in your table)"},
+	{Name: "nfttable", For: Daemon, Default: "inet portknock", Help: "nft: family and table of the daemon's sets"},
+	{Name: "opencommand", For: Daemon, Help: "command firewall: run to open; %IP%, %PORT%, %PROTO%, %TIME%, %SECONDS%, %FLAG0%..."},
+	{Name: "closecommand", For: Daemon, Help: "command firewall: run when the time is up or on a closing knock"},
+	{Name: "commandtimeout", Kind: Seconds, For: Daemon, Default: "10", Help: "command firewall: time limit of each command"},
+
+	// Daemon: operations.
+	{Name: "metrics", For: Daemon, Help: "address for Prometheus metrics, such as 127.0.0.1:9477 (off when empty)"},
+	{Name: "logformat", For: Daemon, Default: "text", Help: "log lines as text or json"},
+	{Name: "logto", For: Daemon, Default: "stderr", Help: "where logs go: stderr or syslog"},
+
+	// Both: behaviour.
+	{Name: "test", Kind: Bool, For: Both, Default: "no", Help: "client: build the knock, send nothing; daemon: decide and log, change no firewall"},
+	{Name: "quiet", Kind: Bool, For: Both, Default: "no", Help: "print nothing but errors"},
+	{Name: "debug", Kind: Count, For: Both, Default: "0", Help: "diagnostics; twice (-debug -debug) dumps every parameter"},
+
+	// Command-line switches.
+	{Name: "conf", For: Both, CLIOnly: true, Help: "configuration file (default: the search path)"},
+	{Name: "profile", For: Both, CLIOnly: true, Help: "use the <profile NAME> block of the file"},
+	{Name: "decode", For: Both, CLIOnly: true, Help: "decode a knock sequence \"P1 P2 ...\" and print it as JSON"},
+	{Name: "keygen", Kind: Bool, For: Client, CLIOnly: true, Help: "write a new random key for the sealed mode and exit"},
+	{Name: "uninstall", Kind: Bool, For: Daemon, CLIOnly: true, Help: "remove the daemon's firewall table and exit"},
+	{Name: "h", Kind: Bool, For: Both, CLIOnly: true, Help: "brief usage"},
+	{Name: "man", Kind: Bool, For: Both, CLIOnly: true, Help: "the full manual"},
+}
+
+// flagParam is the family FLAG0, FLAG1, ...: values for the knock's flags.
+var flagParam = Param{Kind: Int, For: Client, Help: "value of FLAGn in the knock (0-255; taken mod 256)"}
+
+// Lookup finds a parameter by name, case-insensitively; flagN included.
+func Lookup(name string) (Param, bool) {
+	n := strings.ToLower(name)
+	for _, p := range params {
+		if p.Name == n {
+			return p, true
+		}
+	}
+	if isFlagName(n) {
+		p := flagParam
+		p.Name = n
+		return p, true
+	}
+	return Param{}, false
+}
+
+func isFlagName(n string) bool {
+	rest, ok := strings.CutPrefix(n, "flag")
+	if !ok || rest == "" || len(rest) > 3 {
+		return false
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return rest == "0" || rest[0] != '0'
+}
+
+// Params returns the parameters a program reads, in table order.
+func Params(p Program) []Param {
+	var out []Param
+	for _, x := range params {
+		if x.For&p != 0 {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// suggest returns the known name closest to name, for "did you mean".
+func suggest(name string) string {
+	best, bestD := "", 3
+	names := make([]string, 0, len(params))
+	for _, p := range params {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if d := distance(strings.ToLower(name), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
