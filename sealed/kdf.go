@@ -32,7 +32,7 @@ type KDF struct {
 }
 
 // DefaultKDF returns RFC 9106's second recommended setting (t=3, 64 MiB,
-// p=4) with DefaultSalt: about a tenth of a second on a small server.
+// p=4) with DefaultSalt.
 func DefaultKDF() KDF {
 	return KDF{Time: 3, Memory: 64 * 1024, Threads: 4, Salt: DefaultSalt}
 }

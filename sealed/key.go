@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"strings"
 	"sync"
@@ -35,7 +34,7 @@ const (
 
 // Key is a sealed-knock key: the 256-bit master key, from GenerateKey,
 // ParseKey or KDF.Derive, and the two subkeys HKDF derives from it. It is
-// safe for concurrent use. It never prints: every fmt verb shows
+// safe for concurrent use; the zero Key is not usable. It never prints: every fmt verb shows
 // "sealed.Key(redacted)"; FormatKey gives its text.
 type Key struct {
 	// s is behind a pointer so that even a copied Key prints no secret.
@@ -44,8 +43,7 @@ type Key struct {
 
 type secrets struct {
 	master [KeySize]byte
-	mac    sync.Pool // of hash.Hash: HMAC-SHA256 under the MAC subkey
-	enc    sync.Pool // of hash.Hash: HMAC-SHA256 under the encryption subkey
+	pool   sync.Pool // of *scratch, with HMACs under the two subkeys
 }
 
 // NewKey makes a key from 32 bytes.
@@ -57,8 +55,9 @@ func NewKey(b []byte) (*Key, error) {
 	copy(s.master[:], b)
 	macKey := subkey(b, infoMAC)
 	encKey := subkey(b, infoEnc)
-	s.mac.New = func() any { return hmac.New(sha256.New, macKey) }
-	s.enc.New = func() any { return hmac.New(sha256.New, encKey) }
+	s.pool.New = func() any {
+		return &scratch{mac: hmac.New(sha256.New, macKey), enc: hmac.New(sha256.New, encKey)}
+	}
 	return &Key{s}, nil
 }
 
@@ -133,18 +132,8 @@ func ParseKeyFile(data []byte) (*Key, error) {
 // Format keeps keys out of logs, whatever the verb.
 func (k Key) Format(f fmt.State, verb rune) { io.WriteString(f, "sealed.Key(redacted)") }
 
-// sum is HMAC-SHA256 under the MAC subkey of the parts, written into out.
-func (k *Key) sum(out *[sha256.Size]byte, parts ...[]byte) { hmacSum(&k.s.mac, out, parts) }
+// scratch lends a pooled pair of HMACs and buffers: Open then allocates
+// nothing for a forgery.
+func (k *Key) scratch() *scratch { return k.s.pool.Get().(*scratch) }
 
-// pad is HMAC-SHA256 under the encryption subkey of iv.
-func (k *Key) pad(out *[sha256.Size]byte, iv []byte) { hmacSum(&k.s.enc, out, [][]byte{iv}) }
-
-func hmacSum(pool *sync.Pool, out *[sha256.Size]byte, parts [][]byte) {
-	h := pool.Get().(hash.Hash)
-	h.Reset()
-	for _, p := range parts {
-		h.Write(p)
-	}
-	h.Sum(out[:0])
-	pool.Put(h)
-}
+func (k *Key) release(sc *scratch) { k.s.pool.Put(sc) }

@@ -1,7 +1,6 @@
 package sealed
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
@@ -32,15 +31,12 @@ func OpenFrom(k *Key, b []byte, src netip.Addr, now time.Time, window time.Durat
 		return Message{}, err
 	}
 	tag := b[len(b)-TagSize:]
+	sc := k.scratch()
+	defer k.release(sc)
 	var body [BodySize]byte
-	var pad, sum [sha256.Size]byte
-	k.pad(&pad, tag)
-	subtle.XORBytes(body[:], b[len(b)-TagSize-BodySize:len(b)-TagSize], pad[:BodySize])
+	subtle.XORBytes(body[:], b[len(b)-TagSize-BodySize:len(b)-TagSize], sc.keystream(tag))
 	t := fullTime(binary.BigEndian.Uint16(body[0:]), now.Unix())
-
-	var in [1 + 1 + 16 + 8 + BodySize]byte
-	k.sum(&sum, macInput(&in, h, addr, t, &body))
-	if subtle.ConstantTimeCompare(sum[:TagSize], tag) != 1 {
+	if subtle.ConstantTimeCompare(sc.tag(h, addr, t, &body), tag) != 1 {
 		return Message{}, ErrAuth
 	}
 	m, err := fields(&body, t)
@@ -48,7 +44,7 @@ func OpenFrom(k *Key, b []byte, src netip.Addr, now time.Time, window time.Durat
 		return Message{}, err
 	}
 	m.Client, m.Implicit = addr, h&3 == AddrImplicit
-	copy(m.id[:], sum[:])
+	copy(m.id[:], sc.sum[:])
 	switch w, n := int64(window/time.Second), now.Unix(); {
 	case t < n-w:
 		return Message{}, fmt.Errorf("%w: sealed at %s, %ds before %s", ErrExpired, m.Time.Format(time.RFC3339), n-t, now.UTC().Format(time.RFC3339))

@@ -104,3 +104,32 @@ func TestSealDrawsNonce(t *testing.T) {
 		t.Error("Seal with no randomness: no error")
 	}
 }
+
+// TestConcurrentUse: one key seals and opens from many goroutines (run
+// with -race).
+func TestConcurrentUse(t *testing.T) {
+	key := testKey(t)
+	done := make(chan error)
+	for g := range 4 {
+		go func() {
+			r := rand.New(rand.NewChaCha8([32]byte{byte(g)}))
+			for range 200 {
+				m := randomMessage(r)
+				b, err := sealed.SealNonce(key, m)
+				if err == nil {
+					_, err = sealed.OpenFrom(key, b, m.Client, m.Time, time.Minute)
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

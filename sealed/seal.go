@@ -1,7 +1,7 @@
 package sealed
 
 import (
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,20 +33,17 @@ func SealNonce(k *Key, m Message) ([]byte, error) {
 		return nil, err
 	}
 	h := header(typ)
-	var in [1 + 1 + 16 + 8 + BodySize]byte
-	var sum, pad [sha256.Size]byte
-	k.sum(&sum, macInput(&in, h, addr, m.Time.Unix(), &body))
-	tag := sum[:TagSize]
-	k.pad(&pad, tag)
+	sc := k.scratch()
+	defer k.release(sc)
+	tag := sc.tag(h, addr, m.Time.Unix(), &body)
 
 	out := make([]byte, 0, sizes[typ])
 	out = append(out, h)
 	if typ != AddrImplicit {
 		out = append(out, addr.AsSlice()...)
 	}
-	for i, c := range body {
-		out = append(out, c^pad[i])
-	}
+	out = append(out, body[:]...)
+	subtle.XORBytes(out[len(out)-BodySize:], body[:], sc.keystream(tag))
 	return append(out, tag...), nil
 }
 

@@ -1,8 +1,6 @@
 package sealed
 
 import (
-	"encoding/binary"
-	"net/netip"
 	"time"
 )
 
@@ -80,19 +78,4 @@ func sizeOf(h byte) int {
 		return 0
 	}
 	return sizes[h&3]
-}
-
-// macInput lays out what the tag covers: header, the address as family
-// (4 or 6) and bytes, the full timestamp as 8 bytes, and the body.
-func macInput(buf *[1 + 1 + 16 + 8 + BodySize]byte, h byte, a netip.Addr, t int64, body *[BodySize]byte) []byte {
-	out := append(buf[:0], h)
-	if a.Is4() {
-		v := a.As4()
-		out = append(append(out, 4), v[:]...)
-	} else {
-		v := a.As16()
-		out = append(append(out, 6), v[:]...)
-	}
-	out = binary.BigEndian.AppendUint64(out, uint64(t))
-	return append(out, body[:]...)
 }
