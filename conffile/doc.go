@@ -101,6 +101,10 @@
 //     line up to it: "path = /usr/*/bin" became a key "bin");
 //   - a closing tag that does not name the block it closes (compared
 //     case-insensitively; Config::General ignores the name);
+//   - a block left open whose name is "0" or empty (Config::General
+//     drops it silently, while it rejects other unclosed blocks);
+//   - a file with a byte-order mark that is not valid UTF-8 (what
+//     Config::General makes of it ranges from garbage to perl crashing);
 //   - includes nested deeper than the include depth limit, an include loop
 //     that Config::General would follow until the file names grew too long,
 //     files larger than the size limit and blocks nested deeper than the

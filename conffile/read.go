@@ -256,6 +256,20 @@ func (p *parser) read(file string, data []byte, depth int) error {
 	if bytes.HasPrefix(data, utf8BOM) {
 		data = data[len(utf8BOM):]
 		uni = true
+		if !utf8.Valid(data) {
+			// Config::General's :utf8 layer lets malformed text through;
+			// what follows ranges from garbage to a crash of perl.
+			i := 0
+			for i < len(data) {
+				r, n := utf8.DecodeRune(data[i:])
+				if r == utf8.RuneError && n == 1 {
+					break
+				}
+				i += n
+			}
+			line := bytes.Count(data[:i], []byte("\n")) + 1
+			return errorf(Pos{File: file, Line: line}, "invalid UTF-8 in a file that starts with a UTF-8 byte-order mark")
+		}
 	}
 	rx := rxFor(uni)
 	dir, _ := splitPath(file)

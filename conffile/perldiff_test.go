@@ -1,0 +1,229 @@
+//go:build perldiff
+
+// The differential fuzzer: a manual exploration, not part of the test
+// suite. It feeds the fuzzer's inputs to both this package and Perl's
+// Config::General and stops at the first input where they disagree,
+// other than where this package is stricter on purpose (see the package
+// documentation). Run it with
+//
+//	go test -tags perldiff -run '^$' -fuzz FuzzPerlDiff -fuzztime 10m ./conffile/
+//
+// Inputs that could make Perl read outside a scratch directory (absolute
+// or ".." include names, devices) are skipped: Perl reads /dev/zero until
+// memory runs out. Inputs Perl takes more than 3 seconds over are skipped
+// too, as are files with a byte-order mark and invalid UTF-8, on which
+// perl can hang or crash.
+package conffile
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var (
+	diffOnce sync.Once
+	diffDir  string
+	diffPerl *perl
+	diffErr  error
+)
+
+// diffSetup makes the scratch directory the inputs are parsed in, with a
+// few files for them to include.
+func diffSetup(t *testing.T) {
+	needPerl(t)
+	diffOnce.Do(func() {
+		diffDir, diffErr = os.MkdirTemp("", "conffile-perldiff-")
+		if diffErr != nil {
+			return
+		}
+		for name, content := range map[string]string{
+			"a.conf":        "a = 1\n<ab>\n  x = y\n</ab>\n",
+			"b.conf":        "b = 2\n<<include a.conf>>\n",
+			"loop.conf":     "loop = 1\n<<include loop.conf>>\n<<include fuzz.conf>>\n",
+			"close.conf":    "</blk>\n",
+			"sub/c.conf":    "c = 3\n<<include ../a.conf>>\n",
+			"sub/d.conf":    "d <<EOF\n  text\n  EOF\n",
+			"sub/.e.conf":   "e = hidden\n",
+			"sub/x{y}.conf": "xy = 1\n",
+			"common.conf":   "common = top\n",
+		} {
+			p := filepath.Join(diffDir, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if diffErr = os.WriteFile(p, []byte(content), 0o644); diffErr != nil {
+				return
+			}
+		}
+	})
+	if diffErr != nil {
+		t.Fatal(diffErr)
+	}
+}
+
+// diffDump runs Perl on file, restarting it if needed; ok is false if Perl
+// did not answer in time.
+func diffDump(t *testing.T, file string) (r perlResult, ok bool) {
+	if diffPerl == nil {
+		cmd := exec.Command("sh", "-c", "ulimit -v 2000000; exec perl testdata/dump.pl -")
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		diffPerl = &perl{cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<20)}
+	}
+	type answer struct {
+		r   perlResult
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		r, err := diffPerl.dump(file)
+		ch <- answer{r, err}
+	}()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			diffPerl.cmd.Process.Kill()
+			diffPerl.cmd.Wait()
+			diffPerl = nil
+			return perlResult{}, false
+		}
+		return a.r, true
+	case <-time.After(3 * time.Second):
+		diffPerl.cmd.Process.Kill()
+		diffPerl.cmd.Wait()
+		diffPerl = nil
+		return perlResult{}, false
+	}
+}
+
+var (
+	includeWord = regexp.MustCompile(`(?i)include`)
+	absInclude  = regexp.MustCompile(`(?i)include[\t\n\v\f\r ]*["']?/`)
+)
+
+// unsafe reports inputs that might make Perl read outside the scratch
+// directory.
+func unsafe(data []byte) bool {
+	if bytes.HasPrefix(data, utf8BOM) && !utf8.Valid(data) {
+		return true // Perl may hang or crash; Parse rejects it
+	}
+	s := string(data)
+	for _, bad := range []string{"/dev", "/proc", "/sys", "stdin", "fd/"} {
+		if strings.Contains(s, bad) {
+			return true
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if !includeWord.MatchString(line) {
+			continue
+		}
+		if absInclude.MatchString(line) || strings.ContainsAny(line, `\{[~`) || strings.Contains(line, "..") {
+			return true
+		}
+	}
+	return false
+}
+
+// deliberate reports errors for input Config::General accepts that this
+// package rejects on purpose.
+func deliberate(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{
+		"here-document", `comment "/*" opened here`, "ends a comment that was never started",
+		"does not close block", "is never closed", "line continued here", "nested more than",
+		"include loop", "file is larger", "glob", "invalid UTF-8",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func FuzzPerlDiff(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/corpus/*.conf")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if unsafe(data) || len(data) > 4096 {
+			return
+		}
+		diffSetup(t)
+		file := filepath.Join(diffDir, "fuzz.conf")
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, ok := diffDump(t, file)
+		if !ok {
+			return
+		}
+		b, err := ParseFile(file)
+		if err := compareWithPerl(r, b, err); err != nil {
+			t.Fatalf("%v\ninput: %q", err, data)
+		}
+	})
+}
+
+// compareWithPerl says where the two parsers disagree, if they do.
+func compareWithPerl(r perlResult, b *Block, err error) error {
+	switch {
+	case r.Error != nil && err != nil:
+		return nil
+	case r.Error != nil:
+		return fmt.Errorf("Config::General rejects what Parse accepts\nperl: %s\n  go: %s", *r.Error, goJSON(b))
+	case err != nil:
+		if deliberate(err) {
+			return nil
+		}
+		return fmt.Errorf("Parse rejects what Config::General accepts\n  go: %v\nperl: %s", err, perlJSON(r))
+	}
+	if g, p := goJSON(b), perlJSON(r); g != p {
+		return fmt.Errorf("results differ\n  go: %s\nperl: %s\nwarnings: %q", g, p, r.Warnings)
+	}
+	return nil
+}
+
+// TestPerlDiffFiles compares the files named in $PERLDIFF (separated by
+// colons), for looking at one input closely.
+func TestPerlDiffFiles(t *testing.T) {
+	env := os.Getenv("PERLDIFF")
+	if env == "" {
+		t.Skip("PERLDIFF is not set")
+	}
+	pl := needPerl(t)
+	for _, file := range strings.Split(env, ":") {
+		r, err := pl.dump(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, goErr := ParseFile(file)
+		j, _ := json.Marshal(r)
+		t.Logf("%s\nperl: %s\n  go: %v", file, j, goErr)
+		if err := compareWithPerl(r, b, goErr); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+	}
+}
