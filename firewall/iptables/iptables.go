@@ -23,10 +23,14 @@ const DefaultChain = "PORTKNOCK"
 // DefaultTimeout limits each iptables call unless configured otherwise.
 const DefaultTimeout = 5 * time.Second
 
-// Decisions Open makes about a grant, for errors.Is.
+// Errors for errors.Is.
 var (
+	// ErrConfig marks a configuration the backend cannot work with.
+	ErrConfig = errors.New("invalid iptables configuration")
+	// ErrNotProtected is an Open for a port the guard does not cover.
 	ErrNotProtected = errors.New("port is not protected by the chain")
-	ErrBadGrant     = errors.New("invalid grant")
+	// ErrBadGrant is a grant no rule can express.
+	ErrBadGrant = errors.New("invalid grant")
 )
 
 // Port is one protected port.
@@ -85,7 +89,7 @@ func New(cfg Config) (*Backend, error) {
 		b.chain = DefaultChain
 	}
 	if !chainName.MatchString(b.chain) || isBuiltin(b.chain) {
-		return nil, fmt.Errorf("iptables: chain name %q: want up to 28 letters, digits, '_', '.', '-', not a built-in chain or target", b.chain)
+		return nil, fmt.Errorf("iptables: chain name %q: want up to 28 letters, digits, '_', '.', '-', not a built-in chain or target: %w", b.chain, ErrConfig)
 	}
 	if b.timeout <= 0 {
 		b.timeout = DefaultTimeout
@@ -122,13 +126,13 @@ func isBuiltin(name string) bool {
 
 func checkPorts(ports []Port) ([]Port, error) {
 	if len(ports) == 0 {
-		return nil, errors.New("iptables: no protected ports configured")
+		return nil, fmt.Errorf("iptables: no protected ports configured: %w", ErrConfig)
 	}
 	var out []Port
 	seen := map[Port]bool{}
 	for _, p := range ports {
 		if (p.Proto != firewall.TCP && p.Proto != firewall.UDP) || p.Port == 0 {
-			return nil, fmt.Errorf("iptables: protected port %q: want tcp or udp and a port from 1 to 65535", p.String())
+			return nil, fmt.Errorf("iptables: protected port %q: want tcp or udp and a port from 1 to 65535: %w", p.String(), ErrConfig)
 		}
 		if !seen[p] {
 			seen[p] = true

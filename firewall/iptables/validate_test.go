@@ -17,7 +17,7 @@ func TestNewRejects(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{}, "no protected ports"},
+		{Config{}, "no protected ports configured: invalid iptables configuration"},
 		{Config{Protected: []Port{{"icmp", 22}}}, `protected port "icmp/22"`},
 		{Config{Protected: []Port{{firewall.TCP, 0}}}, `protected port "tcp/0"`},
 		{Config{Protected: tcp22, Chain: "INPUT"}, `chain name "INPUT"`},
