@@ -44,6 +44,9 @@ func OpenFrom(k *Key, b []byte, src netip.Addr, now time.Time, window time.Durat
 		return Message{}, err
 	}
 	m.Client, m.Implicit = addr, h&3 == AddrImplicit
+	if addr.IsUnspecified() || addr.Is4In6() {
+		return Message{}, fmt.Errorf("%w: client address %s", ErrMalformed, addr)
+	}
 	copy(m.id[:], sc.sum[:])
 	switch w, n := int64(window/time.Second), now.Unix(); {
 	case t < n-w:

@@ -57,6 +57,9 @@ func (m Message) address() (byte, netip.Addr, error) {
 		return 0, a, fmt.Errorf("client address %q has a zone, which a message cannot carry", a)
 	}
 	a = a.Unmap()
+	if a.IsUnspecified() {
+		return 0, a, fmt.Errorf("client address %s opens for nobody (to bind the packet's source address, set Implicit)", a)
+	}
 	switch {
 	case m.Implicit:
 		return AddrImplicit, a, nil

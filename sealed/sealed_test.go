@@ -24,6 +24,7 @@ func TestSealRefuses(t *testing.T) {
 	}{
 		{"no client", func(m *sealed.Message) { m.Client = netip.Addr{} }, "no client address"},
 		{"zone", func(m *sealed.Message) { m.Client = netip.MustParseAddr("fe80::1%eth0") }, `"fe80::1%eth0" has a zone`},
+		{"unspecified", func(m *sealed.Message) { m.Client = netip.IPv6Unspecified() }, "opens for nobody"},
 		{"no time", func(m *sealed.Message) { m.Time = time.Time{} }, "no time"},
 		{"port 0", func(m *sealed.Message) { m.Port = 0 }, "port 0"},
 		{"icmp", func(m *sealed.Message) { m.Proto = "icmp" }, `protocol "icmp"`},

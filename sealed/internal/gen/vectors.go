@@ -150,11 +150,17 @@ func authenticOutOfRange() []*vector {
 	zeroCount.code = 0x40 // minutes, count 0
 	closeDur := v4
 	closeDur.close = true
+	mapped := v6
+	mapped.addr = netip.MustParseAddr("::ffff:203.0.113.7")
+	unspecified := v4
+	unspecified.addr = netip.IPv4Unspecified()
 	s := func(m msg) []byte { b, _ := seal(keyA, m); return b }
 	return []*vector{
 		bad("bad-authentic-port0", "Authentic, but port 0.", s(port0), t0, "malformed"),
 		bad("bad-authentic-duration-noncanonical", "Authentic, but 1 minute coded as 60 seconds.", s(nonCanon), t0, "malformed"),
 		bad("bad-authentic-duration-zero-count", "Authentic, but duration code 0x40 (0 minutes).", s(zeroCount), t0, "malformed"),
 		bad("bad-authentic-close-with-duration", "Authentic, but a close with a duration.", s(closeDur), t0, "malformed"),
+		bad("bad-authentic-ipv4-mapped", "Authentic, but an IPv4-mapped address in an IPv6 message (IPv4 is sealed as IPv4).", s(mapped), t0, "malformed"),
+		bad("bad-authentic-unspecified", "Authentic, but client 0.0.0.0, which opens for nobody.", s(unspecified), t0, "malformed"),
 	}
 }
