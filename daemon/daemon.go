@@ -19,9 +19,10 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"errors"
+	"iter"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -170,10 +171,16 @@ func (e *Engine) apply(cfg Config) error {
 	return nil
 }
 
+var errImplausible = errors.New("the knock's first bytes cannot start a knock")
+
 // Handle decides on one hit. Run calls it; tests may call it directly.
 func (e *Engine) Handle(h source.Hit) {
 	e.m.Hits.Inc()
 	d := e.cfg.Decoder
+	if sd, ok := d.(SPADecoder); ok && h.Payload != nil && h.Proto == source.UDP && sd.SPAPort() != 0 && h.Port == sd.SPAPort() {
+		e.handleSPA(sd, h)
+		return
+	}
 	if !d.InSpan(h.Port) {
 		e.m.OutsideSpan.Inc()
 		return
@@ -188,9 +195,8 @@ func (e *Engine) Handle(h source.Hit) {
 	if len(queue) < lengths[0] {
 		return
 	}
-	best := ""
-	var bestErr error
-	for _, cand := range candidates(queue, lengths, d.Skip()) {
+	best, bestErr := "", error(nil)
+	for cand := range candidates(queue, lengths, min(d.Skip(), 2), d.Plausible) {
 		req, err := e.check(cand, src)
 		if err == nil {
 			e.tracker.Consume(src)
@@ -201,17 +207,41 @@ func (e *Engine) Handle(h source.Hit) {
 			best, bestErr = r, err
 		}
 	}
+	if best == "" {
+		// Every candidate failed the first look.
+		best, bestErr = ReasonMalformed, errImplausible
+	}
 	e.m.rejected(best).Inc()
 	e.logReject(best, bestErr, src)
 }
 
+// handleSPA decides on a single-packet authorization datagram.
+func (e *Engine) handleSPA(sd SPADecoder, h source.Hit) {
+	src := h.Src.Unmap()
+	req, err := sd.DecodeSPA(h.Payload, src, e.now())
+	if err == nil {
+		req, err = e.policy(req, src)
+	}
+	if err != nil {
+		reason := ReasonOf(err)
+		e.m.rejected(reason).Inc()
+		e.logReject(reason, err, src)
+		return
+	}
+	e.accept(req, src)
+}
+
 // check runs every check on one candidate.
 func (e *Engine) check(ports []uint16, src netip.Addr) (Request, error) {
-	now := e.now()
-	req, err := e.cfg.Decoder.Decode(ports, src, now)
+	req, err := e.cfg.Decoder.Decode(ports, src, e.now())
 	if err != nil {
 		return req, err
 	}
+	return e.policy(req, src)
+}
+
+// policy runs the checks that follow decoding: client, port, replay.
+func (e *Engine) policy(req Request, src netip.Addr) (Request, error) {
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
 		return req, reject(ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
 	}
@@ -289,49 +319,74 @@ func (e *Engine) logReject(reason string, err error, src netip.Addr) {
 	e.log.Log(context.Background(), level, "knock rejected", "reason", reason, "src", src, "err", err)
 }
 
-// candidates lists the tails of queue worth decoding: for each length n,
-// the last n knocks, and, when skip > 0, the last n+s knocks with s of
-// them (never the newest) left out. Work per hit is bounded by the
-// lengths and skip, not by the queue.
-func candidates(queue []uint16, lengths []int, skip int) [][]uint16 {
-	var out [][]uint16
-	for _, n := range lengths {
-		for s := 0; s <= skip; s++ {
-			if n+s > len(queue) {
-				break
-			}
-			tail := queue[len(queue)-n-s:]
-			if s == 0 {
-				out = append(out, tail)
-				continue
-			}
-			out = append(out, without(tail, s)...)
-		}
-	}
-	return out
-}
-
-// without returns every copy of tail with s of its elements removed, never
-// the first (that copy is a shorter tail, tried already) nor the last (the
-// knock ends with the packet that just arrived).
-func without(tail []uint16, s int) [][]uint16 {
-	var out [][]uint16
-	var rec func(start int, cur []int)
-	rec = func(start int, cur []int) {
-		if len(cur) == s {
-			c := make([]uint16, 0, len(tail)-s)
-			for i, p := range tail {
-				if !slices.Contains(cur, i) {
-					c = append(c, p)
+// candidates yields the tails of queue worth decoding: for each length
+// n, the last n knocks, and, when skip > 0, the last n+s knocks with s of
+// them left out (never the first: that is a shorter tail, tried already;
+// never the last: the knock ends with the packet that just arrived). Work
+// per hit is bounded by the lengths and skip, not by the queue.
+//
+// Before a candidate is built, its first ports (at most 8: enough for a
+// first byte on any span) go to plausible; most garbage stops there, at
+// the cost of a lookup. The yielded slice is reused: copy it to keep it.
+func candidates(queue []uint16, lengths []int, skip int, plausible func(prefix []uint16, n int) bool) iter.Seq[[]uint16] {
+	return func(yield func([]uint16) bool) {
+		buf := make([]uint16, 0, len(queue))
+		for _, n := range lengths {
+			for s := 0; s <= skip && n+s <= len(queue); s++ {
+				w := window{ports: queue[len(queue)-n-s:], skip: s, buf: buf, plausible: plausible, yield: yield}
+				if !w.each(1, 0) {
+					return
 				}
 			}
-			out = append(out, c)
-			return
-		}
-		for i := max(start, 1); i < len(tail)-1; i++ {
-			rec(i+1, append(cur, i))
 		}
 	}
-	rec(0, nil)
-	return out
+}
+
+// window enumerates the ways of leaving skip inner ports out of ports.
+type window struct {
+	ports     []uint16
+	skip      int
+	gaps      [2]int
+	buf       []uint16
+	plausible func([]uint16, int) bool
+	yield     func([]uint16) bool
+}
+
+func (w *window) each(from, k int) bool {
+	if k == w.skip {
+		return w.emit()
+	}
+	for i := from; i < len(w.ports)-1; i++ {
+		w.gaps[k] = i
+		if !w.each(i+1, k+1) {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *window) skipped(i int) bool {
+	return (w.skip >= 1 && i == w.gaps[0]) || (w.skip >= 2 && i == w.gaps[1])
+}
+
+func (w *window) emit() bool {
+	n := len(w.ports) - w.skip
+	var prefix [8]uint16
+	k := 0
+	for i := 0; i < len(w.ports) && k < len(prefix) && k < n; i++ {
+		if !w.skipped(i) {
+			prefix[k] = w.ports[i]
+			k++
+		}
+	}
+	if !w.plausible(prefix[:k], n) {
+		return true
+	}
+	w.buf = w.buf[:0]
+	for i, p := range w.ports {
+		if !w.skipped(i) {
+			w.buf = append(w.buf, p)
+		}
+	}
+	return w.yield(w.buf)
 }

@@ -12,21 +12,22 @@ import (
 // Reasons a candidate knock is refused, in the order the checks run. They
 // name the log's reason= field and the rejection counter's label.
 const (
-	ReasonLength   = "length"   // no knock has that many ports
-	ReasonSpan     = "span"     // a port outside the span
-	ReasonDecrypt  = "decrypt"  // legacy: bad padding after decryption
-	ReasonChecksum = "checksum" // legacy: the checksum does not hold
-	ReasonAuth     = "auth"     // sealed: the tag does not verify
-	ReasonStale    = "stale"    // the knock's time is outside the window
-	ReasonClient   = "client"   // CLIENT is not the packet's source
-	ReasonPort     = "port"     // the port is not a protected port
-	ReasonReplay   = "replay"   // this knock was accepted before
-	ReasonFirewall = "firewall" // the backend failed to act
+	ReasonLength    = "length"    // no knock has that many ports
+	ReasonMalformed = "malformed" // sealed: not a sealed message of this version
+	ReasonSpan      = "span"      // a port outside the span
+	ReasonDecrypt   = "decrypt"   // legacy: bad padding after decryption
+	ReasonChecksum  = "checksum"  // legacy: the checksum does not hold
+	ReasonAuth      = "auth"      // sealed: the tag does not verify
+	ReasonStale     = "stale"     // the knock's time is outside the window
+	ReasonClient    = "client"    // CLIENT is not the packet's source
+	ReasonPort      = "port"      // the port is not a protected port
+	ReasonReplay    = "replay"    // this knock was accepted before
+	ReasonFirewall  = "firewall"  // the backend failed to act
 )
 
 // stage orders the reasons: a candidate that fails later got further.
 var stage = map[string]int{
-	ReasonLength: 0, ReasonSpan: 1, ReasonDecrypt: 2, ReasonAuth: 2, ReasonChecksum: 3,
+	ReasonLength: 0, ReasonMalformed: 1, ReasonSpan: 1, ReasonDecrypt: 2, ReasonAuth: 2, ReasonChecksum: 3,
 	ReasonStale: 4, ReasonClient: 5, ReasonPort: 6, ReasonReplay: 7, ReasonFirewall: 8,
 }
 
@@ -80,6 +81,10 @@ type Decoder interface {
 	// 0 for the legacy knock (a garbage candidate decodes now and then),
 	// up to 2 for the sealed knock (a forged candidate never passes).
 	Skip() int
+	// Plausible is a cheap first look at a candidate of n ports, given its
+	// first ports (up to 8), without allocating: false when they cannot
+	// start a knock, so that the many candidates a flood makes cost little.
+	Plausible(prefix []uint16, n int) bool
 	// Decode checks a candidate; its errors are *Reject.
 	Decode(ports []uint16, src netip.Addr, now time.Time) (Request, error)
 }

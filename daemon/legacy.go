@@ -66,6 +66,10 @@ func (l *Legacy) InSpan(p uint16) bool { return l.Codec.Span().Contains(p) }
 // since every extra candidate is another chance for garbage to decode.
 func (l *Legacy) Skip() int { return 0 }
 
+// Plausible implements Decoder: the codec's own early checks (a RandomIV
+// header where the length needs one) are cheap enough.
+func (l *Legacy) Plausible([]uint16, int) bool { return true }
+
 // Decode implements Decoder.
 func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request, error) {
 	tr, err := l.Codec.DecodeTrace(ports)

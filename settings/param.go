@@ -66,8 +66,8 @@ var params = []Param{
 	{Name: "timezone", For: Both, Default: "local", Help: "time zone of THIS* fields: local, UTC or an IANA name"},
 	{Name: "kdftime", Kind: Int, For: Both, Default: "3", Help: "sealed: Argon2id passes over memory when the key is a passphrase"},
 	{Name: "kdfmemory", Kind: Int, For: Both, Default: "65536", Help: "sealed: Argon2id memory in KiB"},
-	{Name: "kdfthreads", Kind: Int, For: Both, Default: "1", Help: "sealed: Argon2id parallelism"},
-	{Name: "kdfsalt", For: Both, Default: "portknock", Help: "sealed: salt for the passphrase KDF; both ends must agree"},
+	{Name: "kdfthreads", Kind: Int, For: Both, Default: "4", Help: "sealed: Argon2id parallelism"},
+	{Name: "kdfsalt", For: Both, Default: "knock sealed v1", Help: "sealed: salt for the passphrase KDF, not secret; both ends must agree; set your own"},
 	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Help: "sealed: UDP port of single-packet authorization"},
 	{Name: "window", Kind: Seconds, For: Daemon, Default: "60", Help: "how far a knock's time may be from the daemon's clock"},
 
