@@ -32,6 +32,8 @@ var (
 // Backend is a firewall.Backend over nftables. Its methods are safe for
 // concurrent use; each call talks to the kernel on a netlink socket of its
 // own, so a failed call leaves nothing half-read behind for the next.
+// Contexts are checked before a call; a netlink exchange, which takes
+// microseconds, is not interrupted.
 type Backend struct {
 	cfg        Config
 	table      *nftables.Table
