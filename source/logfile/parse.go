@@ -1,0 +1,213 @@
+package logfile
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/portknock/knock/source"
+)
+
+// Why a line gave no hit. Parse returns them, wrapped with detail for
+// ErrBadField; the source counts them.
+var (
+	// ErrUnmatched: no pattern matches the line (most of a busy log).
+	ErrUnmatched = errors.New("no pattern matches the line")
+	// ErrNotKnock: a pattern matches, but the packet is neither a UDP
+	// datagram nor a TCP SYN (an ACK of an open connection, ICMP, ...).
+	ErrNotKnock = errors.New("not a knock: neither a TCP SYN nor a UDP datagram")
+	// ErrBadField: a pattern matches, but an address or port in it does
+	// not parse.
+	ErrBadField = errors.New("bad field")
+)
+
+// NetfilterLOG reads the lines the kernel writes for the iptables LOG
+// target and the nftables log statement (both go through nf_log_syslog),
+// IPv4 and IPv6 alike:
+//
+//	knock: IN=eth0 OUT= MAC=... SRC=10.77.9.2 DST=10.77.9.1 LEN=60 TOS=0x00
+//	PREC=0x00 TTL=64 ID=59980 DF PROTO=TCP SPT=50764 DPT=745 WINDOW=64240
+//	RES=0x00 SYN URGP=0
+//
+// SRC must follow a space, and nothing it reads may lie past a '[': an
+// ICMP error quotes the packet that caused it in brackets
+// ("PROTO=ICMP TYPE=3 CODE=3 [SRC=... PROTO=UDP SPT=... DPT=745 ...]"), and
+// that quoted packet is not a knock. The TCP flags sit between RES= and
+// URGP=; they let the parser keep SYNs and drop the rest of a connection.
+const NetfilterLOG = ` SRC=(?P<src>\S+) DST=(?P<dst>\S*) (?:[^\[]*? )?PROTO=(?P<proto>\w+) SPT=\d+ DPT=(?P<dport>\d+)\b` +
+	`(?:[^\[]*? RES=0x[0-9A-Fa-f]+ (?P<flags>(?:[A-Z]+ )*)URGP=)?`
+
+// DefaultPatterns are the patterns used when the configuration names none.
+// They read the kernel's LOG lines and, so, the lines a client writes with
+// DefaultTemplate.
+var DefaultPatterns = []string{NetfilterLOG}
+
+// The named groups a pattern may have.
+const (
+	groupSrc   = "src"   // required: the knocking address
+	groupDport = "dport" // required: the port knocked on
+	groupDst   = "dst"   // optional: the address knocked on
+	groupProto = "proto" // optional: tcp (default) or udp, any case
+	groupFlags = "flags" // optional: TCP flags as words (SYN ACK ...)
+)
+
+var knownGroups = []string{groupSrc, groupDport, groupDst, groupProto, groupFlags}
+
+// Parser turns log lines into hits through a list of regular expressions;
+// the first that matches a line decides it.
+type Parser struct {
+	pats []pattern
+}
+
+// pattern is one compiled expression and where its groups are. A name may
+// label several groups (alternatives); the first that took part counts.
+type pattern struct {
+	re                            *regexp.Regexp
+	src, dport, dst, proto, flags []int
+}
+
+// NewParser compiles patterns, checking each has the groups it needs, so
+// that a bad pattern stops start-up instead of silently matching nothing.
+func NewParser(patterns []string) (*Parser, error) {
+	if len(patterns) == 0 {
+		return nil, errors.New("no patterns: give at least one regular expression with (?P<src>...) and (?P<dport>...)")
+	}
+	p := &Parser{}
+	for _, text := range patterns {
+		pt, err := compile(text)
+		if err != nil {
+			return nil, err
+		}
+		p.pats = append(p.pats, pt)
+	}
+	return p, nil
+}
+
+func compile(text string) (pattern, error) {
+	re, err := regexp.Compile(text)
+	if err != nil {
+		return pattern{}, fmt.Errorf("pattern %q: %w", text, err)
+	}
+	pt := pattern{re: re}
+	for i, name := range re.SubexpNames() {
+		switch name {
+		case "":
+		case groupSrc:
+			pt.src = append(pt.src, i)
+		case groupDport:
+			pt.dport = append(pt.dport, i)
+		case groupDst:
+			pt.dst = append(pt.dst, i)
+		case groupProto:
+			pt.proto = append(pt.proto, i)
+		case groupFlags:
+			pt.flags = append(pt.flags, i)
+		default:
+			return pattern{}, fmt.Errorf("pattern %q: unknown group %q: the groups are %s", text, name, strings.Join(knownGroups, ", "))
+		}
+	}
+	var missing []string
+	if pt.src == nil {
+		missing = append(missing, "(?P<src>...) for the source address")
+	}
+	if pt.dport == nil {
+		missing = append(missing, "(?P<dport>...) for the destination port")
+	}
+	if missing != nil {
+		return pattern{}, fmt.Errorf("pattern %q lacks %s", text, strings.Join(missing, " and "))
+	}
+	return pt, nil
+}
+
+// Parse reads one line (without its newline). The hit it returns has no
+// Time: the caller knows when the line arrived. The error is ErrUnmatched,
+// ErrNotKnock, or wraps ErrBadField.
+func (p *Parser) Parse(line []byte) (source.Hit, error) {
+	for i := range p.pats {
+		if m := p.pats[i].re.FindSubmatchIndex(line); m != nil {
+			return p.pats[i].hit(line, m)
+		}
+	}
+	return source.Hit{}, ErrUnmatched
+}
+
+func (pt *pattern) hit(line []byte, m []int) (source.Hit, error) {
+	proto, ok := protocol(group(line, m, pt.proto))
+	if !ok {
+		return source.Hit{}, ErrNotKnock
+	}
+	if flags, shown := groupShown(line, m, pt.flags); shown && proto == source.TCP && !bareSYN(flags) {
+		return source.Hit{}, ErrNotKnock
+	}
+	h := source.Hit{Proto: proto}
+	var err error
+	if h.Src, err = address(group(line, m, pt.src)); err != nil {
+		return source.Hit{}, fmt.Errorf("%w: src: %w", ErrBadField, err)
+	}
+	if dst := group(line, m, pt.dst); dst != "" {
+		if h.Dst, err = address(dst); err != nil {
+			return source.Hit{}, fmt.Errorf("%w: dst: %w", ErrBadField, err)
+		}
+	}
+	dport := group(line, m, pt.dport)
+	port, err := strconv.ParseUint(dport, 10, 16)
+	if err != nil {
+		return source.Hit{}, fmt.Errorf("%w: dport %q is not a port (0-65535)", ErrBadField, dport)
+	}
+	h.Port = uint16(port)
+	return h, nil
+}
+
+// group is the text of the first group in idx that took part, or "".
+func group(line []byte, m []int, idx []int) string {
+	s, _ := groupShown(line, m, idx)
+	return s
+}
+
+// groupShown is group, also saying whether any of the groups took part:
+// an empty flags group ("RES=0x00 URGP=0") differs from no flags at all.
+func groupShown(line []byte, m []int, idx []int) (string, bool) {
+	for _, i := range idx {
+		if m[2*i] >= 0 {
+			return string(line[m[2*i]:m[2*i+1]]), true
+		}
+	}
+	return "", false
+}
+
+// protocol maps the proto group to a hit's protocol; no group means TCP,
+// the prototype's knocks.
+func protocol(s string) (string, bool) {
+	switch {
+	case s == "" || strings.EqualFold(s, source.TCP):
+		return source.TCP, true
+	case strings.EqualFold(s, source.UDP):
+		return source.UDP, true
+	}
+	return "", false
+}
+
+// bareSYN reports whether TCP flags written as words open a connection:
+// SYN without ACK. A SYN-ACK is the answer of a server, not a knock.
+func bareSYN(flags string) bool {
+	words := strings.Fields(strings.ToUpper(flags))
+	return slices.Contains(words, "SYN") && !slices.Contains(words, "ACK")
+}
+
+// address parses an address as a hit carries it: IPv4 as 4 bytes, even
+// when logged as ::ffff:a.b.c.d, and without an IPv6 zone (a log line has
+// none; an address with one is not what the pattern was meant to read).
+func address(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	if a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q has a zone", s)
+	}
+	return a.Unmap(), nil
+}
