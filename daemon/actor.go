@@ -20,6 +20,7 @@ type action struct {
 // slow backend never stalls the decision path. It also keeps the grants it
 // made, for the "grants open" gauge.
 type actor struct {
+	fwMu  sync.Mutex
 	fw    firewall.Backend
 	log   *slog.Logger
 	m     *Metrics
@@ -79,11 +80,14 @@ func (a *actor) apply(act action) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	k := grantKey{g.Addr.String(), g.Proto, g.Port}
+	a.fwMu.Lock()
+	fw := a.fw
+	a.fwMu.Unlock()
 	var err error
 	if act.close {
-		err = a.fw.Close(ctx, g)
+		err = fw.Close(ctx, g)
 	} else {
-		err = a.fw.Open(ctx, g)
+		err = fw.Open(ctx, g)
 	}
 	if err != nil {
 		a.m.rejected(ReasonFirewall).Inc()
@@ -98,6 +102,13 @@ func (a *actor) apply(act action) {
 		a.grants[k] = a.now().Add(g.Duration)
 	}
 	a.mu.Unlock()
+}
+
+// setFirewall swaps the backend for the changes that follow.
+func (a *actor) setFirewall(fw firewall.Backend) {
+	a.fwMu.Lock()
+	a.fw = fw
+	a.fwMu.Unlock()
 }
 
 // drain applies every queued change now (for tests, which call Handle

@@ -148,6 +148,10 @@ func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
 	}
 }
 
+// SetFirewall swaps the firewall backend: changes decided from now on go
+// to fw. The caller has set fw up; grants in the kernel are untouched.
+func (e *Engine) SetFirewall(fw firewall.Backend) { e.acts.setFirewall(fw) }
+
 // Reload swaps the configuration between two hits. Queues, the replay
 // cache and granted access are kept.
 func (e *Engine) Reload(ctx context.Context, cfg Config) error {
@@ -229,6 +233,13 @@ func (e *Engine) handleSPA(sd SPADecoder, h source.Hit) {
 		return
 	}
 	e.accept(req, src)
+}
+
+// Explain runs every check on one sequence as if it had arrived from src,
+// without acting and without remembering it: knockdaemon -decode. It must
+// not run while Run does.
+func (e *Engine) Explain(ports []uint16, src netip.Addr) (Request, error) {
+	return e.check(ports, src.Unmap())
 }
 
 // check runs every check on one candidate.

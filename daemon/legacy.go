@@ -84,7 +84,7 @@ func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request,
 	if f.HasTime() && !f.Fresh(v, now, l.Window) {
 		return Request{}, reject(ReasonStale, fmt.Errorf("the knock's time fields are more than %s from the daemon's clock", l.Window))
 	}
-	req := Request{Client: src, Port: uint16(v.Port), Fields: fieldMap(f, v)}
+	req := Request{Client: src, Port: uint16(v.Port), Fields: FieldMap(f, v)}
 	if f.Has(format.Client) {
 		req.Client, req.ClientInKnock = v.Client, true
 	}
@@ -117,9 +117,9 @@ func legacyReason(err error) string {
 	return ReasonDecrypt
 }
 
-// fieldMap names every field of the knock in lower case, as the
-// command backend's templates and the logs show them.
-func fieldMap(f format.Format, v format.Values) map[string]string {
+// FieldMap names every field of the knock in lower case, as the command
+// backend's templates, the logs and -decode show them.
+func FieldMap(f format.Format, v format.Values) map[string]string {
 	m := make(map[string]string, len(f.Fields()))
 	for _, fl := range f.Fields() {
 		name := strings.ToLower(fl.String())

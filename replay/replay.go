@@ -71,6 +71,19 @@ func Open(path string, max int, now func() time.Time) (*Cache, error) {
 	return c, nil
 }
 
+// OpenReadOnly loads the cache at path for lookups only: Add keeps new
+// entries in memory and the file is never written (knockdaemon -decode).
+func OpenReadOnly(path string, now func() time.Time) (*Cache, error) {
+	if now == nil {
+		now = time.Now
+	}
+	c := &Cache{path: path, max: DefaultMax, now: now, entries: make(map[ID]int64)}
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func (c *Cache) load() error {
 	data, err := os.ReadFile(c.path)
 	if errors.Is(err, os.ErrNotExist) {

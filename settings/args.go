@@ -84,7 +84,7 @@ func lookupArg(prog Program, name string) (p Param, negated bool, err error) {
 		}
 	}
 	msg := fmt.Sprintf("unknown option -%s", name)
-	if hint := suggest(name); hint != "" {
+	if hint := suggest(name, prog); hint != "" {
 		msg += fmt.Sprintf(" (did you mean -%s?)", hint)
 	}
 	return Param{}, false, fmt.Errorf("%s; %s -h lists them", msg, progName(prog))

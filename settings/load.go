@@ -167,7 +167,7 @@ func (s *Set) setFromFile(it conffile.Item, seen map[string]conffile.Pos) error 
 	p, ok := Lookup(it.Key)
 	if !ok || p.CLIOnly {
 		msg := fmt.Sprintf("unknown key %q", it.Key)
-		if hint := suggest(it.Key); hint != "" {
+		if hint := suggest(it.Key, Both); hint != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", hint)
 		}
 		if p.CLIOnly {

@@ -132,6 +132,7 @@ var params = []Param{
 	{Name: "conf", For: Both, CLIOnly: true, Help: "configuration file (default: the search path)"},
 	{Name: "profile", For: Both, CLIOnly: true, Help: "use the <profile NAME> block of the file"},
 	{Name: "decode", For: Both, CLIOnly: true, Help: "decode a knock sequence \"P1 P2 ...\" and print it as JSON"},
+	{Name: "from", For: Daemon, CLIOnly: true, Help: "with -decode: the source address the sequence came from (default: the knock's CLIENT)"},
 	{Name: "keygen", Kind: Bool, For: Client, CLIOnly: true, Help: "write a new random key for the sealed mode and exit"},
 	{Name: "uninstall", Kind: Bool, For: Daemon, CLIOnly: true, Help: "remove the daemon's firewall table and exit"},
 	{Name: "h", Kind: Bool, For: Both, CLIOnly: true, Help: "brief usage"},
@@ -181,39 +182,56 @@ func Params(p Program) []Param {
 	return out
 }
 
-// suggest returns the known name closest to name, for "did you mean".
-func suggest(name string) string {
+// suggest returns the name of prog's parameters closest to name, for "did
+// you mean": one it starts, or one within two edits.
+func suggest(name string, prog Program) string {
+	name = strings.ToLower(name)
 	best, bestD := "", 3
 	names := make([]string, 0, len(params))
 	for _, p := range params {
-		names = append(names, p.Name)
+		if p.For&prog != 0 {
+			names = append(names, p.Name)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if d := distance(strings.ToLower(name), n); d < bestD {
+		if d := distance(name, n); d < bestD {
 			best, bestD = n, d
+		}
+	}
+	if bestD <= 1 {
+		return best
+	}
+	for _, n := range names {
+		if len(name) >= 3 && strings.HasPrefix(n, name) {
+			return n
 		}
 	}
 	return best
 }
 
-// distance is the Levenshtein distance.
+// distance is the edit distance with transpositions (optimal string
+// alignment): "prot" is one edit from "port".
 func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

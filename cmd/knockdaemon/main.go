@@ -1,0 +1,167 @@
+// Command knockdaemon keeps every protected port closed and opens one, to
+// one address, for a while, after a valid knock. See knockdaemon.8, or
+// run knockdaemon -man.
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/service"
+	"github.com/portknock/knock/settings"
+)
+
+//go:embed knockdaemon.8
+var manual string
+
+// Exit statuses, as the manual lists them.
+const (
+	exitOK      = 0
+	exitConfig  = 1
+	exitRunning = 2
+	exitRefused = 4
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	search := settings.SearchPath("knockdaemon")
+	set, err := settings.Load(settings.Daemon, args, search)
+	if err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
+		return exitConfig
+	}
+	switch {
+	case set.Bool("h"):
+		usage(stdout)
+		return exitOK
+	case set.Bool("man"):
+		fmt.Fprint(stdout, manpage.Render(manual, 78))
+		return exitOK
+	}
+	if set.Int("debug") >= 2 {
+		service.DumpSettings(stderr, set)
+	}
+	if set.String("decode") != "" {
+		return decode(set, stdout, stderr)
+	}
+	d, err := service.New(set, service.Options{Stderr: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
+		return exitConfig
+	}
+	if set.Bool("uninstall") {
+		return uninstall(d, stdout, stderr)
+	}
+	if set.Bool("test") {
+		fmt.Fprintf(stdout, "%s\n", d.Describe())
+	}
+	return serve(d, args, search, stderr)
+}
+
+// serve runs the daemon until SIGTERM or SIGINT, reloading on SIGHUP.
+func serve(d *service.Daemon, args, search []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			set, err := settings.Load(settings.Daemon, args, search)
+			if err == nil {
+				err = d.Reload(ctx, set)
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "knockdaemon: reload refused: %v\n", err)
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
+		return exitRunning
+	}
+	return exitOK
+}
+
+func decode(set *settings.Set, stdout, stderr io.Writer) int {
+	ports, err := service.ParsePorts(set.String("decode"))
+	if err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: -decode: %v\n", err)
+		return exitConfig
+	}
+	var from netip.Addr
+	if f := set.String("from"); f != "" {
+		if from, err = netip.ParseAddr(f); err != nil {
+			fmt.Fprintf(stderr, "knockdaemon: -from %q: not an IP address\n", f)
+			return exitConfig
+		}
+	}
+	// Deciding needs no firewall and no source, and reads the replay
+	// cache without writing it.
+	d, err := service.NewDecoder(set)
+	if err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
+		return exitConfig
+	}
+	v := d.Decode(ports, from)
+	out := map[string]any{}
+	for k, val := range v.Fields {
+		out[k] = val
+	}
+	out["valid"] = v.Valid
+	out["verdict"] = "refuse"
+	if v.Accept {
+		out["verdict"] = v.Action
+	} else {
+		out["reason"] = v.Reason
+		out["why"] = v.Message
+	}
+	enc := json.NewEncoder(stdout)
+	enc.Encode(out)
+	if !v.Accept {
+		return exitRefused
+	}
+	return exitOK
+}
+
+func uninstall(d *service.Daemon, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Uninstall(ctx); err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: -uninstall: %v\n", err)
+		return exitRunning
+	}
+	fmt.Fprintln(stdout, "knockdaemon: firewall rules removed; the protected ports are no longer guarded by the daemon")
+	return exitOK
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: knockdaemon [-conf FILE] [-profile NAME] [-NAME VALUE ...] [-test] [-debug] [-quiet]
+       knockdaemon -decode "P1 P2 ..." [-from ADDRESS]
+       knockdaemon -uninstall
+       knockdaemon -man
+
+Keeps every protected port closed; opens one to one address, for a while,
+after a valid knock. Every setting of the file can be given as -NAME VALUE;
+-noNAME switches a yes/no setting off.
+
+  -conf FILE     configuration (default: ~/.knockdaemon.conf, beside the program, /etc/knockdaemon.conf)
+  -test          decide and log, change no firewall
+  -decode "..."  print what the daemon makes of one sequence, as JSON
+  -debug         log every decision; twice: dump every setting first
+  -quiet         warnings and errors only
+  -uninstall     remove the daemon's firewall rules
+  -man           the full manual
+`)
+}

@@ -1,0 +1,121 @@
+package service
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/settings"
+)
+
+// engineConfig builds what the decision engine decides with.
+func engineConfig(set *settings.Set) (daemon.Config, *portspan.Span, error) {
+	var cfg daemon.Config
+	span, err := set.Span()
+	if err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Decoder, err = decoder(set, span); err != nil {
+		return cfg, nil, err
+	}
+	if cfg.Protected, err = protected(set); err != nil {
+		return cfg, nil, err
+	}
+	cfg.Duration = set.Duration("duration")
+	cfg.MaxDuration = set.Duration("maxduration")
+	if cfg.Duration <= 0 {
+		return cfg, nil, set.Errorf("duration", "must be more than 0")
+	}
+	if cfg.Duration > cfg.MaxDuration {
+		return cfg, nil, set.Errorf("duration", "is longer than maxduration (%s)", cfg.MaxDuration)
+	}
+	cfg.CheckClient = set.Bool("checkclient")
+	cfg.Replay = set.Bool("replay")
+	cfg.DryRun = set.Bool("test")
+	return cfg, span, nil
+}
+
+func decoder(set *settings.Set, span *portspan.Span) (daemon.Decoder, error) {
+	mode, err := set.Mode()
+	if err != nil {
+		return nil, err
+	}
+	window := set.Duration("window")
+	if mode == settings.ModeSealed {
+		key, err := set.SealedKey()
+		if err != nil {
+			return nil, err
+		}
+		spa, err := set.SPAPort()
+		if err != nil {
+			return nil, err
+		}
+		if window > sealed.MaxWindow {
+			return nil, set.Errorf("window", "the sealed knock allows at most 8h")
+		}
+		return &daemon.Sealed{Key: key, Span: span, Window: window, SPA: spa}, nil
+	}
+	codec, err := set.LegacyCodec()
+	if err != nil {
+		return nil, err
+	}
+	loc, _ := set.Location()
+	l := &daemon.Legacy{Codec: codec, Window: window, ReplayTTL: set.Duration("replayttl"), Location: loc}
+	if tf := set.String("timefield"); !strings.EqualFold(tf, "none") {
+		l.TimeField = tf
+	}
+	l.CloseField = set.String("closefield")
+	f := codec.Format()
+	for name, field := range map[string]string{"timefield": l.TimeField, "closefield": l.CloseField} {
+		if field != "" && !slices.ContainsFunc(f.Fields(), func(x format.Field) bool { return strings.EqualFold(x.String(), field) }) {
+			return nil, set.Errorf(name, "field %q is not in the knock format %q (write none for no field)", field, f)
+		}
+	}
+	if err := l.CheckFields(); err != nil {
+		return nil, set.Errorf("knock", "%v", err)
+	}
+	return l, nil
+}
+
+// protected reads "tcp/22, udp/1194" lists.
+func protected(set *settings.Set) ([]daemon.Port, error) {
+	var out []daemon.Port
+	seen := map[daemon.Port]bool{}
+	for _, item := range set.List("protected", true) {
+		proto, num, ok := strings.Cut(strings.ToLower(item), "/")
+		if !ok {
+			proto, num = "tcp", item
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(num))
+		if err != nil || n < 1 || n > 65535 || (proto != "tcp" && proto != "udp") {
+			return nil, set.Errorf("protected", "%q is not a protected port: expected tcp/PORT or udp/PORT, PORT from 1 to 65535", item)
+		}
+		p := daemon.Port{Proto: proto, Port: uint16(n)}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, set.Errorf("protected", "no protected ports: list the ports knocks may open, such as tcp/22")
+	}
+	return out, nil
+}
+
+// describe is one line about the knock the daemon expects, for the log.
+func describe(cfg daemon.Config, span *portspan.Span) string {
+	ports := make([]string, len(cfg.Protected))
+	for i, p := range cfg.Protected {
+		ports[i] = p.String()
+	}
+	kind := "legacy"
+	if _, ok := cfg.Decoder.(*daemon.Sealed); ok {
+		kind = "sealed"
+	}
+	return fmt.Sprintf("%s knocks of %v ports on %s (%d ports) may open %s", kind, cfg.Decoder.Lengths(), span, span.Size(), strings.Join(ports, ", "))
+}

@@ -1,0 +1,99 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/daemon"
+)
+
+// Verdict is what the daemon makes of one sequence, for -decode.
+type Verdict struct {
+	Fields  map[string]any // the knock's fields, as knockclient -decode prints them
+	Valid   bool           // decoded, checksum (or tag) holds
+	Accept  bool           // the daemon would act on it
+	Action  string         // "open tcp/22 to 192.0.2.7 for 15m0s", or "close ..."
+	Reason  string         // the check that refused it
+	Message string         // why
+}
+
+// ParsePorts reads "P1 P2 ..." or "P1,P2,...".
+func ParsePorts(s string) ([]uint16, error) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == '\n' })
+	if len(f) == 0 {
+		return nil, errors.New("no ports: expected a sequence such as \"966 914 795\"")
+	}
+	out := make([]uint16, len(f))
+	for i, x := range f {
+		n, err := strconv.Atoi(x)
+		if err != nil || n < 0 || n > 65535 {
+			return nil, fmt.Errorf("%q is not a port (0-65535)", x)
+		}
+		out[i] = uint16(n)
+	}
+	return out, nil
+}
+
+// Decode runs every check on ports as if they arrived from src (the
+// knock's CLIENT when src is invalid), acting on nothing and remembering
+// nothing.
+func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
+	v := Verdict{Fields: map[string]any{}}
+	if l, ok := d.cfg.Decoder.(*daemon.Legacy); ok {
+		vals, err := l.Codec.Decode(ports)
+		if err == nil || errors.Is(err, knock.ErrChecksum) {
+			v.Fields = legacyFields(l, vals)
+			v.Valid = err == nil
+		}
+		if !src.IsValid() && vals.Client.IsValid() {
+			src = vals.Client
+		}
+	}
+	if !src.IsValid() {
+		src = netip.IPv4Unspecified()
+	}
+	req, err := d.engine.Explain(ports, src)
+	if err != nil {
+		v.Reason = daemon.ReasonOf(err)
+		v.Message = err.Error()
+		return v
+	}
+	v.Valid, v.Accept = true, true
+	for k, val := range req.Fields {
+		if _, ok := v.Fields[k]; !ok {
+			v.Fields[k] = val
+		}
+	}
+	verb := "open"
+	dur := req.Duration
+	if req.Close {
+		verb = "close"
+	} else if dur == 0 {
+		dur = d.cfg.Duration
+	}
+	proto := req.Proto
+	if proto == "" {
+		proto = "tcp"
+	}
+	v.Action = fmt.Sprintf("%s %s/%d to %s", verb, proto, req.Port, req.Client)
+	if !req.Close {
+		v.Action += fmt.Sprintf(" for %s", min(dur, d.cfg.MaxDuration))
+	}
+	return v
+}
+
+func legacyFields(l *daemon.Legacy, vals knock.Values) map[string]any {
+	out := map[string]any{}
+	for k, s := range daemon.FieldMap(l.Codec.Format(), vals) {
+		if n, err := strconv.Atoi(s); err == nil {
+			out[k] = n
+		} else {
+			out[k] = s
+		}
+	}
+	return out
+}
