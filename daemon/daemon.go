@@ -18,8 +18,8 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
 	"iter"
 	"log/slog"
 	"net/netip"
