@@ -61,10 +61,13 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		return err
 	}
 	fw := d.fw
-	if len(changed(d.set, set, firewallKeys)) > 0 {
-		if d.set.String("firewall") == "command" || set.String("firewall") == "command" {
-			return fmt.Errorf("switching to or from the command firewall needs a restart; nothing was reloaded")
-		}
+	wasCommand, isCommand := d.set.String("firewall") == "command", set.String("firewall") == "command"
+	if wasCommand != isCommand {
+		return fmt.Errorf("switching to or from the command firewall needs a restart; nothing was reloaded")
+	}
+	// The command backend does not know the protected ports (the engine
+	// checks them), so only the other backends are rebuilt.
+	if !isCommand && len(changed(d.set, set, firewallKeys)) > 0 {
 		if fw, err = newBackend(set, cfg.Protected, fieldNames(cfg), d.log, d.opts.Backend); err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package settings
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/portknock/knock"
@@ -61,7 +60,7 @@ func (s *Set) LegacyConfig() (knock.Config, error) {
 	cfg.Cipher = name
 	cfg.Key = s.Get("key").Text
 	if cfg.Key == "" {
-		return cfg, errors.New("key: no key is set, and encrypt = yes needs one (set key in the file, or -key)")
+		return cfg, s.Missing("key", "encrypt = yes needs a key (set key in the file, or -key)")
 	}
 	return cfg, nil
 }

@@ -202,6 +202,16 @@ func (s *Set) setFromFile(it conffile.Item, seen map[string]conffile.Pos) error 
 	return nil
 }
 
+// Missing reports a required parameter that nobody set, naming the file
+// that was read (or saying none was).
+func (s *Set) Missing(name, why string) error {
+	where := "no configuration file was found"
+	if s.File != "" {
+		where = s.File
+	}
+	return fmt.Errorf("%s: %s: no value is set: %s", where, name, why)
+}
+
 // Errorf returns an error about parameter name, placed where its value
 // came from (file:line, or the command line).
 func (s *Set) Errorf(name, format string, args ...any) error {

@@ -36,7 +36,7 @@ func (s *Set) SealedKey() (*sealed.Key, error) {
 	}
 	pass := s.Get("key").Text
 	if pass == "" {
-		return nil, s.Errorf("key", "mode = sealed needs a key: a keyfile (knockclient -keygen) or a passphrase in key")
+		return nil, s.Missing("key", "mode = sealed needs a key: a keyfile (knockclient -keygen) or a passphrase in key")
 	}
 	kdf, err := s.KDF()
 	if err != nil {

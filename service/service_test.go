@@ -1,0 +1,138 @@
+package service_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/service"
+	"github.com/portknock/knock/settings"
+	"github.com/portknock/knock/source/logfile"
+)
+
+// writeConf writes a configuration file and loads it with extra args.
+func loadConf(t *testing.T, body string, args ...string) *settings.Set {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "knockdaemon.conf")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := settings.Load(settings.Daemon, append([]string{"-conf", path}, args...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// The log-file mode without root: knock lines in the client's default
+// format go into a log, the daemon follows it and runs its open command,
+// then its close command when the time is up.
+func TestFileModeOpensAndCloses(t *testing.T) {
+	dir := t.TempDir()
+	log, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
+	os.WriteFile(log, nil, 0o600)
+	set := loadConf(t, fmt.Sprintf(`
+knock        = CLIENT,PORT,FLAG0,CHECKSUM
+key          = knock
+portspan     = 745-1000
+runmode      = file
+logfile      = %s
+firewall     = command
+opencommand  = /usr/bin/touch %s
+closecommand = /bin/rm -f %s
+timefield    = none
+duration     = 2s
+replayfile   = %s
+`, log, flag, flag, filepath.Join(dir, "replay")))
+	d, err := service.New(set, service.Options{Stderr: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
+
+	codec, _ := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	ports, _ := codec.Encode(knock.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
+	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	for i, p := range ports {
+		fmt.Fprintln(f, logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
+	}
+	f.Close()
+	waitFor(t, "the open command", func() bool { return exists(flag) })
+	waitFor(t, "the close command, 2 s later", func() bool { return !exists(flag) })
+	if n := d.Metrics().Accepted.Value(); n != 1 {
+		t.Fatalf("accepted %d knocks, want 1", n)
+	}
+}
+
+func TestStartupRefusesHalfConfigured(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"key k\nprotected = tcp/0\n", ":2: protected: \"tcp/0\" is not a protected port"},
+		{"key k\ntimefield = FLAG3\n", ":2: timefield: field \"FLAG3\" is not in the knock format"},
+		{"key k\nfirewall = pf\n", ":2: firewall: expected nft, iptables or command"},
+		{"key k\nrunmode = file\nlogfile = /nonexistent/dir/log\n", ":3: logfile: "},
+		{"mode sealed\n", "mode = sealed needs a key"},
+		{"portspan 1-2\n", "knockdaemon.conf: key: no value is set"},
+		{"key k\nduration 90\nmaxduration 60\n", ":2: duration: is longer than maxduration"},
+	} {
+		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
+		if strings.Contains(tc.conf, "firewall") {
+			set = loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"))
+		}
+		_, err := service.New(set, service.Options{Stderr: testWriter{t}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error containing %q", tc.conf, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeVerdicts(t *testing.T) {
+	set := loadConf(t, "key knock\nportspan 745-1000\nreplay no\n")
+	d, err := service.NewDecoder(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := service.ParsePorts("966,914,795,964,831,862,807,932")
+	if v := d.Decode(v1, netip.Addr{}); !v.Accept || v.Action != "open tcp/22 to 142.103.205.1 for 15m0s" {
+		t.Fatalf("V1: %+v", v)
+	}
+	if v := d.Decode(v1, netip.MustParseAddr("10.0.0.1")); v.Accept || v.Reason != "client" || v.Fields["port"] != 22 {
+		t.Fatalf("V1 from elsewhere: %+v", v)
+	}
+	if _, err := service.ParsePorts("966 x"); err == nil {
+		t.Fatal("a bad port parsed")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
