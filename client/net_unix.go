@@ -1,0 +1,141 @@
+//go:build unix
+
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ProbeTimeout bounds a -verify connection attempt. It is long enough for
+// one SYN retransmission (after 1 s), so a port the daemon opens a moment
+// after the knock is still found open.
+const ProbeTimeout = 3 * time.Second
+
+// System is the real network.
+type System struct{}
+
+// Resolve implements Network: an address as is, a name through the
+// system's resolver, its first address.
+func (System) Resolve(ctx context.Context, host string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap(), nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("%q has no address", host)
+	}
+	return addrs[0].Unmap(), nil
+}
+
+// LocalAddr implements Network with a UDP "connect", which chooses a
+// route and a source address and sends nothing.
+func (System) LocalAddr(remote netip.Addr) (netip.Addr, error) {
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(netip.AddrPortFrom(remote, 9)))
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
+
+// Sender implements Network.
+func (System) Sender(remote netip.Addr) (Sender, error) {
+	if !remote.IsValid() {
+		return nil, errors.New("no remote address")
+	}
+	return socketSender{remote: remote.Unmap()}, nil
+}
+
+// Probe implements Network.
+func (System) Probe(ctx context.Context, ap netip.AddrPort) (bool, error) {
+	d := net.Dialer{Timeout: ProbeTimeout}
+	c, err := d.DialContext(ctx, "tcp", ap.String())
+	if err == nil {
+		c.Close()
+		return true, nil
+	}
+	var ne net.Error
+	if errors.Is(err, unix.ECONNREFUSED) || (errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil) {
+		return false, nil
+	}
+	return false, err
+}
+
+// socketSender sends each knock from a socket of its own, so the kernel
+// picks a fresh source port for every one.
+type socketSender struct{ remote netip.Addr }
+
+func (s socketSender) Close() error { return nil }
+
+func (s socketSender) Send(p Packet) error {
+	sa, family := sockaddr(netip.AddrPortFrom(s.remote, p.Port))
+	switch p.Proto {
+	case TCP:
+		return sendSYN(family, sa)
+	case UDP:
+		return sendDatagram(family, sa, p.Payload)
+	}
+	return fmt.Errorf("protocol %q: expected tcp or udp", p.Proto)
+}
+
+// sendSYN starts a TCP connection and abandons it at once. The kernel has
+// sent the SYN by the time a non-blocking connect returns EINPROGRESS;
+// closing a socket in SYN-SENT sends nothing more, and with SO_LINGER 0
+// nothing lingers: no retransmission, and no ACK if a SYN-ACK comes back
+// (the kernel answers it with a reset, as for any port without a socket).
+func sendSYN(family int, sa unix.Sockaddr) error {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return fmt.Errorf("setting O_NONBLOCK: %w", err)
+	}
+	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+		return fmt.Errorf("setting SO_LINGER: %w", err)
+	}
+	switch err := unix.Connect(fd, sa); {
+	case err == nil, errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.ECONNREFUSED):
+		return nil
+	default:
+		return fmt.Errorf("connect: %w", err)
+	}
+}
+
+// sendDatagram sends one datagram, empty for a plain knock. It uses
+// sendto: write(2) sends nothing for an empty buffer.
+func sendDatagram(family int, sa unix.Sockaddr, payload []byte) error {
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Sendto(fd, payload, 0, sa); err != nil {
+		return fmt.Errorf("sendto: %w", err)
+	}
+	return nil
+}
+
+func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
+	if a := ap.Addr(); a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}, unix.AF_INET
+	}
+	sa := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if zone := ap.Addr().Zone(); zone != "" {
+		if ifi, err := net.InterfaceByName(zone); err == nil {
+			sa.ZoneId = uint32(ifi.Index)
+		}
+	}
+	return sa, unix.AF_INET6
+}

@@ -1,0 +1,217 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/settings"
+)
+
+// plan is a checked configuration, ready to build knocks from: every
+// setting has been read and its meaning checked, remote resolved once and
+// the client address chosen.
+type plan struct {
+	mode  string
+	codec *knock.Codec // legacy
+	key   *sealed.Key  // sealed
+	span  *portspan.Span
+	msg   sealed.Message // sealed: all but the time
+	spa   uint16         // sealed: the SPA port, 0 for a knock over the span
+
+	port    int
+	flags   map[int]int
+	proto   string
+	gap     time.Duration
+	test    bool
+	fileOut bool
+	logfile string
+
+	remote netip.Addr // zero when not set
+	client netip.Addr // zero when no knock field or log line needs it
+
+	verify   bool
+	retries  int
+	verifyAt netip.AddrPort
+}
+
+func (c *Client) plan(ctx context.Context) (*plan, error) {
+	s := c.s
+	p := &plan{test: s.Bool("test"), fileOut: s.Bool("logtofile"), gap: s.Duration("timeout"), flags: s.Flags(), logfile: s.String("logfile")}
+	var err error
+	if p.mode, err = s.Mode(); err != nil {
+		return nil, err
+	}
+	if p.proto, err = choice(s, "protocol", TCP, UDP); err != nil {
+		return nil, err
+	}
+	if p.mode == settings.ModeLegacy {
+		err = c.planLegacy(p)
+	} else {
+		err = c.planSealed(p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := c.planVerify(p); err != nil {
+		return nil, err
+	}
+	if err := c.addresses(ctx, p); err != nil {
+		return nil, err
+	}
+	if p.verify {
+		p.verifyAt = netip.AddrPortFrom(p.remote, uint16(p.port))
+	}
+	return p, nil
+}
+
+func (c *Client) planLegacy(p *plan) error {
+	s := c.s
+	if s.Bool("spa") {
+		return s.Errorf("spa", "single-packet authorization is a feature of mode = sealed")
+	}
+	cfg, err := s.LegacyConfig()
+	if err != nil {
+		return err
+	}
+	cfg.Rand, cfg.Now = c.env.Rand, c.env.Clock.Now
+	if p.codec, err = knock.New(cfg); err != nil {
+		return err
+	}
+	p.span = p.codec.Span()
+	f := p.codec.Format()
+	p.port = s.Int("port")
+	switch {
+	case p.port < 0 || p.port > 65535:
+		return s.Errorf("port", "expected a port, 0 to 65535")
+	case f.Has(format.Port) && p.port > 255:
+		return s.Errorf("port", "%d does not fit the knock's one-byte PORT field (0-255): write PORT16 instead of PORT in knock for ports above 255", p.port)
+	}
+	for _, n := range f.Flags() {
+		if _, ok := p.flags[n]; !ok {
+			return s.Errorf("knock", "FLAG%d has no value: set flag%d (0-255)", n, n)
+		}
+	}
+	return nil
+}
+
+func (c *Client) planSealed(p *plan) error {
+	s := c.s
+	var err error
+	if p.span, err = s.Span(); err != nil {
+		return err
+	}
+	p.port = s.Int("port")
+	if p.port < 1 || p.port > 65535 {
+		return s.Errorf("port", "expected a port to open, 1 to 65535")
+	}
+	proto, err := choice(s, "openprotocol", TCP, UDP)
+	if err != nil {
+		return err
+	}
+	p.msg = sealed.Message{Port: uint16(p.port), Proto: proto, Close: s.Bool("close")}
+	if !p.msg.Close {
+		d := s.Duration("duration")
+		if r := sealed.RoundDuration(d); r != d {
+			return s.Errorf("duration", "%v cannot be sealed: a sealed knock asks for 1-63 seconds, minutes, hours or days (use %v)", d, r)
+		}
+		p.msg.Duration = d
+	}
+	if s.Bool("spa") {
+		n := s.Int("spaport")
+		if n < 1 || n > 65535 {
+			return s.Errorf("spaport", "expected a UDP port, 1 to 65535")
+		}
+		if p.fileOut {
+			return s.Errorf("spa", "a single-packet authorization is a UDP datagram: it cannot be written to a log file (logtofile = yes)")
+		}
+		p.spa = uint16(n)
+	}
+	p.key, err = SealedKey(s)
+	return err
+}
+
+func (c *Client) planVerify(p *plan) error {
+	s := c.s
+	p.retries = s.Int("retry")
+	if p.retries < 0 {
+		return s.Errorf("retry", "expected a number of retries, 0 or more")
+	}
+	p.verify = s.Bool("verify") || p.retries > 0
+	switch {
+	case !p.verify:
+	case p.test:
+		c.debugf(1, "verify: not with -test, which sends nothing")
+		p.verify = false
+	case p.port < 1:
+		return s.Errorf("port", "-verify connects to port, and port 0 cannot be connected to")
+	case p.mode == settings.ModeSealed && p.msg.Proto == UDP:
+		return s.Errorf("openprotocol", "-verify connects over TCP, and cannot tell whether a UDP port is open")
+	}
+	return nil
+}
+
+// addresses resolves remote, once, and chooses the client address.
+func (c *Client) addresses(ctx context.Context, p *plan) error {
+	s := c.s
+	name := s.String("remote")
+	if name == "" && ((!p.test && !p.fileOut) || p.verify) {
+		return errors.New("remote: not set: give the host to knock on (remote = x.x.x.x in the file, or -remote)")
+	}
+	if name != "" {
+		a, err := c.env.Net.Resolve(ctx, name)
+		if err != nil {
+			return sendError(s.Errorf("remote", "%v", err))
+		}
+		p.remote = a
+		if a.String() != name {
+			c.debugf(1, "remote: %s is %s", name, a)
+		}
+	}
+	legacyClient := p.codec != nil && p.codec.Format().Has(format.Client)
+	if text := s.String("client"); text != "" {
+		a, err := netip.ParseAddr(text)
+		if err != nil {
+			return s.Errorf("client", "%q is not an IP address", text)
+		}
+		p.client = a.Unmap()
+		if legacyClient && !p.client.Is4() {
+			return s.Errorf("client", "the knock's CLIENT field carries an IPv4 address (mode = sealed carries IPv6)")
+		}
+		return nil
+	}
+	if !legacyClient && p.mode != settings.ModeSealed && !p.fileOut {
+		return nil
+	}
+	if !p.remote.IsValid() {
+		return errors.New("client: not set, and without remote there is no address to find this host's own from: set client = x.x.x.x (or -client), or remote")
+	}
+	a, err := c.env.Net.LocalAddr(p.remote)
+	if err != nil {
+		return sendError(fmt.Errorf("client: not set, and finding this host's address toward %s failed: %w", p.remote, err))
+	}
+	if legacyClient && !a.Is4() {
+		return fmt.Errorf("client: not set, and this host's address toward %s is %s; the knock's CLIENT field carries IPv4: set client, or use mode = sealed", p.remote, a)
+	}
+	p.client = a
+	c.debugf(1, "client: not set; using %s, this host's address toward %s", a, p.remote)
+	return nil
+}
+
+// choice reads a setting that takes one of a few words.
+func choice(s *settings.Set, name string, words ...string) (string, error) {
+	v := strings.ToLower(s.String(name))
+	for _, w := range words {
+		if v == w {
+			return v, nil
+		}
+	}
+	return "", s.Errorf(name, "expected %s", strings.Join(words, " or "))
+}
