@@ -1,0 +1,91 @@
+package packet
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/portknock/knock/source"
+)
+
+// Filter is what both network sources do with each packet they read: parse
+// it, keep it if it reaches a port of the span, and count what happened to
+// it, for the operator's metrics.
+//
+// Every packet read is counted once as malformed (a parse error other than
+// ErrNotKnock), not a knock (another protocol, a TCP segment other than a
+// SYN, a later fragment, a port outside the span) or a hit. Its methods are
+// safe for concurrent use.
+type Filter struct {
+	ports Ports
+	now   func() time.Time
+
+	seen, malformed, notKnock, hits atomic.Uint64
+	overruns, readErrors            atomic.Uint64
+}
+
+// NewFilter returns a filter for the ports given, stamping hits with now.
+func NewFilter(ports Ports, now func() time.Time) *Filter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Filter{ports: ports, now: now}
+}
+
+// Ports returns the filter's ports.
+func (f *Filter) Ports() Ports { return f.ports }
+
+// IP filters an IP packet, as ParseIP reads it. It reports false, after
+// counting why, when the packet is no knock on the span.
+func (f *Filter) IP(b []byte) (source.Hit, bool) {
+	var v view
+	return f.keep(parseIP(b, &v), &v)
+}
+
+// Frame filters an Ethernet frame, as ParseFrame reads it.
+func (f *Filter) Frame(b []byte) (source.Hit, bool) {
+	var v view
+	return f.keep(parseFrame(b, &v), &v)
+}
+
+func (f *Filter) keep(err error, v *view) (source.Hit, bool) {
+	f.seen.Add(1)
+	switch {
+	case errors.Is(err, ErrNotKnock):
+		f.notKnock.Add(1)
+		return source.Hit{}, false
+	case err != nil:
+		f.malformed.Add(1)
+		return source.Hit{}, false
+	case !f.ports.Contains(v.port):
+		f.notKnock.Add(1)
+		return source.Hit{}, false
+	}
+	f.hits.Add(1)
+	h := v.hit()
+	h.Time = f.now()
+	return h, true
+}
+
+// CountOverruns records n packets the kernel dropped because the source
+// did not read fast enough.
+func (f *Filter) CountOverruns(n uint64) { f.overruns.Add(n) }
+
+// CountReadError records a socket error the source survived.
+func (f *Filter) CountReadError() { f.readErrors.Add(1) }
+
+// Counters returns the counts by name: packets_seen is packets_parsed plus
+// packets_malformed; packets_parsed is hits plus packets_not_knock.
+func (f *Filter) Counters() map[string]uint64 {
+	malformed := f.malformed.Load() // before seen, which counts it first
+	seen := f.seen.Load()
+	return map[string]uint64{
+		"packets_seen":      seen,
+		"packets_parsed":    seen - malformed,
+		"packets_malformed": malformed,
+		"packets_not_knock": f.notKnock.Load(),
+		"hits":              f.hits.Load(),
+		"overruns":          f.overruns.Load(),
+		"read_errors":       f.readErrors.Load(),
+	}
+}
