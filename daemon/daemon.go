@@ -33,12 +33,7 @@ import (
 )
 
 // Port is a protected port: the only ports a knock may ever open.
-type Port struct {
-	Proto string // "tcp" or "udp"
-	Port  uint16
-}
-
-func (p Port) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
+type Port = firewall.Port
 
 // Config is what the engine decides with. Reload swaps it whole.
 type Config struct {

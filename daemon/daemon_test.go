@@ -35,7 +35,7 @@ func newRig(t *testing.T, mutate func(*Config, *Legacy)) *rig {
 	}
 	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	leg := &Legacy{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: 24 * time.Hour}
-	cfg := Config{Decoder: leg, Protected: []Port{{"tcp", 22}}, CheckClient: true, Replay: true}
+	cfg := Config{Decoder: leg, Protected: []Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true}
 	if mutate != nil {
 		mutate(&cfg, leg)
 	}
@@ -91,7 +91,7 @@ func TestRejections(t *testing.T) {
 		reason string
 	}{
 		{"wrong source", nil, "10.9.9.9", v1, ReasonClient},
-		{"port not protected", func(c *Config, _ *Legacy) { c.Protected = []Port{{"tcp", 443}} }, "142.103.205.1", v1, ReasonPort},
+		{"port not protected", func(c *Config, _ *Legacy) { c.Protected = []Port{{Proto: "tcp", Port: 443}} }, "142.103.205.1", v1, ReasonPort},
 		{"changed port", nil, "142.103.205.1", append(slices.Clone(v1[:7]), 933), ReasonDecrypt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

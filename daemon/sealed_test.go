@@ -25,7 +25,7 @@ func sealedRig(t *testing.T) (*rig, *sealed.Key, *portspan.Span) {
 	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	rc, _ := replay.Open("", 0, clk.now)
 	fw := firewalltest.New(clk.now)
-	cfg := Config{Decoder: &Sealed{Key: key, Span: span, SPA: 62201}, Protected: []Port{{"tcp", 22}, {"udp", 1194}}, CheckClient: true, Replay: true}
+	cfg := Config{Decoder: &Sealed{Key: key, Span: span, SPA: 62201}, Protected: []Port{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 1194}}, CheckClient: true, Replay: true}
 	e, err := New(cfg, Deps{Replay: rc, Firewall: fw, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ package firewall
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -20,6 +21,14 @@ const (
 	TCP = "tcp"
 	UDP = "udp"
 )
+
+// Port is a protected port: a protocol and a port number.
+type Port struct {
+	Proto string // TCP or UDP
+	Port  uint16
+}
+
+func (p Port) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
 
 // Grant is one port opened to one address.
 type Grant struct {

@@ -149,7 +149,7 @@ func TestLegacy(t *testing.T) {
 			testenv.Missing(t, name, err, "apt-get install iptables")
 		}
 	}
-	b := e.backendWith(t, Config{Protected: []Port{{firewall.TCP, 22}},
+	b := e.backendWith(t, Config{Protected: []Port{{Proto: firewall.TCP, Port: 22}},
 		IPTables: "iptables-legacy", IP6Tables: "ip6tables-legacy"})
 	mustSetup(t, b)
 	mustSetup(t, b)

@@ -19,7 +19,7 @@ func (b *Backend) Open(ctx context.Context, g firewall.Grant) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(b.protected, Port{want.proto, want.port}) {
+	if !slices.Contains(b.protected, Port{Proto: want.proto, Port: want.port}) {
 		return fmt.Errorf("iptables: opening %s/%d: %w", want.proto, want.port, ErrNotProtected)
 	}
 	f := b.familyOf(want.addr)

@@ -34,12 +34,7 @@ var (
 )
 
 // Port is one protected port.
-type Port struct {
-	Proto string // firewall.TCP or firewall.UDP
-	Port  uint16
-}
-
-func (p Port) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
+type Port = firewall.Port
 
 // Config configures a Backend.
 type Config struct {

@@ -76,7 +76,7 @@ func echo(ln net.Listener) {
 func (e *env) backend(t testing.TB, now func() time.Time, ports ...Port) *Backend {
 	t.Helper()
 	if len(ports) == 0 {
-		ports = []Port{{firewall.TCP, 22}}
+		ports = []Port{{Proto: firewall.TCP, Port: 22}}
 	}
 	return e.backendWith(t, Config{Protected: ports, Now: now})
 }

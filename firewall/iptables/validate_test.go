@@ -12,14 +12,14 @@ import (
 )
 
 func TestNewRejects(t *testing.T) {
-	tcp22 := []Port{{firewall.TCP, 22}}
+	tcp22 := []Port{{Proto: firewall.TCP, Port: 22}}
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
 		{Config{}, "no protected ports configured: invalid iptables configuration"},
-		{Config{Protected: []Port{{"icmp", 22}}}, `protected port "icmp/22"`},
-		{Config{Protected: []Port{{firewall.TCP, 0}}}, `protected port "tcp/0"`},
+		{Config{Protected: []Port{{Proto: "icmp", Port: 22}}}, `protected port "icmp/22"`},
+		{Config{Protected: []Port{{Proto: firewall.TCP, Port: 0}}}, `protected port "tcp/0"`},
 		{Config{Protected: tcp22, Chain: "INPUT"}, `chain name "INPUT"`},
 		{Config{Protected: tcp22, Chain: "-x"}, `chain name "-x"`},
 		{Config{Protected: tcp22, Chain: strings.Repeat("A", 29)}, "chain name"},
@@ -38,7 +38,7 @@ func TestNewRejects(t *testing.T) {
 // command runs (the binaries here would fail the test if called).
 func TestOpenRejects(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 0, 0, 500e6, time.UTC)
-	b, err := New(Config{Protected: []Port{{firewall.TCP, 22}}, IPTables: "/bin/false", IP6Tables: "/bin/false",
+	b, err := New(Config{Protected: []Port{{Proto: firewall.TCP, Port: 22}}, IPTables: "/bin/false", IP6Tables: "/bin/false",
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestOpenRejects(t *testing.T) {
 // grant ends, so access ends at most a second early and never late; an
 // IPv4-mapped address is written as IPv4.
 func TestStop(t *testing.T) {
-	b := &Backend{protected: []Port{{firewall.TCP, 22}}}
+	b := &Backend{protected: []Port{{Proto: firewall.TCP, Port: 22}}}
 	for _, tc := range []struct {
 		now  time.Time
 		d    time.Duration

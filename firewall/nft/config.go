@@ -42,12 +42,7 @@ const (
 )
 
 // Port is one protected port.
-type Port struct {
-	Proto string // firewall.TCP or firewall.UDP
-	Port  uint16
-}
-
-func (p Port) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
+type Port = firewall.Port
 
 // Config says where and what the backend guards.
 type Config struct {
