@@ -91,8 +91,14 @@ func (s socketSender) Send(p Packet) error {
 // sendSYN starts a TCP connection and abandons it at once. The kernel has
 // sent the SYN by the time a non-blocking connect returns EINPROGRESS;
 // closing a socket in SYN-SENT sends nothing more, and with SO_LINGER 0
-// nothing lingers: no retransmission, and no ACK if a SYN-ACK comes back
-// (the kernel answers it with a reset, as for any port without a socket).
+// nothing lingers: no retransmission.
+//
+// A SYN-ACK can come back before the close, though: over a fast link the
+// kernel handles it before connect even returns, and would complete the
+// handshake with an ACK. So the socket first drops everything it would
+// receive (dropIncoming): it stays in SYN-SENT until closed, and a SYN-ACK
+// arriving later finds no socket and is answered with a bare reset, as for
+// any closed port.
 func sendSYN(family int, sa unix.Sockaddr) error {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
@@ -104,6 +110,9 @@ func sendSYN(family int, sa unix.Sockaddr) error {
 	}
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
 		return fmt.Errorf("setting SO_LINGER: %w", err)
+	}
+	if err := dropIncoming(fd); err != nil {
+		return fmt.Errorf("attaching a drop filter: %w", err)
 	}
 	switch err := unix.Connect(fd, sa); {
 	case err == nil, errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.ECONNREFUSED):
