@@ -75,6 +75,7 @@ type Engine struct {
 	now     func() time.Time
 	m       *Metrics
 	acts    *actor
+	lengths []int // cfg.Decoder.Lengths(), read once per configuration
 	reloads chan reload
 	limiter *logLimiter
 }
@@ -117,6 +118,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, tracker: d.Tracker, replay: d.Replay, fw: d.Firewall, log: d.Log, now: d.Now,
 		m: d.Metrics, reloads: make(chan reload), limiter: newLogLimiter(d.Now, 20),
+		lengths: cfg.Decoder.Lengths(),
 	}
 	e.acts = newActor(d.Firewall, d.Log, d.Metrics, d.Now)
 	return e, nil
@@ -167,6 +169,7 @@ func (e *Engine) apply(cfg Config) error {
 		return fmt.Errorf("replay protection cannot be turned on by a reload: restart the daemon")
 	}
 	e.cfg = cfg
+	e.lengths = cfg.Decoder.Lengths()
 	return nil
 }
 
@@ -190,7 +193,7 @@ func (e *Engine) Handle(h source.Hit) {
 	}
 	src := h.Src.Unmap()
 	queue := e.tracker.Add(src, h.Port, at)
-	lengths := d.Lengths()
+	lengths := e.lengths
 	if len(queue) < lengths[0] {
 		return
 	}
