@@ -1,0 +1,138 @@
+// Package nflog is the knock source of runmode = network on hosts where the
+// daemon may manage the ruleset: the kernel itself logs every knock packet
+// to an NFLOG group, and the source reads the packets from there.
+//
+// The source installs its own nftables table (portknock_log by default,
+// apart from the firewall backend's table) with one chain on the
+// prerouting hook at priority raw - 10 (-310). Prerouting, because it runs
+// before the input hook where a default-drop ruleset usually drops, and
+// before any routing decision; raw - 10 because that is after the kernel
+// reassembles fragments (-400), so a single-packet knock arrives whole, yet
+// before the raw tables (-300), connection tracking (-200), mangle (-150)
+// and filter (0): no rule of the host's firewall, however strict, drops a
+// knock before it is logged. Connection state is not known that early, so
+// the rule asks for what a knock is, not for "ct state new": a TCP segment
+// with SYN set and ACK clear, or a UDP datagram, to a port of the span (an
+// interval set; spans may be non-contiguous), addressed to this host (fib
+// daddr type local, since prerouting also sees packets being forwarded).
+//
+// The log statement and the NFLOG socket both set a queue threshold of one
+// packet: the kernel's default batches up to 100 packets or one second,
+// which would make every knock a second late. The socket sets
+// NETLINK_NO_ENOBUFS, so an overrun under flood never turns into a socket
+// error that ends the reader; overruns are counted from gaps in the
+// sequence numbers the kernel stamps on each logged packet.
+package nflog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/packet"
+)
+
+// Defaults for the Config fields left zero.
+const (
+	DefaultGroup      = 7
+	DefaultTable      = "portknock_log"
+	DefaultReadBuffer = 4 << 20
+)
+
+// Config says what to log and where.
+type Config struct {
+	// Group is the NFLOG group; 0 means DefaultGroup.
+	Group uint16
+	// Span is the knock span whose ports are logged.
+	Span *portspan.Span
+	// Interface, when set, limits logging to packets arriving on it.
+	Interface string
+	// Table is the nftables table of the source (family inet); "" means
+	// DefaultTable. Another table of that name is replaced.
+	Table string
+	// NetNSFd, when not 0, is the network namespace to work in (tests);
+	// otherwise the daemon's own.
+	NetNSFd int
+	// ReadBuffer is the socket's receive buffer in bytes; 0 means
+	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
+	ReadBuffer int
+	// Now stamps the hits; nil means time.Now.
+	Now func() time.Time
+}
+
+// Source reads knocks from NFLOG. It implements source.Source and
+// source.Counters.
+type Source struct {
+	cfg    Config
+	filter *packet.Filter
+	ready  chan struct{}
+}
+
+var (
+	_ source.Source   = (*Source)(nil)
+	_ source.Counters = (*Source)(nil)
+)
+
+// New checks the configuration. Nothing touches the kernel before Run.
+func New(cfg Config) (*Source, error) {
+	if cfg.Span == nil {
+		return nil, errors.New("nflog source: no knock span")
+	}
+	if len(cfg.Interface) >= ifNameSize {
+		return nil, fmt.Errorf("nflog source: interface name %q is longer than %d bytes", cfg.Interface, ifNameSize-1)
+	}
+	if cfg.Group == 0 {
+		cfg.Group = DefaultGroup
+	}
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if cfg.ReadBuffer == 0 {
+		cfg.ReadBuffer = DefaultReadBuffer
+	}
+	return &Source{
+		cfg:    cfg,
+		filter: packet.NewFilter(packet.SpanPorts(cfg.Span), cfg.Now),
+		ready:  make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once Run listens and its rule is in place: knocks sent
+// from then on are seen.
+func (s *Source) Ready() <-chan struct{} { return s.ready }
+
+// Counters implements source.Counters.
+func (s *Source) Counters() map[string]uint64 { return s.filter.Counters() }
+
+// Run installs the logging rule, delivers hits until ctx is done, then
+// removes the rule. It returns an error when setting up fails or the
+// socket fails for good; overruns and passing socket errors are counted.
+func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
+	r, err := s.listen(ctx, out)
+	if err != nil {
+		return err
+	}
+	defer r.stop()
+	if err := install(s.cfg); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := remove(s.cfg); err == nil {
+			err = rerr
+		}
+	}()
+	select {
+	case <-s.ready:
+	default:
+		close(s.ready)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-r.fatal:
+		return err
+	}
+}

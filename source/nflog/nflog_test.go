@@ -1,0 +1,201 @@
+package nflog_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/nflog"
+	"github.com/portknock/knock/source/packet/packettest"
+)
+
+func needNetns(tb testing.TB) *netnstest.Pair {
+	tb.Helper()
+	testenv.NeedRoot(tb)
+	testenv.NeedCommand(tb, "ip", "apt-get install iproute2")
+	testenv.NeedCommand(tb, "nft", "apt-get install nftables")
+	return netnstest.NewPair(tb)
+}
+
+func span(tb testing.TB, s string) *portspan.Span {
+	tb.Helper()
+	sp, err := portspan.Parse(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sp
+}
+
+// start runs a source in the pair's host namespace until the test ends.
+func start(tb testing.TB, p *netnstest.Pair, cfg nflog.Config, hits chan source.Hit) *nflog.Source {
+	tb.Helper()
+	fd, err := p.Host.Open()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.NewFile(uintptr(fd), p.Host.Name).Close() })
+	cfg.NetNSFd = fd
+	s, err := nflog.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, hits) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		tb.Fatalf("Run ended before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		tb.Fatal("source not ready after 10s")
+	}
+	return s
+}
+
+// TestKnocks is the end-to-end proof: real knocks from the client
+// namespace, reported by the source in the host namespace.
+func TestKnocks(t *testing.T) {
+	for _, tc := range []struct {
+		name, span string
+		in         []uint16
+		out        uint16
+		drop       string // the host's drop ruleset's ports, if any
+		iface      string
+	}{
+		{name: "contiguous", span: "745-1000", in: []uint16{745, 900, 1000}, out: 1001},
+		{name: "non-contiguous", span: "7000-7003,8000-8003", in: []uint16{8003, 7000, 7002}, out: 7004},
+		{name: "interface", span: "745-1000", in: []uint16{800, 801}, out: 744, iface: "eth0"},
+		{name: "host drops all", span: "7000-7003,8000-8003", in: []uint16{7001, 8000}, out: 9000, drop: "7000-9000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := needNetns(t)
+			if tc.drop != "" {
+				packettest.DropAll(t, p.Host, tc.drop)
+			}
+			hits := make(chan source.Hit, 100)
+			start(t, p, nflog.Config{Span: span(t, tc.span), Interface: tc.iface}, hits)
+			packettest.Scenario{Pair: p, Hits: hits, In: tc.in, Out: tc.out, Converse: tc.drop == ""}.Run(t)
+		})
+	}
+}
+
+// TestInterface checks that a source limited to one interface ignores
+// knocks arriving on another: the client's come over eth0, the host's own
+// marker over lo.
+func TestInterface(t *testing.T) {
+	p := needNetns(t)
+	hits := make(chan source.Hit, 100)
+	start(t, p, nflog.Config{Span: span(t, "745-1000"), Interface: "lo"}, hits)
+	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800},
+		packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 801, Payload: []byte("x")})
+	marker := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")}
+	packettest.SendFrom(t, p.Host, marker)
+	packettest.Expect(t, hits, nil, source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")})
+}
+
+// TestClockAndCounters checks that hits carry the injected clock's time
+// and that every packet logged is counted.
+func TestClockAndCounters(t *testing.T) {
+	p := needNetns(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	hits := make(chan source.Hit, 100)
+	s := start(t, p, nflog.Config{Span: span(t, "745-1000"), Now: func() time.Time { return now }}, hits)
+	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
+	packettest.Send(t, p, k, k)
+	for range 2 {
+		if h := <-hits; !h.Time.Equal(now) || !packettest.Same(h, packettest.HitOf(p, k)) {
+			t.Errorf("hit %s at %v, want %s at the clock's %v", packettest.String(h), h.Time, packettest.String(packettest.HitOf(p, k)), now)
+		}
+	}
+	c := s.Counters()
+	if c["packets_seen"] != 2 || c["hits"] != 2 || c["packets_malformed"] != 0 || c["overruns"] != 0 {
+		t.Errorf("counters %v, want 2 packets seen and 2 hits", c)
+	}
+}
+
+// TestTable checks the rule the source installs, that it replaces a table
+// left over by a daemon that died, and that it removes its table on exit.
+func TestTable(t *testing.T) {
+	p := needNetns(t)
+	p.Host.MustRun("nft", "add table inet portknock_log; add chain inet portknock_log stale")
+	sp := span(t, "100-103,200-201,65534-65535")
+	hits := make(chan source.Hit, 1)
+	fd, err := p.Host.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.NewFile(uintptr(fd), "netns").Close()
+	s, err := nflog.New(nflog.Config{Span: sp, Group: 12, Interface: "eth0", NetNSFd: fd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, hits) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log")
+	golden, err := os.ReadFile("testdata/ruleset.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got) != strings.TrimSpace(string(golden)) {
+		t.Errorf("installed table:\n%s\nwant (testdata/ruleset.golden):\n%s", got, golden)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if tables := p.Host.MustRun("nft", "list", "tables"); strings.Contains(tables, "portknock_log") {
+		t.Errorf("table left behind after Run:\n%s", tables)
+	}
+}
+
+// TestOverrun floods a source whose reader is stalled and whose socket
+// buffer is tiny: the kernel drops what does not fit, the source counts
+// it, and goes on delivering once read again.
+func TestOverrun(t *testing.T) {
+	p := needNetns(t)
+	hits := make(chan source.Hit) // nobody reads yet: the reader stalls
+	s := start(t, p, nflog.Config{Span: span(t, "745-1000"), ReadBuffer: 1}, hits)
+	flood := make([]packettest.Knock, 300)
+	for i := range flood {
+		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
+	}
+	packettest.Send(t, p, flood...)
+	n := drain(hits, 500*time.Millisecond)
+	marker := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 901, Payload: []byte("marker")}
+	packettest.Send(t, p, marker) // its sequence number shows the gap of any last knocks lost
+	packettest.Expect(t, hits, nil, packettest.HitOf(p, marker))
+	c := s.Counters()
+	t.Logf("%d of %d flood knocks delivered; counters %v", n, len(flood), c)
+	if c["overruns"] == 0 || uint64(n)+c["overruns"] != uint64(len(flood)) {
+		t.Errorf("%d delivered and %d overruns, want some overruns and %d in all", n, c["overruns"], len(flood))
+	}
+}
+
+// drain reads hits until none has come for quiet, and returns how many.
+func drain(hits <-chan source.Hit, quiet time.Duration) int {
+	for n := 0; ; n++ {
+		select {
+		case <-hits:
+		case <-time.After(quiet):
+			return n
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package nflog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	nflog "github.com/florianl/go-nflog/v2"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/packet"
+)
+
+// maxErrorRun is how many socket errors in a row, with no packet between,
+// make the reader give up: one error is survived, a socket that only
+// returns errors is broken.
+const maxErrorRun = 100
+
+// reader is one Run's socket, from bind to close.
+type reader struct {
+	nl     *nflog.Nflog
+	filter *packet.Filter
+	out    chan<- source.Hit
+	ctx    context.Context
+	cancel context.CancelFunc
+	fatal  chan error
+
+	// Touched by go-nflog's receiving goroutine only.
+	seq      uint32
+	seqKnown bool
+	errorRun int
+
+	// mu is held while a hit is handed over, so that stop can wait for the
+	// last one and no hit is sent after Run returns.
+	mu      sync.Mutex
+	stopped bool
+}
+
+// listen opens the NFLOG socket and binds it to the group.
+func (s *Source) listen(ctx context.Context, out chan<- source.Hit) (*reader, error) {
+	nl, err := nflog.Open(&nflog.Config{
+		NetNS:    s.cfg.NetNSFd,
+		Group:    s.cfg.Group,
+		Copymode: nflog.CopyPacket,
+		Bufsize:  0xffff, // the whole packet: a single-packet knock's payload matters
+		QThresh:  1,      // hand each packet over at once
+		Flags:    nflog.FlagSeq,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening the nflog socket: %w", err)
+	}
+	if err := tune(nl.Con, s.cfg.ReadBuffer); err != nil {
+		nl.Close()
+		return nil, err
+	}
+	r := &reader{nl: nl, filter: s.filter, out: out, fatal: make(chan error, 1)}
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	if err := nl.RegisterWithErrorFunc(r.ctx, r.hook, r.onError); err != nil {
+		r.cancel()
+		nl.Close()
+		return nil, fmt.Errorf("binding nflog group %d: %w", s.cfg.Group, err)
+	}
+	return r, nil
+}
+
+// tune sets the socket options: no ENOBUFS error on overrun (it is counted
+// from sequence gaps instead), and a receive buffer large enough for a
+// burst. As root the buffer may exceed net.core.rmem_max.
+func tune(c *netlink.Conn, size int) error {
+	if err := c.SetOption(netlink.NoENOBUFS, true); err != nil {
+		return fmt.Errorf("setting NETLINK_NO_ENOBUFS: %w", err)
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		if err := c.SetReadBuffer(size); err != nil {
+			return fmt.Errorf("setting the receive buffer to %d bytes: %w", size, err)
+		}
+	}
+	return nil
+}
+
+// hook handles one logged packet.
+func (r *reader) hook(a nflog.Attribute) int {
+	r.errorRun = 0
+	if a.Seq != nil {
+		r.countGap(*a.Seq)
+	}
+	if a.Payload == nil {
+		return 0
+	}
+	h, ok := r.filter.IP(*a.Payload)
+	if !ok {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return 1
+	}
+	select {
+	case r.out <- h:
+		return 0
+	case <-r.ctx.Done():
+		return 1
+	}
+}
+
+// countGap counts the packets the kernel logged but could not queue to
+// the socket: their sequence numbers never arrive.
+func (r *reader) countGap(seq uint32) {
+	if r.seqKnown && seq != r.seq+1 {
+		r.filter.CountOverruns(uint64(seq - r.seq - 1))
+	}
+	r.seq, r.seqKnown = seq, true
+}
+
+// onError decides whether the receiving goroutine goes on (0) or stops.
+func (r *reader) onError(err error) int {
+	if r.ctx.Err() != nil {
+		return 1 // stopping: the deadline go-nflog set woke the receive
+	}
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+		return r.fail(err)
+	}
+	r.filter.CountReadError()
+	if r.errorRun++; r.errorRun == maxErrorRun {
+		return r.fail(err)
+	}
+	return 0
+}
+
+func (r *reader) fail(err error) int {
+	select {
+	case r.fatal <- fmt.Errorf("reading the nflog socket: %w", err):
+	default:
+	}
+	return 1
+}
+
+// stop ends the reader: after it returns, no hit is sent.
+func (r *reader) stop() {
+	r.cancel()
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+	r.nl.Close()
+}

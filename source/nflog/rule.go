@@ -1,0 +1,158 @@
+package nflog
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+
+	"github.com/portknock/knock/source/packet"
+)
+
+// The chain's place: see the package documentation.
+const (
+	chainName     = "prerouting"
+	chainPriority = -310 // raw - 10
+	setName       = "knock_ports"
+	// setID names the set within one transaction. A fixed value avoids
+	// the nftables package's global counter, which is not safe for use
+	// from goroutines (the firewall backend may be adding sets too).
+	setID      = 1
+	ifNameSize = unix.IFNAMSIZ
+)
+
+func conn(cfg Config) (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if cfg.NetNSFd != 0 {
+		opts = append(opts, nftables.WithNetNSFd(cfg.NetNSFd))
+	}
+	return nftables.New(opts...)
+}
+
+func table(cfg Config) *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyINet, Name: cfg.Table}
+}
+
+// install puts the source's table in place in one transaction, replacing
+// any left over by a daemon that did not exit cleanly.
+func install(cfg Config) error {
+	c, err := conn(cfg)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	t := table(cfg)
+	c.AddTable(t) // so that the delete below finds one
+	c.DelTable(t)
+	c.AddTable(t)
+	set := &nftables.Set{Table: t, ID: setID, Name: setName, KeyType: nftables.TypeInetService, Interval: true}
+	if err := c.AddSet(set, setElements(packet.SpanPorts(cfg.Span))); err != nil {
+		return fmt.Errorf("nftables set %q: %w", setName, err)
+	}
+	ch := c.AddChain(&nftables.Chain{
+		Name: chainName, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(chainPriority),
+	})
+	for _, match := range [][]expr.Any{tcpSYN(), udp()} {
+		exprs := append(iifname(cfg.Interface), match...)
+		exprs = append(exprs, toSpan(set)...)
+		exprs = append(exprs, local()...)
+		exprs = append(exprs, logGroup(cfg.Group))
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("installing nftables table inet %q: %w", cfg.Table, err)
+	}
+	return nil
+}
+
+// remove deletes the source's table; a table already gone is no error.
+func remove(cfg Config) error {
+	c, err := conn(cfg)
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	c.DelTable(table(cfg))
+	if err := c.Flush(); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("removing nftables table inet %q: %w", cfg.Table, err)
+	}
+	return nil
+}
+
+// setElements writes port ranges as an interval set, the way nft does:
+// an interval end at 0 first, then each range's start and the port after
+// its end (none after 65535).
+func setElements(ps packet.Ports) []nftables.SetElement {
+	var els []nftables.SetElement
+	if len(ps) > 0 && ps[0].First > 0 {
+		els = append(els, nftables.SetElement{Key: port(0), IntervalEnd: true})
+	}
+	for _, r := range ps {
+		els = append(els, nftables.SetElement{Key: port(r.First)})
+		if r.Last < 0xffff {
+			els = append(els, nftables.SetElement{Key: port(r.Last + 1), IntervalEnd: true})
+		}
+	}
+	return els
+}
+
+func port(p uint16) []byte { return binaryutil.BigEndian.PutUint16(p) }
+
+// iifname matches the interface a packet arrives on, when one is set.
+func iifname(name string) []expr.Any {
+	if name == "" {
+		return nil
+	}
+	b := make([]byte, ifNameSize)
+	copy(b, name)
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: b},
+	}
+}
+
+// tcpSYN matches "tcp flags & (syn | ack) == syn".
+func tcpSYN() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
+	}
+}
+
+func udp() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_UDP}},
+	}
+}
+
+// toSpan matches "th dport @knock_ports".
+func toSpan(set *nftables.Set) []expr.Any {
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
+	}
+}
+
+// local matches "fib daddr type local": packets for this host, not ones
+// passing through it.
+func local() []expr.Any {
+	return []expr.Any{
+		&expr.Fib{Register: 1, FlagDADDR: true, ResultADDRTYPE: true},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+	}
+}
+
+// logGroup is "log group G queue-threshold 1".
+func logGroup(group uint16) expr.Any {
+	return &expr.Log{
+		Key:        1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_QTHRESHOLD,
+		Group:      group,
+		QThreshold: 1,
+	}
+}
