@@ -61,7 +61,7 @@ func appendFile(t *testing.T, path, text string) {
 	}
 }
 
-func tempLog(t *testing.T) string {
+func tempLog(t testing.TB) string {
 	return filepath.Join(t.TempDir(), "firewall.log")
 }
 

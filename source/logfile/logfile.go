@@ -44,9 +44,12 @@ const (
 
 // Config says what to follow and how to read it.
 type Config struct {
-	Path      string   // the log file; its directory must exist, the file need not yet
-	Patterns  []string // regular expressions with named groups; empty means DefaultPatterns
-	FromStart bool     // read the lines already in the file (default: only new ones)
+	Path string // the log file; its directory must exist, the file need not yet
+	// Patterns are regular expressions with named groups (see NewParser);
+	// empty means DefaultPatterns. A daemon reading a client's fake log
+	// gives PatternFor(the client's fileformat).
+	Patterns  []string
+	FromStart bool // read the lines already in the file (default: only new ones)
 	// Poll is how often the file is looked at without any inotify event;
 	// 0 means DefaultPoll.
 	Poll     time.Duration

@@ -1,10 +1,13 @@
 package logfile
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -81,7 +84,7 @@ func start(t *testing.T, cfg Config) *running {
 	return startSource(t, src)
 }
 
-func startSource(t *testing.T, src *Source) *running {
+func startSource(t testing.TB, src *Source) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{src: src, out: make(chan source.Hit, 16)}
 	done := make(chan error, 1)
@@ -193,11 +196,41 @@ func TestFromStart(t *testing.T) {
 // log line; the file is read from its start when it comes.
 func TestFileAppearsLater(t *testing.T) {
 	forModes(t, func(t *testing.T, cfg Config) {
+		var logs syncBuffer
 		cfg.Path = tempLog(t)
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		r := start(t, cfg)
+		waitFor(t, "a log of the missing file", func() bool { return strings.Contains(logs.String(), "waiting for the log file") })
 		appendFile(t, cfg.Path, knockLine(1)+knockLine(2))
 		r.expect(t, 1, 2)
+		os.Rename(cfg.Path, cfg.Path+".1")
+		appendFile(t, cfg.Path, knockLine(3))
+		r.expect(t, 3)
+		r.stop()
+		for _, want := range []string{`msg="log file is there"`, `msg="log file replaced: reading the new one from its start"`} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("the log lacks %s:\n%s", want, logs.String())
+			}
+		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger in another goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestResume: a second Run goes on where the first stopped, and two Runs

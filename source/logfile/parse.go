@@ -70,8 +70,20 @@ type pattern struct {
 	src, dport, dst, proto, flags []int
 }
 
-// NewParser compiles patterns, checking each has the groups it needs, so
-// that a bad pattern stops start-up instead of silently matching nothing.
+// NewParser compiles patterns (Go's RE2 syntax, unanchored unless they
+// say ^ or $). Their named groups are:
+//
+//	src    required: the knocking address (IPv4, IPv6, ::ffff:a.b.c.d)
+//	dport  required: the port knocked on, 0-65535
+//	proto  optional: tcp or udp in any case; other protocols are not
+//	       knocks; without it, tcp
+//	dst    optional: the address knocked on; may match empty
+//	flags  optional: TCP flags as words; when the line shows them, only
+//	       a SYN without ACK is a knock
+//
+// A pattern that lacks a required group or names another is an error that
+// names the pattern, so that a mistake stops start-up instead of silently
+// matching nothing.
 func NewParser(patterns []string) (*Parser, error) {
 	if len(patterns) == 0 {
 		return nil, errors.New("no patterns: give at least one regular expression with (?P<src>...) and (?P<dport>...)")

@@ -74,6 +74,9 @@ func (w *watcher) watchFile(f *os.File) {
 		return
 	}
 	wd, err := unix.InotifyAddWatch(w.fd, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), fileEvents)
+	if err != nil { // no /proc: the file at the path is most likely the one open
+		wd, err = unix.InotifyAddWatch(w.fd, f.Name(), fileEvents)
+	}
 	if err != nil {
 		wd = -1 // polling still sees the file
 	}
