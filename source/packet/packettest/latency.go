@@ -1,0 +1,54 @@
+package packettest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/source"
+)
+
+// Latency sends n copies of knock from the client, one at a time, and
+// times each from just before the knock client's sender is called to the
+// moment its hit comes out of hits: the source's share of knock-to-open.
+// It reports the median, the 99th percentile and the worst as benchmark
+// metrics.
+func Latency(b *testing.B, p *netnstest.Pair, hits <-chan source.Hit, knock Knock, n int) {
+	b.Helper()
+	want := HitOf(p, knock)
+	lat := make([]time.Duration, 0, n)
+	err := p.Client.Do(func() error {
+		s, err := client.System{}.Sender(knock.Dst)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		pkt := client.Packet{Proto: knock.Proto, Port: knock.Port, Payload: knock.Payload}
+		for range n {
+			t0 := time.Now()
+			if err := s.Send(pkt); err != nil {
+				return err
+			}
+			select {
+			case h := <-hits:
+				lat = append(lat, time.Since(t0))
+				if !Same(h, want) {
+					return fmt.Errorf("hit %s, want %s", String(h), String(want))
+				}
+			case <-time.After(5 * time.Second):
+				return fmt.Errorf("knock %d of %d: no hit after 5s", len(lat)+1, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "µs-median")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "µs-p99")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "µs-max")
+}
