@@ -6,54 +6,28 @@
 package netnstest
 
 import (
-	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/portknock/knock/internal/netns"
 )
 
-// NS is one network namespace.
+// NS is one network namespace, removed when the test ends.
 type NS struct {
-	Name string
-	tb   testing.TB
+	*netns.NS
+	tb testing.TB
 }
-
-var counter atomic.Int64
 
 // New creates a namespace with loopback up, removed when tb ends. Names are
 // unique per process, so packages testing in parallel do not collide.
 func New(tb testing.TB, role string) *NS {
 	tb.Helper()
-	name := fmt.Sprintf("knk%d-%d-%s", os.Getpid(), counter.Add(1), role)
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		tb.Fatalf("ip netns add %s: %v: %s", name, err, out)
+	n, err := netns.New(role)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	ns := &NS{Name: name, tb: tb}
-	tb.Cleanup(func() {
-		// Processes left in the namespace would keep it alive: kill them.
-		if pids, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
-			for _, p := range strings.Fields(string(pids)) {
-				exec.Command("kill", "-9", p).Run()
-			}
-		}
-		exec.Command("ip", "netns", "del", name).Run()
-	})
-	ns.MustRun("ip", "link", "set", "lo", "up")
-	return ns
-}
-
-// Run runs a command inside the namespace and returns its combined output.
-func (n *NS) Run(args ...string) (string, error) {
-	cmd := exec.Command("ip", append([]string{"netns", "exec", n.Name}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	tb.Cleanup(n.Delete)
+	return &NS{NS: n, tb: tb}
 }
 
 // MustRun is Run failing the test on error.
@@ -61,59 +35,9 @@ func (n *NS) MustRun(args ...string) string {
 	n.tb.Helper()
 	out, err := n.Run(args...)
 	if err != nil {
-		n.tb.Fatalf("in %s: %s: %v\n%s", n.Name, strings.Join(args, " "), err, out)
+		n.tb.Fatal(err)
 	}
 	return out
-}
-
-// Command returns a command that will run inside the namespace.
-func (n *NS) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
-}
-
-// Path is the namespace's file, for APIs that take a namespace fd.
-func (n *NS) Path() string { return "/run/netns/" + n.Name }
-
-// Open returns a file descriptor of the namespace (for example for
-// nftables.WithNetNSFd); the caller closes it.
-func (n *NS) Open() (int, error) {
-	return unix.Open(n.Path(), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-}
-
-// Do runs f on an OS thread switched into the namespace. Sockets f opens
-// belong to the namespace and stay there after Do returns. The thread is
-// switched back before it is released.
-func (n *NS) Do(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(orig)
-		target, err := n.Open()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
-			return
-		}
-		ferr := f()
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			// The thread is in the wrong namespace: never unlock it, so
-			// the runtime retires it with the goroutine.
-			errc <- fmt.Errorf("setns back: %w", err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // Pair is a host and a client joined by veth, each end named eth0.
@@ -123,45 +47,17 @@ type Pair struct {
 	HostV6, ClientV6 netip.Addr
 }
 
-// NewPair creates two namespaces joined by a veth pair, with 10.77.0.1
-// (host) and 10.77.0.2 (client), fd77::1 and fd77::2, links up and IPv6
-// duplicate address detection off so addresses work at once.
+// NewPair creates two namespaces joined by a veth pair (see netns.NewPair),
+// removed when the test ends.
 func NewPair(tb testing.TB) *Pair {
 	tb.Helper()
-	p := &Pair{
-		Host: New(tb, "host"), Client: New(tb, "client"),
-		HostV4: netip.MustParseAddr("10.77.0.1"), ClientV4: netip.MustParseAddr("10.77.0.2"),
-		HostV6: netip.MustParseAddr("fd77::1"), ClientV6: netip.MustParseAddr("fd77::2"),
+	p, err := netns.NewPair()
+	if err != nil {
+		tb.Fatal(err)
 	}
-	if out, err := exec.Command("ip", "-n", p.Host.Name, "link", "add", "eth0", "type", "veth",
-		"peer", "name", "eth0", "netns", p.Client.Name).CombinedOutput(); err != nil {
-		tb.Fatalf("creating veth: %v: %s", err, out)
-	}
-	for _, side := range []struct {
-		ns     *NS
-		v4, v6 netip.Addr
-	}{{p.Host, p.HostV4, p.HostV6}, {p.Client, p.ClientV4, p.ClientV6}} {
-		side.ns.MustRun("sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.eth0.accept_dad=0")
-		side.ns.MustRun("ip", "addr", "add", side.v4.String()+"/24", "dev", "eth0")
-		side.ns.MustRun("ip", "addr", "add", side.v6.String()+"/64", "dev", "eth0", "nodad")
-		side.ns.MustRun("ip", "link", "set", "eth0", "up")
-	}
-	p.waitLink(tb)
-	return p
-}
-
-// waitLink waits until the client reaches the host over IPv4 and IPv6.
-func (p *Pair) waitLink(tb testing.TB) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		_, err4 := p.Client.Run("ping", "-c1", "-W1", p.HostV4.String())
-		_, err6 := p.Client.Run("ping", "-6", "-c1", "-W1", p.HostV6.String())
-		if err4 == nil && err6 == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("veth link between %s and %s never came up (v4: %v, v6: %v)", p.Host.Name, p.Client.Name, err4, err6)
-		}
-		time.Sleep(50 * time.Millisecond)
+	tb.Cleanup(p.Delete)
+	return &Pair{
+		Host: &NS{NS: p.Host, tb: tb}, Client: &NS{NS: p.Client, tb: tb},
+		HostV4: p.HostV4, ClientV4: p.ClientV4, HostV6: p.HostV6, ClientV6: p.ClientV6,
 	}
 }
