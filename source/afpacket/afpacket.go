@@ -1,0 +1,199 @@
+// Package afpacket is the knock source of runmode = network on hosts where
+// the daemon may not touch the ruleset: a packet socket on one interface
+// sees every packet that arrives on it, before any firewall rule, without
+// any rule of its own.
+//
+// A classic BPF program attached to the socket keeps the kernel from
+// waking the daemon for ordinary traffic: only IPv4 and IPv6 TCP SYNs and
+// UDP datagrams pass, and, for spans of up to 64 ranges, only those to the
+// span's ports. Go then parses what passed and decides (package
+// source/packet). The socket ignores the host's own outgoing packets
+// (PACKET_IGNORE_OUTGOING).
+//
+// On an Ethernet-like interface the socket reads whole frames; elsewhere
+// (tun, WireGuard) it reads IP packets. The kernel removes a VLAN tag
+// before a packet socket on the parent interface sees the frame, so a
+// source on eth0 also sees knocks to addresses of its VLAN interfaces.
+//
+// The socket is opened by Open, in the network namespace of the calling
+// thread: a test opens it inside netnstest.NS.Do.
+package afpacket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	packetsock "github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/packet"
+)
+
+// DefaultReadBuffer is the socket's receive buffer when Config leaves it 0.
+const DefaultReadBuffer = 4 << 20
+
+// maxErrorRun is how many read errors in a row, with no packet between,
+// make Run give up: ENETDOWN while a link flaps is survived, a socket that
+// only returns errors is broken.
+const maxErrorRun = 100
+
+// Config says where to listen and for what.
+type Config struct {
+	// Interface is the name of the interface to listen on.
+	Interface string
+	// Span is the knock span.
+	Span *portspan.Span
+	// ReadBuffer is the socket's receive buffer in bytes; 0 means
+	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
+	ReadBuffer int
+	// Now stamps the hits; nil means time.Now.
+	Now func() time.Time
+}
+
+// Source reads knocks from a packet socket. It implements source.Source
+// and source.Counters.
+type Source struct {
+	conn     *packetsock.Conn
+	ethernet bool
+	filter   *packet.Filter
+	close    sync.Once
+	closeErr error
+}
+
+var (
+	_ source.Source   = (*Source)(nil)
+	_ source.Counters = (*Source)(nil)
+)
+
+// Open opens the packet socket on the interface, with its filter attached,
+// in the calling thread's network namespace. Packets queue in the socket
+// from then on, to be read by Run.
+func Open(cfg Config) (*Source, error) {
+	if cfg.Span == nil {
+		return nil, errors.New("afpacket source: no knock span")
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket source: interface %q: %w", cfg.Interface, err)
+	}
+	s := &Source{
+		ethernet: len(ifi.HardwareAddr) == 6,
+		filter:   packet.NewFilter(packet.SpanPorts(cfg.Span), cfg.Now),
+	}
+	prog, err := filterProgram(s.filter.Ports(), s.ethernet)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		return nil, fmt.Errorf("afpacket source: assembling the filter: %w", err)
+	}
+	typ := packetsock.Datagram
+	if s.ethernet {
+		typ = packetsock.Raw
+	}
+	if s.conn, err = packetsock.Listen(ifi, typ, unix.ETH_P_ALL, &packetsock.Config{Filter: raw}); err != nil {
+		return nil, fmt.Errorf("afpacket source: opening a packet socket on %q: %w", cfg.Interface, err)
+	}
+	if err := s.tune(cfg.ReadBuffer); err != nil {
+		s.conn.Close()
+		return nil, fmt.Errorf("afpacket source on %q: %w", cfg.Interface, err)
+	}
+	return s, nil
+}
+
+// tune ignores outgoing packets and sizes the receive buffer (beyond
+// net.core.rmem_max when root).
+func (s *Source) tune(size int) error {
+	if size == 0 {
+		size = DefaultReadBuffer
+	}
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr, berr error
+	err = rc.Control(func(fd uintptr) {
+		ierr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
+		if berr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size); berr != nil {
+			berr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case ierr != nil:
+		return fmt.Errorf("setting PACKET_IGNORE_OUTGOING: %w", ierr)
+	case berr != nil:
+		return fmt.Errorf("setting the receive buffer to %d bytes: %w", size, berr)
+	}
+	return nil
+}
+
+// Run delivers hits until ctx is done, then closes the socket. It returns
+// an error when the socket fails for good; passing errors are counted.
+func (s *Source) Run(ctx context.Context, out chan<- source.Hit) error {
+	defer s.Close()
+	defer s.countDrops()
+	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	buf := make([]byte, 1<<16+64) // the largest IP packet, its frame and tags
+	errorRun := 0
+	for {
+		n, _, err := s.conn.ReadFrom(buf)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.filter.CountReadError()
+			if errorRun++; errorRun == maxErrorRun || errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("reading the packet socket: %w", err)
+			}
+			continue
+		}
+		errorRun = 0
+		h, ok := s.parse(buf[:n])
+		if !ok {
+			continue
+		}
+		select {
+		case out <- h:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *Source) parse(b []byte) (source.Hit, bool) {
+	if s.ethernet {
+		return s.filter.Frame(b)
+	}
+	return s.filter.IP(b)
+}
+
+// Close closes the socket, if Run has not.
+func (s *Source) Close() error {
+	s.close.Do(func() { s.closeErr = s.conn.Close() })
+	return s.closeErr
+}
+
+// Counters implements source.Counters. Overruns are the packets the kernel
+// dropped for want of room in the socket's buffer.
+func (s *Source) Counters() map[string]uint64 {
+	s.countDrops()
+	return s.filter.Counters()
+}
+
+// countDrops adds the kernel's drop count, which reading resets.
+func (s *Source) countDrops() {
+	if st, err := s.conn.Stats(); err == nil {
+		s.filter.CountOverruns(uint64(st.Drops))
+	}
+}
