@@ -100,7 +100,7 @@ func (s socketSender) Send(p Packet) error {
 // arriving later finds no socket and is answered with a bare reset, as for
 // any closed port.
 func sendSYN(family int, sa unix.Sockaddr) error {
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|sockFlags, unix.IPPROTO_TCP)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}
@@ -125,7 +125,7 @@ func sendSYN(family int, sa unix.Sockaddr) error {
 // sendDatagram sends one datagram, empty for a plain knock. It uses
 // sendto: write(2) sends nothing for an empty buffer.
 func sendDatagram(family int, sa unix.Sockaddr, payload []byte) error {
-	fd, err := unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	fd, err := unix.Socket(family, unix.SOCK_DGRAM|sockFlags, unix.IPPROTO_UDP)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
 	}

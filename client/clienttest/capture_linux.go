@@ -87,6 +87,20 @@ func (c *Capture) Collect(src netip.Addr, want int, quiet, limit time.Duration) 
 	return out
 }
 
+// Next returns the next TCP or UDP packet to arrive before until.
+func (c *Capture) Next(until time.Time) (Captured, bool) {
+	for time.Now().Before(until) {
+		p, ok, err := c.next()
+		if err != nil {
+			return Captured{}, false
+		}
+		if ok {
+			return p, true
+		}
+	}
+	return Captured{}, false
+}
+
 // next reads one incoming frame and parses it; ok is false for frames
 // that are not TCP or UDP over IP, or were sent by this side.
 func (c *Capture) next() (Captured, bool, error) {

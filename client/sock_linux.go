@@ -10,3 +10,7 @@ func dropIncoming(fd int) error {
 	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER,
 		&unix.SockFprog{Len: uint16(len(drop)), Filter: &drop[0]})
 }
+
+// sockFlags are added to a socket's type: no descriptor leaks into a
+// program started meanwhile.
+const sockFlags = unix.SOCK_CLOEXEC

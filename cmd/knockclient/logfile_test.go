@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/portknock/knock/source/logfile"
+)
+
+// TestLogToFileReadByDaemon: what knockclient writes with logtofile, in
+// its default fileformat and in the prototype's, the daemon's parser reads
+// back as the knock: the client's address, the ports in order.
+func TestLogToFileReadByDaemon(t *testing.T) {
+	custom := "_DATE_ fw kernel: IN=eth0 OUT= SRC=_CLIENT_ DST=_REMOTE_ PROTO=TCP SPT=_CLIENTPORT_ DPT=_REMOTEPORT_"
+	pattern, err := logfile.PatternFor(custom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		format   string
+		patterns []string
+	}{
+		{"default", "", logfile.DefaultPatterns},
+		{"original", custom, []string{pattern}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kern.log")
+			args := []string{"-conf", original, "-logtofile", "-logfile", path, "-fileformat", tc.format}
+			if status := run(context.Background(), args, io.Discard, os.Stderr); status != exitOK {
+				t.Fatalf("status %d", status)
+			}
+			p, err := logfile.NewParser(tc.patterns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			var ports []uint16
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				hit, err := p.Parse(sc.Bytes())
+				if err != nil {
+					t.Fatalf("%q: %v", sc.Text(), err)
+				}
+				if hit.Src != netip.MustParseAddr("142.103.205.1") || hit.Dst != netip.MustParseAddr("192.0.2.1") || hit.Proto != "tcp" {
+					t.Fatalf("%q read as %+v", sc.Text(), hit)
+				}
+				ports = append(ports, hit.Port)
+			}
+			if !slices.Equal(ports, v1) {
+				t.Fatalf("ports %v, want %v", ports, v1)
+			}
+		})
+	}
+}
