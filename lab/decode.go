@@ -35,17 +35,9 @@ func (legacy) decode(l *Lab, f Form) (*Result, Errors) {
 	if derived {
 		formats = candidates(f)
 	}
-	var tries []attempt
-	for _, fm := range formats {
-		c, err := s.codec(l, fm, false)
-		if err != nil {
-			return nil, Errors{"form": err.Error()}
-		}
-		tr, err := c.DecodeTrace(ports)
-		if err == nil && derived && !maskFits(fm, tr.Values) {
-			continue
-		}
-		tries = append(tries, attempt{c, tr, err})
+	tries, err := s.try(l, formats, ports, derived)
+	if err != nil {
+		return nil, Errors{"form": err.Error()}
 	}
 	best := pick(tries)
 	if knock.Reason(best.err) == "decrypt" {
@@ -55,11 +47,33 @@ func (legacy) decode(l *Lab, f Form) (*Result, Errors) {
 	r := newResult("decode", best.codec, best.trace)
 	r.FormatDerived, r.Notes = derived, s.notes
 	if best.err != nil {
+		if best.trace.Sealed == nil {
+			r = nil // nothing was read that is worth showing
+		}
 		return r, decodeErrors(best, tries)
 	}
+	r.OK = true
 	r.Fields = fieldsOf(best.codec.Format(), best.trace)
 	r.Notes = append(r.Notes, alsoDecodes(best, tries)...)
 	return r, nil
+}
+
+// try decodes ports with each format. A derived format's FLAG1 is a mask,
+// so a reading whose FLAG1 is no mask is not one the lab could have made.
+func (s setup) try(l *Lab, formats []format.Format, ports []uint16, derived bool) ([]attempt, error) {
+	var tries []attempt
+	for _, fm := range formats {
+		c, err := s.codec(l, fm, false)
+		if err != nil {
+			return nil, err
+		}
+		tr, err := c.DecodeTrace(ports)
+		if err == nil && derived && !maskFits(fm, tr.Values) {
+			continue
+		}
+		tries = append(tries, attempt{c, tr, err})
+	}
+	return tries, nil
 }
 
 // candidates are the formats the lab may have derived, tried in turn when
@@ -101,7 +115,7 @@ func candidates(f Form) []format.Format {
 	return out
 }
 
-// maskFits: in a derived format, FLAG1 is a mask, so 0-32.
+// maskFits reports whether FLAG1, if the format has it, is 0-32.
 func maskFits(fm format.Format, v knock.Values) bool {
 	return !slices.Contains(fm.Flags(), maskFlag) || v.Flag(maskFlag) <= 32
 }

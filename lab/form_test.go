@@ -82,7 +82,7 @@ func TestFormDecodeErrors(t *testing.T) {
 		t.Fatalf("status %d", status)
 	}
 	mustContain(t, page, `<p class="error" id="password-err">does not decrypt with this key: bad padding`,
-		"No plain bytes: the knock did not decrypt.", `<td class="port">966</td>`)
+		"The knock, as far as it could be read", "No plain bytes: the knock did not decrypt.", `<td class="port">966</td>`)
 }
 
 func TestFormClear(t *testing.T) {

@@ -58,8 +58,24 @@ func readSetup(f Form, errs Errors) setup {
 			errs.add("format", "%v", err)
 		}
 		s.format = fm
+		for _, name := range repeated(fm) {
+			s.notes = append(s.notes, fmt.Sprintf("%s appears more than once in the knock format: encoding writes the same value in each, and decoding keeps the last without checking that they agree", name))
+		}
 	}
 	return s
+}
+
+// repeated lists the fields but CHECKSUM that a format has more than once.
+func repeated(fm format.Format) []string {
+	seen := map[string]int{}
+	var out []string
+	for _, fl := range fm.Fields() {
+		name := fl.String()
+		if seen[name]++; seen[name] == 2 && fl.Kind != format.Checksum {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // readSpan returns the port span: the span field, or MINPORT-(MINPORT+255).
@@ -123,7 +139,7 @@ func (legacy) encode(l *Lab, f Form) (*Result, Errors) {
 		return nil, Errors{"form": err.Error()}
 	}
 	r := newResult("encode", c, tr)
-	r.FormatDerived, r.Notes = derived, s.notes
+	r.OK, r.FormatDerived, r.Notes = true, derived, s.notes
 	return r, nil
 }
 
@@ -166,8 +182,10 @@ func readIV(f Form, cipher string, errs Errors) ivChoice {
 	if on && cipher == "none" {
 		errs.add("iv", "an IV needs a cipher: choose one, or untick IV")
 	}
-	if n := ivSize(cipher); c.value != nil && len(c.value) > n {
-		errs.add("ivvalue", "IV of %d bytes: %s takes 1 to %d", len(c.value), cipher, n)
+	if c.value != nil && cipher != "" && cipher != "none" {
+		if n := ivSize(cipher); len(c.value) > n {
+			errs.add("ivvalue", "IV of %d bytes: %s takes 1 to %d", len(c.value), cipher, n)
+		}
 	}
 	c.on = on
 	return c

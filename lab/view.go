@@ -17,6 +17,7 @@ import (
 type Result struct {
 	Mode          string            `json:"mode"`
 	Action        string            `json:"action"` // "encode" or "decode"
+	OK            bool              `json:"ok"`     // false: a decode that failed, shown as far as it got
 	Format        string            `json:"format"`
 	FormatDerived bool              `json:"format_derived"` // chosen by the lab from the fields given
 	Cipher        string            `json:"cipher"`

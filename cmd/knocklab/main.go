@@ -70,7 +70,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		fmt.Fprintf(stderr, "knocklab: unexpected argument %q%s\n", fs.Arg(0), hint)
 		return 2
 	case *man:
-		fmt.Fprint(stdout, renderMan(manual))
+		text, err := renderMan(manual)
+		if err != nil {
+			fmt.Fprintf(stderr, "knocklab: %v\n", err)
+			return 1
+		}
+		fmt.Fprint(stdout, text)
 		return 0
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))

@@ -68,6 +68,12 @@ func TestMan(t *testing.T) {
 	}
 }
 
+func TestManUnknownRequest(t *testing.T) {
+	if _, err := renderMan(".TH X 1\n.SH NAME\n.UR https://example.org\n"); err == nil || !strings.Contains(err.Error(), "knocklab.1:3: request .UR") {
+		t.Fatalf("err = %v, want one naming line 3 and .UR", err)
+	}
+}
+
 func TestIsLoopback(t *testing.T) {
 	for addr, want := range map[string]bool{
 		"127.0.0.1:8080": true, "[::1]:8080": true, "localhost:80": true, "127.1.2.3:1": true,

@@ -1,20 +1,24 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 )
 
 // renderMan turns knocklab.1 into plain text for -man, so that the manual
 // is written once. It knows the few requests that page uses (TH, SH, PP,
-// TP, RS, RE, nf, fi, B, BI, BR) and the escapes \f, \-, \e; man(1) itself
-// renders the file better where it is installed.
-func renderMan(src string) string {
+// TP, RS, RE, nf, fi, B, I, BI, BR, IR, RB) and the escapes \f, \-, \e,
+// \&; any other request is an error, which the tests catch before a user
+// would. man(1) renders the file better where it is installed.
+func renderMan(src string) (string, error) {
 	r := &manWriter{width: 78}
-	for _, line := range strings.Split(src, "\n") {
-		r.line(line)
+	for i, line := range strings.Split(strings.TrimSuffix(src, "\n"), "\n") {
+		if err := r.line(line); err != nil {
+			return "", fmt.Errorf("knocklab.1:%d: %w", i+1, err)
+		}
 	}
 	r.flush()
-	return strings.TrimLeft(r.out.String(), "\n")
+	return strings.TrimLeft(r.out.String(), "\n"), nil
 }
 
 const (
@@ -34,10 +38,10 @@ type manWriter struct {
 	width   int
 }
 
-func (r *manWriter) line(line string) {
+func (r *manWriter) line(line string) error {
 	if !strings.HasPrefix(line, ".") {
 		r.text(unescape(line))
-		return
+		return nil
 	}
 	req, arg, _ := strings.Cut(line[1:], " ")
 	switch req {
@@ -70,7 +74,10 @@ func (r *manWriter) line(line string) {
 		r.text(unescape(unquote(arg)))
 	case "BI", "BR", "IR", "RB":
 		r.text(joinAlternating(arg))
+	default:
+		return fmt.Errorf("request .%s: renderMan does not know it", req)
 	}
+	return nil
 }
 
 func (r *manWriter) paragraph(indent int) {

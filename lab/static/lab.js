@@ -139,8 +139,8 @@
     section.replaceChildren();
     if (!r) return;
     const none = r.cipher === 'none';
-    section.append(
-      el('h2', null, r.action === 'decode' ? 'The knock, decrypted' : 'The knock'),
+    const items = [
+      el('h2', null, r.action !== 'decode' ? 'The knock' : r.ok ? 'The knock, decrypted' : 'The knock, as far as it could be read'),
       el('p', { class: 'knock' }, el('output', { id: 'knock-out' }, r.sequence)),
       summary(r),
       r.plain && r.plain.length > 0 && el('p', { class: 'plain' }, 'The integer list it ' + (none ? 'carries' : 'encrypts') + ': ',
@@ -154,6 +154,8 @@
           step(3, 'Bits to ports'),
           el('p', { class: 'explain' }, 'The ' + (r.sealed || []).length + ' bytes of step 2 as one bit string, cut into groups of ' +
             r.bits + ' bits. A group of value v is port number v of the span, counting from 0.'),
-          bitTable(r))));
+          bitTable(r))),
+    ];
+    section.append(...items.filter((x) => x));
   }
 })();

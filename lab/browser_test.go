@@ -1,0 +1,234 @@
+package lab
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/portknock/knock/internal/testenv"
+)
+
+// The lab in a real headless Chromium, served on 127.0.0.1, driven as a
+// person would: click, type, paste, read what the page shows.
+
+// browser starts a fresh Chromium for one test and returns its tab.
+func browser(t *testing.T) context.Context {
+	path := testenv.NeedCommand(t, "chromium", "apt-get install chromium")
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	ctx, cancelTime := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTime(); cancelTab(); cancelAlloc() })
+	return ctx
+}
+
+// tab wraps a browser tab with actions that fail the test.
+type tab struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (b tab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b tab) value(id string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Value(chromedp.ID(id)))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return v
+}
+
+func (b tab) eval(js string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+// waitFor waits until a JavaScript condition holds.
+func (b tab) waitFor(cond string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[chromedp.Void](cond, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		b.t.Fatalf("waiting for %s: %v", cond, err)
+	}
+}
+
+// console collects what the page writes to the console: with a strict CSP,
+// a blocked inline script or style would show up here.
+func console(t *testing.T, ctx context.Context) func() []string {
+	var mu sync.Mutex
+	var errs []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			// The API's 400 answers to bad input are expected.
+			if (m.IsException() || m.Type == "error") && !strings.Contains(m.Text, "status of 400") {
+				mu.Lock()
+				errs = append(errs, m.URL+": "+m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
+}
+
+// TestBrowser: fill with sample values, encrypt, read the knock; clear,
+// paste the knock, decrypt and see the fields restored; type a bad IP and
+// see the error next to it. All in place, without reloading the page.
+func TestBrowser(t *testing.T) {
+	srv := httptest.NewServer(newTestLab(t))
+	defer srv.Close()
+	b := tab{t, browser(t)}
+	consoleErrors := console(t, b.ctx)
+	t.Cleanup(func() {
+		if errs := consoleErrors(); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+
+	b.do(chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.ID("sample")))
+	b.eval(`window.stillHere = "yes"`)
+
+	b.do(chromedp.Click(chromedp.ID("sample")))
+	b.waitFor(`document.getElementById("sequence").value !== ""`)
+	b.do(chromedp.Click(chromedp.ID("encode")))
+	b.waitFor(`document.getElementById("knock-out") !== null`)
+	if seq := b.value("sequence"); seq != SampleSequence {
+		t.Fatalf("knock %q, want %q", seq, SampleSequence)
+	}
+	if rows := b.eval(`String(document.querySelectorAll("#bit-table tbody tr").length)`); rows != "8" {
+		t.Errorf("bit table has %s rows, want 8", rows)
+	}
+	if plain := b.eval(`document.getElementById("plain-out").textContent`); plain != "142 103 205 1 22 15 233" {
+		t.Errorf("integer list %q", plain)
+	}
+
+	b.do(chromedp.Click(chromedp.ID("clear")))
+	if ip, seq := b.value("ip"), b.value("sequence"); ip != "" || seq != "" {
+		t.Fatalf("after clear: ip %q, sequence %q", ip, seq)
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("sequence"), strings.ReplaceAll(SampleSequence, " ", ", ")),
+		chromedp.Click(chromedp.ID("decode")))
+	b.waitFor(`document.getElementById("ip").value !== ""`)
+	got := map[string]string{"ip": b.value("ip"), "service": b.value("service"), "time": b.value("time"), "sequence": b.value("sequence")}
+	want := map[string]string{"ip": "142.103.205.1", "service": "22", "time": "15", "sequence": SampleSequence}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("after decrypt, %s = %q, want %q", k, got[k], want[k])
+		}
+	}
+
+	b.do(chromedp.SetValue(chromedp.ID("ip"), "300.1.2.3"), chromedp.Click(chromedp.ID("encode")))
+	b.waitFor(`document.getElementById("ip-err").textContent !== ""`)
+	b.do(chromedp.WaitVisible(chromedp.ID("ip-err")))
+	if msg := b.eval(`document.getElementById("ip-err").textContent`); !strings.Contains(msg, `"300.1.2.3" is not an IP address`) {
+		t.Errorf("IP error %q", msg)
+	}
+	if next := b.eval(`String(document.getElementById("ip-err").parentElement.contains(document.getElementById("ip")))`); next != "true" {
+		t.Error("the IP error is not next to the IP field")
+	}
+	if inv := b.eval(`document.getElementById("ip").getAttribute("aria-invalid")`); inv != "true" {
+		t.Errorf("IP field aria-invalid = %q", inv)
+	}
+	if b.eval(`window.stillHere || "reloaded"`) != "yes" {
+		t.Error("the page reloaded: the script did not update it in place")
+	}
+	if os.Getenv("KNOCKLAB_SCREENSHOT") == "1" {
+		screenshot(t, b)
+	}
+}
+
+// TestBrowserWithoutJavaScript: with scripts off, the same buttons post
+// the form and the server renders the knock and its bit table.
+func TestBrowserWithoutJavaScript(t *testing.T) {
+	srv := httptest.NewServer(newTestLab(t))
+	defer srv.Close()
+	b := tab{t, browser(t)}
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(srv.URL), chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	if seq := b.value("sequence"); seq != SampleSequence {
+		t.Fatalf("knock %q, want %q", seq, SampleSequence)
+	}
+	b.do(chromedp.Click(chromedp.ID("clear")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
+	if ip := b.value("ip"); ip != "" {
+		t.Fatalf("after clear, ip = %q", ip)
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("sequence"), SampleSequence),
+		chromedp.Click(chromedp.ID("decode")), chromedp.WaitVisible(chromedp.ID("knock-out")))
+	if ip := b.value("ip"); ip != "142.103.205.1" {
+		t.Errorf("after decrypt without JavaScript, ip = %q", ip)
+	}
+
+	// The script builds the result as the server renders it: the same
+	// sample, in a second tab with scripts on, reads the same.
+	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	server := b.eval(resultText)
+	if !strings.Contains(server, SampleSequence+" 8 ports of the span 745-1000") {
+		t.Fatalf("the server's result reads %q", server)
+	}
+	js, cancel := chromedp.NewContext(b.ctx)
+	defer cancel()
+	b2 := tab{t, js}
+	b2.do(chromedp.Navigate(srv.URL), chromedp.Click(chromedp.ID("sample")))
+	b2.waitFor(`document.getElementById("bit-table") !== null`)
+	if client := b2.eval(resultText); client != server {
+		t.Errorf("the script's result differs from the server's\nserver: %s\nscript: %s", server, client)
+	}
+}
+
+// resultText is the result as a person reads it, whitespace collapsed.
+const resultText = `document.getElementById("result").innerText.replace(/\s+/g, " ").trim()`
+
+// screenshot writes the page with a knock on it to testdata/screenshot.png,
+// which the docs link to: the sample with a random IV (deterministic in
+// tests) on a 15-bit span, so that every kind of byte and the bits cut
+// across bytes show.
+func screenshot(t *testing.T, b tab) {
+	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.Click(chromedp.CSS("details.advanced summary")),
+		chromedp.SetValue(chromedp.ID("span"), "1024-5000,6000-25000,26000-35789"), chromedp.Click(chromedp.ID("iv")),
+		chromedp.Click(chromedp.ID("encode")))
+	b.waitFor(`document.querySelector("#result .part.k-iv") !== null`)
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("testdata/screenshot.png", png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote testdata/screenshot.png, %d bytes", len(png))
+}
