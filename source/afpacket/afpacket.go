@@ -5,8 +5,8 @@
 //
 // A classic BPF program attached to the socket keeps the kernel from
 // waking the daemon for ordinary traffic: only IPv4 and IPv6 TCP SYNs and
-// UDP datagrams pass, and, for spans of up to 64 ranges, only those to the
-// span's ports. Go then parses what passed and decides (package
+// UDP datagrams pass, and, when the watched ports form up to 64 ranges,
+// only those to a watched port. Go then parses what passed and decides (package
 // source/packet). The socket ignores the host's own outgoing packets
 // (PACKET_IGNORE_OUTGOING).
 //
@@ -31,7 +31,6 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/packet"
 )
@@ -48,8 +47,9 @@ const maxErrorRun = 100
 type Config struct {
 	// Interface is the name of the interface to listen on.
 	Interface string
-	// Span is the knock span.
-	Span *portspan.Span
+	// Ports are the ports to watch: the knock span's, and the
+	// single-packet port when it lies outside the span. Any order.
+	Ports []uint16
 	// ReadBuffer is the socket's receive buffer in bytes; 0 means
 	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
 	ReadBuffer int
@@ -76,8 +76,8 @@ var (
 // in the calling thread's network namespace. Packets queue in the socket
 // from then on, to be read by Run.
 func Open(cfg Config) (*Source, error) {
-	if cfg.Span == nil {
-		return nil, errors.New("afpacket source: no knock span")
+	if len(cfg.Ports) == 0 {
+		return nil, errors.New("afpacket source: no ports to watch")
 	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -85,7 +85,7 @@ func Open(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		ethernet: len(ifi.HardwareAddr) == 6,
-		filter:   packet.NewFilter(packet.SpanPorts(cfg.Span), cfg.Now),
+		filter:   packet.NewFilter(packet.PortsOf(cfg.Ports...), cfg.Now),
 	}
 	prog, err := filterProgram(s.filter.Ports(), s.ethernet)
 	if err != nil {

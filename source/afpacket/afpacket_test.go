@@ -22,13 +22,18 @@ func needNetns(tb testing.TB) *netnstest.Pair {
 	return netnstest.NewPair(tb)
 }
 
-func span(tb testing.TB, s string) *portspan.Span {
+// ports lists the ports of a span such as "745-1000".
+func ports(tb testing.TB, span string) []uint16 {
 	tb.Helper()
-	sp, err := portspan.Parse(s)
+	sp, err := portspan.Parse(span)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return sp
+	ps := make([]uint16, sp.Size())
+	for i := range ps {
+		ps[i] = sp.Port(i)
+	}
+	return ps
 }
 
 // open opens a source in the host namespace: its socket belongs there.
@@ -76,9 +81,11 @@ func TestKnocks(t *testing.T) {
 		in         []uint16
 		out        uint16
 		drop       string // the host's drop ruleset's ports, if any
+		spa        uint16 // a single-packet port outside the span, if any
 	}{
 		{name: "contiguous", span: "745-1000", in: []uint16{745, 900, 1000}, out: 1001},
 		{name: "non-contiguous", span: "7000-7003,8000-8003", in: []uint16{8003, 7000, 7002}, out: 7004},
+		{name: "spa port", span: "745-1000", in: []uint16{62201, 745}, out: 62200, spa: 62201},
 		{name: "sparse", span: sparse(), in: []uint16{7000, 7254, 7100}, out: 7001},
 		{name: "host drops all", span: "7000-7003,8000-8003", in: []uint16{7001, 8000}, out: 9000, drop: "7000-9000"},
 	} {
@@ -89,7 +96,11 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			run(t, open(t, p, afpacket.Config{Interface: "eth0", Span: span(t, tc.span)}), hits)
+			watch := ports(t, tc.span)
+			if tc.spa != 0 {
+				watch = append(watch, tc.spa)
+			}
+			run(t, open(t, p, afpacket.Config{Interface: "eth0", Ports: watch}), hits)
 			packettest.Scenario{Pair: p, Hits: hits, In: tc.in, Out: tc.out, Converse: tc.drop == ""}.Run(t)
 		})
 	}
@@ -101,7 +112,7 @@ func TestKnocks(t *testing.T) {
 func TestLoopback(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	run(t, open(t, p, afpacket.Config{Interface: "lo", Span: span(t, "745-1000")}), hits)
+	run(t, open(t, p, afpacket.Config{Interface: "lo", Ports: ports(t, "745-1000")}), hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800})
 	self := []packettest.Knock{
 		{Dst: p.HostV6, Proto: source.TCP, Port: 801},
@@ -119,7 +130,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Span: span(t, "745-1000"), Now: func() time.Time { return now }})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: ports(t, "745-1000"), Now: func() time.Time { return now }})
 	run(t, s, hits)
 	k := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
@@ -139,7 +150,7 @@ func TestClockAndCounters(t *testing.T) {
 // rest and what comes after.
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Span: span(t, "745-1000"), ReadBuffer: 1})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: ports(t, "745-1000"), ReadBuffer: 1})
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
@@ -163,7 +174,7 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := afpacket.Open(afpacket.Config{Interface: "eth0"}); err == nil {
 		t.Error("Open without a span succeeded")
 	}
-	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Span: span(t, "745-1000")})
+	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Ports: ports(t, "745-1000")})
 	if err == nil || !strings.Contains(err.Error(), `"no-such-if0"`) {
 		t.Errorf("Open on a missing interface: %v, want an error naming it", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 // maxBPFRanges is how many port ranges the kernel filter checks itself.
 // Each costs two instructions and a classic BPF jump reaches at most 255
-// ahead; a span of more ranges is checked in Go only.
+// ahead; ports in more ranges are checked in Go only.
 const maxBPFRanges = 64
 
 // Verdicts: how much of a packet to keep.
@@ -22,7 +22,7 @@ const (
 // filterProgram is the classic BPF program the socket runs on every packet
 // in the kernel, so that the daemon is woken only for likely knocks: IPv4
 // or IPv6; TCP with SYN set and ACK clear, or UDP; not a later fragment;
-// to a port of the span. It passes what it cannot judge cheaply (IPv6
+// to a watched port. It passes what it cannot judge cheaply (IPv6
 // extension headers, VLAN tags left in the frame) for Go to decide: the
 // program may pass too much, never too little.
 //

@@ -27,7 +27,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			p := needNetns(b)
 			hits := make(chan source.Hit, 1)
-			run(b, open(b, p, afpacket.Config{Interface: "eth0", Span: span(b, "745-1000")}), hits)
+			run(b, open(b, p, afpacket.Config{Interface: "eth0", Ports: ports(b, "745-1000")}), hits)
 			k := packettest.Knock{Dst: p.HostV4, Proto: tc.proto, Port: 800, Payload: tc.payload}
 			if tc.ipv6 {
 				k.Dst = p.HostV6

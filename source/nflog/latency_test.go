@@ -28,7 +28,7 @@ func BenchmarkLatency(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			p := needNetns(b)
 			hits := make(chan source.Hit, 1)
-			start(b, p, nflog.Config{Span: span(b, "745-1000")}, hits)
+			start(b, p, nflog.Config{Ports: ports(b, "745-1000")}, hits)
 			k := packettest.Knock{Dst: p.HostV4, Proto: tc.proto, Port: 800, Payload: tc.payload}
 			if tc.ipv6 {
 				k.Dst = p.HostV6

@@ -12,8 +12,9 @@
 // and filter (0): no rule of the host's firewall, however strict, drops a
 // knock before it is logged. Connection state is not known that early, so
 // the rule asks for what a knock is, not for "ct state new": a TCP segment
-// with SYN set and ACK clear, or a UDP datagram, to a port of the span (an
-// interval set; spans may be non-contiguous), addressed to this host (fib
+// with SYN set and ACK clear, or a UDP datagram, to a watched port (an
+// interval set: the span's ports, which need not be contiguous, and the
+// single-packet port), addressed to this host (fib
 // daddr type local, since prerouting also sees packets being forwarded).
 //
 // The log statement and the NFLOG socket both set a queue threshold of one
@@ -30,7 +31,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/packet"
 )
@@ -46,8 +46,9 @@ const (
 type Config struct {
 	// Group is the NFLOG group; 0 means DefaultGroup.
 	Group uint16
-	// Span is the knock span whose ports are logged.
-	Span *portspan.Span
+	// Ports are the ports to watch: the knock span's, and the
+	// single-packet port when it lies outside the span. Any order.
+	Ports []uint16
 	// Interface, when set, limits logging to packets arriving on it.
 	Interface string
 	// Table is the nftables table of the source (family inet); "" means
@@ -78,8 +79,8 @@ var (
 
 // New checks the configuration. Nothing touches the kernel before Run.
 func New(cfg Config) (*Source, error) {
-	if cfg.Span == nil {
-		return nil, errors.New("nflog source: no knock span")
+	if len(cfg.Ports) == 0 {
+		return nil, errors.New("nflog source: no ports to watch")
 	}
 	if len(cfg.Interface) >= ifNameSize {
 		return nil, fmt.Errorf("nflog source: interface name %q is longer than %d bytes", cfg.Interface, ifNameSize-1)
@@ -95,7 +96,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	return &Source{
 		cfg:    cfg,
-		filter: packet.NewFilter(packet.SpanPorts(cfg.Span), cfg.Now),
+		filter: packet.NewFilter(packet.PortsOf(cfg.Ports...), cfg.Now),
 		ready:  make(chan struct{}),
 	}, nil
 }

@@ -23,13 +23,18 @@ func needNetns(tb testing.TB) *netnstest.Pair {
 	return netnstest.NewPair(tb)
 }
 
-func span(tb testing.TB, s string) *portspan.Span {
+// ports lists the ports of a span such as "745-1000".
+func ports(tb testing.TB, span string) []uint16 {
 	tb.Helper()
-	sp, err := portspan.Parse(s)
+	sp, err := portspan.Parse(span)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return sp
+	ps := make([]uint16, sp.Size())
+	for i := range ps {
+		ps[i] = sp.Port(i)
+	}
+	return ps
 }
 
 // start runs a source in the pair's host namespace until the test ends.
@@ -72,10 +77,12 @@ func TestKnocks(t *testing.T) {
 		in         []uint16
 		out        uint16
 		drop       string // the host's drop ruleset's ports, if any
+		spa        uint16 // a single-packet port outside the span, if any
 		iface      string
 	}{
 		{name: "contiguous", span: "745-1000", in: []uint16{745, 900, 1000}, out: 1001},
 		{name: "non-contiguous", span: "7000-7003,8000-8003", in: []uint16{8003, 7000, 7002}, out: 7004},
+		{name: "spa port", span: "745-1000", in: []uint16{62201, 745}, out: 62200, spa: 62201},
 		{name: "interface", span: "745-1000", in: []uint16{800, 801}, out: 744, iface: "eth0"},
 		{name: "host drops all", span: "7000-7003,8000-8003", in: []uint16{7001, 8000}, out: 9000, drop: "7000-9000"},
 	} {
@@ -85,7 +92,11 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			start(t, p, nflog.Config{Span: span(t, tc.span), Interface: tc.iface}, hits)
+			watch := ports(t, tc.span)
+			if tc.spa != 0 {
+				watch = append(watch, tc.spa)
+			}
+			start(t, p, nflog.Config{Ports: watch, Interface: tc.iface}, hits)
 			packettest.Scenario{Pair: p, Hits: hits, In: tc.in, Out: tc.out, Converse: tc.drop == ""}.Run(t)
 		})
 	}
@@ -97,12 +108,26 @@ func TestKnocks(t *testing.T) {
 func TestInterface(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	start(t, p, nflog.Config{Span: span(t, "745-1000"), Interface: "lo"}, hits)
+	start(t, p, nflog.Config{Ports: ports(t, "745-1000"), Interface: "lo"}, hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800},
 		packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 801, Payload: []byte("x")})
 	marker := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")}
 	packettest.SendFrom(t, p.Host, marker)
 	packettest.Expect(t, hits, nil, source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")})
+}
+
+func TestNewErrors(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  nflog.Config
+		want string
+	}{
+		{nflog.Config{}, "no ports"},
+		{nflog.Config{Ports: []uint16{745}, Interface: "a-very-long-name0"}, `"a-very-long-name0"`},
+	} {
+		if _, err := nflog.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("New(%+v) = %v, want an error with %s", tc.cfg, err, tc.want)
+		}
+	}
 }
 
 // TestClockAndCounters checks that hits carry the injected clock's time
@@ -111,7 +136,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := start(t, p, nflog.Config{Span: span(t, "745-1000"), Now: func() time.Time { return now }}, hits)
+	s := start(t, p, nflog.Config{Ports: ports(t, "745-1000"), Now: func() time.Time { return now }}, hits)
 	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
 	for range 2 {
@@ -130,14 +155,13 @@ func TestClockAndCounters(t *testing.T) {
 func TestTable(t *testing.T) {
 	p := needNetns(t)
 	p.Host.MustRun("nft", "add table inet portknock_log; add chain inet portknock_log stale")
-	sp := span(t, "100-103,200-201,65534-65535")
 	hits := make(chan source.Hit, 1)
 	fd, err := p.Host.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.NewFile(uintptr(fd), "netns").Close()
-	s, err := nflog.New(nflog.Config{Span: sp, Group: 12, Interface: "eth0", NetNSFd: fd})
+	s, err := nflog.New(nflog.Config{Ports: append(ports(t, "100-103,200-201,65534-65535"), 62201), Group: 12, Interface: "eth0", NetNSFd: fd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +196,7 @@ func TestTable(t *testing.T) {
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit) // nobody reads yet: the reader stalls
-	s := start(t, p, nflog.Config{Span: span(t, "745-1000"), ReadBuffer: 1}, hits)
+	s := start(t, p, nflog.Config{Ports: ports(t, "745-1000"), ReadBuffer: 1}, hits)
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}

@@ -48,7 +48,7 @@ func install(cfg Config) error {
 	c.DelTable(t)
 	c.AddTable(t)
 	set := &nftables.Set{Table: t, ID: setID, Name: setName, KeyType: nftables.TypeInetService, Interval: true}
-	if err := c.AddSet(set, setElements(packet.SpanPorts(cfg.Span))); err != nil {
+	if err := c.AddSet(set, setElements(packet.PortsOf(cfg.Ports...))); err != nil {
 		return fmt.Errorf("nftables set %q: %w", setName, err)
 	}
 	ch := c.AddChain(&nftables.Chain{

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 )
 
@@ -21,22 +20,19 @@ func vectorFrame(t testing.TB, name string) []byte {
 	return v.frame
 }
 
-func TestSpanPorts(t *testing.T) {
+func TestPortsOf(t *testing.T) {
 	for _, tc := range []struct {
-		span string
-		want Ports
+		ports []uint16
+		want  Ports
 	}{
-		{"745-1000", Ports{{745, 1000}}},
-		{"7008-7011,7000-7003", Ports{{7000, 7003}, {7008, 7011}}},
-		{"5,4,6,7", Ports{{4, 7}}},
-		{"0-1,65534-65535", Ports{{0, 1}, {65534, 65535}}},
+		{[]uint16{745, 746, 747}, Ports{{745, 747}}},
+		{[]uint16{7008, 7009, 7000, 7001, 62201}, Ports{{7000, 7001}, {7008, 7009}, {62201, 62201}}},
+		{[]uint16{5, 4, 6, 7, 5}, Ports{{4, 7}}},
+		{[]uint16{65535, 0, 1, 65534}, Ports{{0, 1}, {65534, 65535}}},
+		{nil, nil},
 	} {
-		sp, err := portspan.Parse(tc.span)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := SpanPorts(sp); !slices.Equal(got, tc.want) {
-			t.Errorf("SpanPorts(%q) = %v, want %v", tc.span, got, tc.want)
+		if got := PortsOf(tc.ports...); !slices.Equal(got, tc.want) {
+			t.Errorf("PortsOf(%v) = %v, want %v", tc.ports, got, tc.want)
 		}
 	}
 }

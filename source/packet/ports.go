@@ -3,8 +3,6 @@ package packet
 import (
 	"slices"
 	"sort"
-
-	"github.com/portknock/knock/portspan"
 )
 
 // Range is the ports First to Last, both included.
@@ -13,16 +11,6 @@ type Range struct{ First, Last uint16 }
 // Ports is a set of ports as sorted, disjoint, non-adjacent ranges: the
 // shape an nftables interval set and a BPF filter want, and quick to search.
 type Ports []Range
-
-// SpanPorts returns the ports of a knock span. A span lists its ports in
-// knock order, possibly in several ranges; here only membership counts.
-func SpanPorts(sp *portspan.Span) Ports {
-	all := make([]uint16, sp.Size())
-	for i := range all {
-		all[i] = sp.Port(i)
-	}
-	return PortsOf(all...)
-}
 
 // PortsOf returns the set of the ports given, in any order.
 func PortsOf(ports ...uint16) Ports {
