@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"bufio"
 	"fmt"
 	"net/netip"
 	"os"
@@ -20,23 +19,13 @@ import (
 // readLog parses every line of path with the daemon's default patterns.
 func readLog(t *testing.T, path string) []netip.AddrPort {
 	t.Helper()
-	p, err := logfile.NewParser(logfile.DefaultPatterns)
+	hits, err := clienttest.ReadLog(path, logfile.DefaultPatterns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var out []netip.AddrPort
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		hit, err := p.Parse(sc.Bytes())
-		if err != nil {
-			t.Fatalf("the daemon cannot read %q: %v", sc.Text(), err)
-		}
-		out = append(out, netip.AddrPortFrom(hit.Src, hit.Port))
+	for _, h := range hits {
+		out = append(out, netip.AddrPortFrom(h.Src, h.Port))
 	}
 	return out
 }

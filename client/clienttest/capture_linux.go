@@ -115,13 +115,13 @@ func (c *Capture) next() (Captured, bool, error) {
 	if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 		return Captured{}, false, nil
 	}
-	p, ok := ParseFrame(buf[:n])
+	p, ok := parseFrame(buf[:n])
 	return p, ok, nil
 }
 
-// ParseFrame reads an Ethernet frame carrying TCP or UDP over IPv4 or
+// parseFrame reads an Ethernet frame carrying TCP or UDP over IPv4 or
 // IPv6 (without extension headers).
-func ParseFrame(f []byte) (Captured, bool) {
+func parseFrame(f []byte) (Captured, bool) {
 	if len(f) < 14 {
 		return Captured{}, false
 	}

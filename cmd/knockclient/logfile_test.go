@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/portknock/knock/client/clienttest"
 	"github.com/portknock/knock/source/logfile"
 )
 
@@ -36,24 +36,14 @@ func TestLogToFileReadByDaemon(t *testing.T) {
 			if status := run(context.Background(), args, io.Discard, os.Stderr); status != exitOK {
 				t.Fatalf("status %d", status)
 			}
-			p, err := logfile.NewParser(tc.patterns)
+			hits, err := clienttest.ReadLog(path, tc.patterns)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, err := os.Open(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
 			var ports []uint16
-			sc := bufio.NewScanner(f)
-			for sc.Scan() {
-				hit, err := p.Parse(sc.Bytes())
-				if err != nil {
-					t.Fatalf("%q: %v", sc.Text(), err)
-				}
+			for _, hit := range hits {
 				if hit.Src != netip.MustParseAddr("142.103.205.1") || hit.Dst != netip.MustParseAddr("192.0.2.1") || hit.Proto != "tcp" {
-					t.Fatalf("%q read as %+v", sc.Text(), hit)
+					t.Fatalf("read as %+v", hit)
 				}
 				ports = append(ports, hit.Port)
 			}
