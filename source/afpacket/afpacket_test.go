@@ -164,8 +164,10 @@ func TestOverrun(t *testing.T) {
 	packettest.Expect(t, hits, nil, packettest.HitOf(p, marker))
 	c := s.Counters()
 	t.Logf("%d of %d flood knocks delivered; counters %v", n, len(flood), c)
-	if c["overruns"] == 0 || uint64(n)+c["overruns"] != uint64(len(flood)) {
-		t.Errorf("%d delivered and %d overruns, want some overruns and %d in all", n, c["overruns"], len(flood))
+	// The kernel counts every packet its filter passed and the buffer
+	// had no room for: the flood's, and the odd IPv6 multicast report.
+	if c["overruns"] == 0 || uint64(n)+c["overruns"] < uint64(len(flood)) {
+		t.Errorf("%d delivered and %d overruns, want some overruns and at least %d in all", n, c["overruns"], len(flood))
 	}
 }
 
