@@ -9,7 +9,6 @@ import (
 
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/packet/packettest"
@@ -20,20 +19,6 @@ func needNetns(tb testing.TB) *netnstest.Pair {
 	testenv.NeedRoot(tb)
 	testenv.NeedCommand(tb, "ip", "apt-get install iproute2")
 	return netnstest.NewPair(tb)
-}
-
-// ports lists the ports of a span such as "745-1000".
-func ports(tb testing.TB, span string) []uint16 {
-	tb.Helper()
-	sp, err := portspan.Parse(span)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ps := make([]uint16, sp.Size())
-	for i := range ps {
-		ps[i] = sp.Port(i)
-	}
-	return ps
 }
 
 // open opens a source in the host namespace: its socket belongs there.
@@ -96,7 +81,7 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			watch := ports(t, tc.span)
+			watch := packettest.Ports(t, tc.span)
 			if tc.spa != 0 {
 				watch = append(watch, tc.spa)
 			}
@@ -112,7 +97,7 @@ func TestKnocks(t *testing.T) {
 func TestLoopback(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	run(t, open(t, p, afpacket.Config{Interface: "lo", Ports: ports(t, "745-1000")}), hits)
+	run(t, open(t, p, afpacket.Config{Interface: "lo", Ports: packettest.Ports(t, "745-1000")}), hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800})
 	self := []packettest.Knock{
 		{Dst: p.HostV6, Proto: source.TCP, Port: 801},
@@ -130,7 +115,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: ports(t, "745-1000"), Now: func() time.Time { return now }})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: packettest.Ports(t, "745-1000"), Now: func() time.Time { return now }})
 	run(t, s, hits)
 	k := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
@@ -150,7 +135,7 @@ func TestClockAndCounters(t *testing.T) {
 // rest and what comes after.
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: ports(t, "745-1000"), ReadBuffer: 1})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: packettest.Ports(t, "745-1000"), ReadBuffer: 1})
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
@@ -176,7 +161,7 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := afpacket.Open(afpacket.Config{Interface: "eth0"}); err == nil {
 		t.Error("Open without a span succeeded")
 	}
-	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Ports: ports(t, "745-1000")})
+	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Ports: packettest.Ports(t, "745-1000")})
 	if err == nil || !strings.Contains(err.Error(), `"no-such-if0"`) {
 		t.Errorf("Open on a missing interface: %v, want an error naming it", err)
 	}

@@ -3,6 +3,7 @@ package afpacket_test
 import (
 	"testing"
 
+	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/packet/packettest"
@@ -14,25 +15,9 @@ import (
 //
 //	go test -run XXX -bench Latency -benchtime 500x ./source/afpacket
 func BenchmarkLatency(b *testing.B) {
-	for _, tc := range []struct {
-		name    string
-		proto   string
-		ipv6    bool
-		payload []byte
-	}{
-		{"udp4", source.UDP, false, []byte("single packet knock")},
-		{"tcp4", source.TCP, false, nil},
-		{"tcp6", source.TCP, true, nil},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			p := needNetns(b)
-			hits := make(chan source.Hit, 1)
-			run(b, open(b, p, afpacket.Config{Interface: "eth0", Ports: ports(b, "745-1000")}), hits)
-			k := packettest.Knock{Dst: p.HostV4, Proto: tc.proto, Port: 800, Payload: tc.payload}
-			if tc.ipv6 {
-				k.Dst = p.HostV6
-			}
-			packettest.Latency(b, p, hits, k, b.N)
-		})
-	}
+	packettest.LatencyBenchmarks(b, func(b *testing.B, p *netnstest.Pair) <-chan source.Hit {
+		hits := make(chan source.Hit, 1)
+		run(b, open(b, p, afpacket.Config{Interface: "eth0", Ports: []uint16{800}}), hits)
+		return hits
+	})
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/nflog"
 	"github.com/portknock/knock/source/packet/packettest"
@@ -21,20 +20,6 @@ func needNetns(tb testing.TB) *netnstest.Pair {
 	testenv.NeedCommand(tb, "ip", "apt-get install iproute2")
 	testenv.NeedCommand(tb, "nft", "apt-get install nftables")
 	return netnstest.NewPair(tb)
-}
-
-// ports lists the ports of a span such as "745-1000".
-func ports(tb testing.TB, span string) []uint16 {
-	tb.Helper()
-	sp, err := portspan.Parse(span)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ps := make([]uint16, sp.Size())
-	for i := range ps {
-		ps[i] = sp.Port(i)
-	}
-	return ps
 }
 
 // start runs a source in the pair's host namespace until the test ends.
@@ -92,7 +77,7 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			watch := ports(t, tc.span)
+			watch := packettest.Ports(t, tc.span)
 			if tc.spa != 0 {
 				watch = append(watch, tc.spa)
 			}
@@ -108,7 +93,7 @@ func TestKnocks(t *testing.T) {
 func TestInterface(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	start(t, p, nflog.Config{Ports: ports(t, "745-1000"), Interface: "lo"}, hits)
+	start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), Interface: "lo"}, hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800},
 		packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 801, Payload: []byte("x")})
 	marker := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")}
@@ -136,7 +121,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := start(t, p, nflog.Config{Ports: ports(t, "745-1000"), Now: func() time.Time { return now }}, hits)
+	s := start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), Now: func() time.Time { return now }}, hits)
 	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
 	for range 2 {
@@ -161,7 +146,7 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.NewFile(uintptr(fd), "netns").Close()
-	s, err := nflog.New(nflog.Config{Ports: append(ports(t, "100-103,200-201,65534-65535"), 62201), Group: 12, Interface: "eth0", NetNSFd: fd})
+	s, err := nflog.New(nflog.Config{Ports: append(packettest.Ports(t, "100-103,200-201,65534-65535"), 62201), Group: 12, Interface: "eth0", NetNSFd: fd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +181,7 @@ func TestTable(t *testing.T) {
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit) // nobody reads yet: the reader stalls
-	s := start(t, p, nflog.Config{Ports: ports(t, "745-1000"), ReadBuffer: 1}, hits)
+	s := start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), ReadBuffer: 1}, hits)
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}

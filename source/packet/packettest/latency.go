@@ -8,6 +8,7 @@ import (
 
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/internal/testenv"
 	"github.com/portknock/knock/source"
 )
 
@@ -51,4 +52,34 @@ func Latency(b *testing.B, p *netnstest.Pair, hits <-chan source.Hit, knock Knoc
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "µs-median")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "µs-p99")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "µs-max")
+}
+
+// LatencyBenchmarks runs Latency as sub-benchmarks for UDP with a payload
+// and TCP, over IPv4 and IPv6, each in a fresh pair of namespaces. start
+// starts the source under test in the pair's host namespace, watching
+// port 800, for the rest of the benchmark.
+func LatencyBenchmarks(b *testing.B, start func(b *testing.B, p *netnstest.Pair) <-chan source.Hit) {
+	for _, tc := range []struct {
+		name    string
+		proto   string
+		ipv6    bool
+		payload []byte
+	}{
+		{"udp4", source.UDP, false, []byte("single packet knock")},
+		{"udp6", source.UDP, true, []byte("single packet knock")},
+		{"tcp4", source.TCP, false, nil},
+		{"tcp6", source.TCP, true, nil},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			testenv.NeedRoot(b)
+			testenv.NeedCommand(b, "ip", "apt-get install iproute2")
+			p := netnstest.NewPair(b)
+			hits := start(b, p)
+			k := Knock{Dst: p.HostV4, Proto: tc.proto, Port: 800, Payload: tc.payload}
+			if tc.ipv6 {
+				k.Dst = p.HostV6
+			}
+			Latency(b, p, hits, k, b.N)
+		})
+	}
 }

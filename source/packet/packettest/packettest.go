@@ -18,8 +18,23 @@ import (
 
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 )
+
+// Ports lists the ports of a span such as "7000-7003,8000-8003".
+func Ports(tb testing.TB, span string) []uint16 {
+	tb.Helper()
+	sp, err := portspan.Parse(span)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ps := make([]uint16, sp.Size())
+	for i := range ps {
+		ps[i] = sp.Port(i)
+	}
+	return ps
+}
 
 // Knock is one packet the client sends to the host.
 type Knock struct {
