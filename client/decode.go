@@ -191,7 +191,7 @@ func clearFields(b []byte) []Field {
 // object: also when the knock decodes but is not valid (a failed
 // checksum, a failed tag, a time outside the window), which still returns
 // an error wrapping ErrUndecodable. A sealed knock's time is checked
-// against sealed.DefaultWindow, the daemon's default.
+// against the window setting, as the daemon checks it.
 func (c *Client) Decode(text string) error {
 	mode, err := c.s.Mode()
 	if err != nil {
@@ -210,14 +210,14 @@ func (c *Client) Decode(text string) error {
 		if err != nil {
 			return err
 		}
-		key, err := SealedKey(c.s)
+		key, err := c.s.SealedKey()
 		if err != nil {
 			return err
 		}
 		src, _ := netip.ParseAddr(c.s.String("client")) // for implicit messages only
 		now := c.env.Clock.Now()
 		decode = func(ports []uint16) (Result, error) {
-			return DecodeSealed(key, span, ports, src, now, sealed.DefaultWindow)
+			return DecodeSealed(key, span, ports, src, now, c.s.Duration("window"))
 		}
 	}
 	ports, err := ParseSequence(text)

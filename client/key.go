@@ -5,63 +5,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"time"
 
 	"github.com/portknock/knock/sealed"
-	"github.com/portknock/knock/settings"
 )
-
-// SealedKey returns the key of the sealed mode: the file keyfile names
-// (written by -keygen), or else the passphrase key through the KDF with
-// the kdf* settings, which the daemon must share.
-func SealedKey(s *settings.Set) (*sealed.Key, error) {
-	if path := s.String("keyfile"); path != "" {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, s.Errorf("keyfile", "%v", unwrapPath(err))
-		}
-		k, err := sealed.ParseKeyFile(data)
-		if err != nil {
-			return nil, s.Errorf("keyfile", "%v", err)
-		}
-		return k, nil
-	}
-	if s.Get("key").Text == "" {
-		return nil, errors.New("key: the sealed mode needs a key: set keyfile (knockclient -keygen writes one) or a passphrase in key")
-	}
-	kdf, err := KDF(s)
-	if err != nil {
-		return nil, err
-	}
-	return kdf.Derive(s.Get("key").Text)
-}
-
-// KDF returns the passphrase KDF's parameters, each checked against its
-// setting.
-func KDF(s *settings.Set) (sealed.KDF, error) {
-	p := sealed.KDF{Salt: s.String("kdfsalt")}
-	for _, c := range []struct {
-		name     string
-		min, max int
-		set      func(int)
-	}{
-		{"kdftime", 1, math.MaxUint32, func(n int) { p.Time = uint32(n) }},
-		{"kdfmemory", sealed.MinKDFMemory, math.MaxUint32, func(n int) { p.Memory = uint32(n) }},
-		{"kdfthreads", 1, math.MaxUint8, func(n int) { p.Threads = uint8(n) }},
-	} {
-		n := s.Int(c.name)
-		if n < c.min || n > c.max {
-			return p, s.Errorf(c.name, "expected %d to %d", c.min, c.max)
-		}
-		c.set(n)
-	}
-	if len(p.Salt) < sealed.MinSaltLen {
-		return p, s.Errorf("kdfsalt", "at least %d bytes (the daemon must use the same)", sealed.MinSaltLen)
-	}
-	return p, p.Check()
-}
 
 // Keygen draws a new key and returns its key-file text. With path set it
 // writes the file too, mode 0600, and never over an existing file; its

@@ -134,7 +134,7 @@ func (c *Client) planSealed(p *plan) error {
 		}
 		p.spa = uint16(n)
 	}
-	p.key, err = SealedKey(s)
+	p.key, err = s.SealedKey()
 	return err
 }
 

@@ -22,7 +22,7 @@ func sealedKey(t *testing.T, args ...string) *sealed.Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := client.SealedKey(s)
+	k, err := s.SealedKey()
 	if err != nil {
 		t.Fatal(err)
 	}

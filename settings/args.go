@@ -48,7 +48,10 @@ func parseArgs(prog Program, args []string) (cliSet, error) {
 		case p.Kind == Bool && !hasValue:
 			v.Text = "yes"
 		case p.Kind == Count && !hasValue:
-			n, _ := strconv.Atoi(v.Text)
+			n, _ := countOf(v.Text)
+			if v.Text == "" {
+				n = 0
+			}
 			v.Text = strconv.Itoa(n + 1)
 		default:
 			if !hasValue {
@@ -97,8 +100,12 @@ func checkValue(p Param, v string) error {
 	case Bool:
 		_, err := ParseBool(v)
 		return err
-	case Int, Count:
+	case Int:
 		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("expected %s", expected(p))
+		}
+	case Count:
+		if _, err := countOf(v); err != nil {
 			return fmt.Errorf("expected %s", expected(p))
 		}
 	case Seconds, Minutes:
@@ -119,14 +126,29 @@ func expected(p Param) string {
 	switch p.Kind {
 	case Bool:
 		return "yes or no"
-	case Int, Count:
+	case Int:
 		return "a whole number"
+	case Count:
+		return "yes, no or a level (0, 1, 2)"
 	case Seconds:
 		return "seconds (0.5) or a duration (500ms, 2m)"
 	case Minutes:
 		return "minutes (15) or a duration (90s, 2h)"
 	}
 	return "a value"
+}
+
+// countOf reads a counter: a level, or yes (1) and no (0) as the
+// prototype's files wrote "debug = yes".
+func countOf(v string) (int, error) {
+	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+		return n, nil
+	}
+	b, err := ParseBool(v)
+	if b {
+		return 1, err
+	}
+	return 0, err
 }
 
 // ParseBool reads yes/no, true/false, on/off and 1/0, in any case.

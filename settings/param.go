@@ -69,7 +69,7 @@ var params = []Param{
 	{Name: "kdfthreads", Kind: Int, For: Both, Default: "4", Help: "sealed: Argon2id parallelism"},
 	{Name: "kdfsalt", For: Both, Default: "knock sealed v1", Help: "sealed: salt for the passphrase KDF, not secret; both ends must agree; set your own"},
 	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Help: "sealed: UDP port of single-packet authorization"},
-	{Name: "window", Kind: Seconds, For: Daemon, Default: "60", Help: "how far a knock's time may be from the daemon's clock"},
+	{Name: "window", Kind: Seconds, For: Both, Default: "60", Help: "how far a knock's time may be from the daemon's clock (client: for -decode)"},
 
 	// What a knock asks for (client), and what may be granted (daemon).
 	{Name: "client", For: Client, Help: "address to open the port to (CLIENT); default: this host's address toward remote"},

@@ -46,6 +46,19 @@ func TestCommandLineOverrides(t *testing.T) {
 	}
 }
 
+func TestDebugYesInAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.conf")
+	os.WriteFile(path, []byte("debug = yes\n"), 0o600)
+	s, err := settings.Load(settings.Client, []string{"-conf", path}, nil)
+	if err != nil || s.Int("debug") != 1 {
+		t.Fatalf("debug = yes: level %d, %v", s.Int("debug"), err)
+	}
+	s, _ = settings.Load(settings.Client, []string{"-conf", path, "-debug"}, nil)
+	if s.Int("debug") != 1 {
+		t.Fatalf("-debug over the file's yes: level %d, want 1 (the command line counts its own)", s.Int("debug"))
+	}
+}
+
 func TestProfiles(t *testing.T) {
 	s, err := settings.Load(settings.Client, []string{"-conf", "testdata/profiles.conf", "-profile", "work vpn"}, nil)
 	if err != nil {

@@ -19,8 +19,12 @@ func (s *Set) Bool(name string) bool {
 	return b
 }
 
-// Int returns an integer parameter.
+// Int returns an integer parameter (a counter's level for -debug).
 func (s *Set) Int(name string) int {
+	if p, _ := Lookup(name); p.Kind == Count {
+		n, _ := countOf(s.Get(name).Text)
+		return n
+	}
 	n, _ := strconv.Atoi(strings.TrimSpace(s.Get(name).Text))
 	return n
 }
