@@ -26,6 +26,7 @@ import (
 	"syscall"
 
 	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/internal/manpage"
 	"github.com/portknock/knock/settings"
 )
 
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, usage)
 			return exitOK
 		case "man":
-			text, err := renderMan(manual)
+			text, err := manpage.Render("knockclient.1", manual)
 			if err != nil {
 				fmt.Fprintf(stderr, "knockclient: %v\n", err)
 				return exitUsage

@@ -1,200 +1,178 @@
-// Package manpage turns the troff subset of the project's man pages into
-// plain text, so that `-man` prints the same manual `man` shows: the .1
-// files are the single source, embedded in the commands.
+// Package manpage turns the project's man pages into the plain text that
+// `-man` prints, so that each manual is written once, as a troff file that
+// man(1) shows where it is installed, and the two cannot drift.
 //
-// Supported: .TH .SH .SS .PP .LP .P .TP .IP .RS .RE .nf .fi .br .sp,
-// the font macros .B .I .BR .RB .IR .RI .BI .IB, comments (.\"), and the
-// escapes \fB \fI \fR \fP \- \e \(em \& and "\ ".
+// It knows the requests the pages use (TH SH SS PP LP P TP TQ IP RS RE nf
+// fi br sp B I BI IB BR RB IR RI, and .\" comments) and the escapes \f,
+// \-, \e, \&, \(em; any other request is an error, which the commands'
+// tests catch before a user would.
 package manpage
 
 import (
+	"fmt"
 	"strings"
 )
 
-// Render returns the page as plain text, wrapped at width columns.
-func Render(src string, width int) string {
-	r := renderer{width: width, indent: 7}
-	for _, line := range strings.Split(src, "\n") {
-		r.line(line)
-	}
-	r.flush()
-	return strings.TrimRight(r.out.String(), "\n") + "\n"
-}
-
-type renderer struct {
-	out     strings.Builder
-	width   int
-	indent  int // current body indent
-	extra   int // .RS nesting
-	para    []string
-	tag     string // pending .TP/.IP tag
-	tagNext bool   // .TP: the next line is the tag
-	nofill  bool
-}
-
-func (r *renderer) line(l string) {
-	if strings.HasPrefix(l, `.\"`) || strings.HasPrefix(l, `'\"`) {
-		return
-	}
-	if r.tagNext && !strings.HasPrefix(l, ".") {
-		r.tagNext = false
-		r.tag = text(l)
-		return
-	}
-	if !strings.HasPrefix(l, ".") {
-		if r.nofill {
-			r.out.WriteString(strings.Repeat(" ", r.indent+r.extra) + text(l) + "\n")
-			return
+// Render returns the page named name (for error messages) as text.
+func Render(name, src string) (string, error) {
+	w := &writer{width: 78, indent: bodyIndent}
+	for i, line := range strings.Split(strings.TrimSuffix(src, "\n"), "\n") {
+		if err := w.line(line); err != nil {
+			return "", fmt.Errorf("%s:%d: %w", name, i+1, err)
 		}
-		r.para = append(r.para, text(l))
-		return
 	}
-	name, args := splitMacro(l)
-	switch name {
+	w.flush()
+	return strings.TrimLeft(w.out.String(), "\n"), nil
+}
+
+const (
+	bodyIndent = 7
+	textIndent = 14
+)
+
+type writer struct {
+	out    strings.Builder
+	words  []string
+	indent int
+	extra  int  // from RS
+	nofill bool // between nf and fi
+	tag    bool // the next text line is a TP tag
+	width  int
+}
+
+func (w *writer) line(line string) error {
+	if strings.HasPrefix(line, `.\"`) || strings.HasPrefix(line, `'\"`) {
+		return nil
+	}
+	if !strings.HasPrefix(line, ".") {
+		w.text(unescape(line))
+		return nil
+	}
+	req, arg, _ := strings.Cut(line[1:], " ")
+	switch req {
 	case "TH":
-		title := strings.Trim(firstWord(args), `"`)
-		r.out.WriteString(title + "\n\n")
+		f := splitArgs(arg)
+		if len(f) < 2 {
+			return fmt.Errorf(".TH needs a name and a section")
+		}
+		w.out.WriteString(f[0] + "(" + f[1] + ")\n")
 	case "SH":
-		r.flush()
-		r.out.WriteString(strings.ToUpper(unquote(args)) + "\n")
-		r.extra = 0
+		w.flush()
+		w.out.WriteString("\n" + unescape(strings.Join(splitArgs(arg), " ")) + "\n")
+		w.indent, w.extra = bodyIndent, 0
 	case "SS":
-		r.flush()
-		r.out.WriteString("   " + unquote(args) + "\n")
+		w.flush()
+		w.out.WriteString("\n   " + unescape(strings.Join(splitArgs(arg), " ")) + "\n")
+		w.indent = bodyIndent
 	case "PP", "LP", "P":
-		r.flush()
+		w.paragraph(bodyIndent)
 	case "TP":
-		r.flush()
-		r.tagNext = true
+		w.paragraph(textIndent)
+		w.tag = true
+	case "TQ":
+		w.tag = true
 	case "IP":
-		r.flush()
-		r.tag = unquote(firstArg(args))
+		w.paragraph(textIndent)
+		if a := splitArgs(arg); len(a) > 0 {
+			w.tag = true
+			w.text(unescape(a[0]))
+		}
 	case "RS":
-		r.flush()
-		r.extra += 4
+		w.flush()
+		w.extra += 4
 	case "RE":
-		r.flush()
-		if r.extra >= 4 {
-			r.extra -= 4
-		}
+		w.flush()
+		w.extra = max(0, w.extra-4)
 	case "nf":
-		r.flush()
-		r.nofill = true
+		w.flush()
+		w.nofill = true
 	case "fi":
-		if r.nofill {
-			r.out.WriteString("\n")
-		}
-		r.nofill = false
-	case "br", "sp":
-		r.flush()
+		w.nofill = false
+	case "br":
+		w.flush()
+	case "sp":
+		w.flush()
+		w.out.WriteString("\n")
 	case "B", "I":
-		r.add(text(unquote(args)))
-	case "BR", "RB", "IR", "RI", "BI", "IB":
-		r.add(strings.Join(macroArgs(args), ""))
+		w.text(unescape(strings.Join(splitArgs(arg), " ")))
+	case "BI", "IB", "BR", "RB", "IR", "RI":
+		w.text(unescape(strings.Join(splitArgs(arg), "")))
+	default:
+		return fmt.Errorf("request .%s is not known to the -man renderer", req)
 	}
-	if r.tagNext && name != "TP" {
-		r.tagNext = false
-	}
+	return nil
 }
 
-func (r *renderer) add(s string) {
-	if r.tagNext {
-		r.tagNext = false
-		r.tag = s
-		return
-	}
-	if r.nofill {
-		r.out.WriteString(strings.Repeat(" ", r.indent+r.extra) + s + "\n")
-		return
-	}
-	r.para = append(r.para, s)
+func (w *writer) paragraph(indent int) {
+	w.flush()
+	w.out.WriteString("\n")
+	w.indent = indent
 }
 
-// flush writes the pending paragraph, wrapped, under its tag if any.
-func (r *renderer) flush() {
-	if len(r.para) == 0 && r.tag == "" {
-		return
-	}
-	ind := r.indent + r.extra
-	if r.tag != "" {
-		r.out.WriteString(strings.Repeat(" ", ind) + r.tag + "\n")
-		ind += 4
-		r.tag = ""
-	}
-	words := strings.Fields(strings.Join(r.para, " "))
-	r.para = nil
-	col := 0
-	for _, w := range words {
-		if col > 0 && col+1+len(w) > r.width {
-			r.out.WriteString("\n")
-			col = 0
+func (w *writer) text(s string) {
+	switch {
+	case w.tag:
+		w.tag = false
+		w.out.WriteString(strings.Repeat(" ", bodyIndent+w.extra) + s + "\n")
+	case w.nofill:
+		pad := strings.Repeat(" ", w.indent+w.extra)
+		if s == "" {
+			pad = ""
 		}
-		if col == 0 {
-			r.out.WriteString(strings.Repeat(" ", ind))
-			col = ind
-		} else {
-			r.out.WriteString(" ")
-			col++
+		w.out.WriteString(pad + s + "\n")
+	case strings.TrimSpace(s) == "":
+		w.flush()
+		w.out.WriteString("\n")
+	default:
+		w.words = append(w.words, strings.Fields(s)...)
+	}
+}
+
+// flush writes the running paragraph, filled to the width.
+func (w *writer) flush() {
+	pad := strings.Repeat(" ", w.indent+w.extra)
+	line := ""
+	for _, word := range w.words {
+		if line != "" && len(pad)+len(line)+1+len(word) > w.width {
+			w.out.WriteString(pad + line + "\n")
+			line = ""
 		}
-		r.out.WriteString(w)
-		col += len(w)
+		if line != "" {
+			line += " "
+		}
+		line += word
 	}
-	if col > 0 {
-		r.out.WriteString("\n")
+	if line != "" {
+		w.out.WriteString(pad + line + "\n")
 	}
-	r.out.WriteString("\n")
+	w.words = w.words[:0]
 }
 
-func splitMacro(l string) (string, string) {
-	l = strings.TrimPrefix(l, ".")
-	name, args, _ := strings.Cut(l, " ")
-	return name, strings.TrimSpace(args)
-}
-
-// macroArgs splits macro arguments, honouring double quotes.
-func macroArgs(s string) []string {
+// splitArgs splits a request's arguments at spaces outside double quotes.
+func splitArgs(s string) []string {
 	var out []string
 	var cur strings.Builder
-	quoted := false
+	quoted, started := false, false
 	for _, c := range s {
 		switch {
 		case c == '"':
-			quoted = !quoted
+			quoted, started = !quoted, true
 		case c == ' ' && !quoted:
-			if cur.Len() > 0 {
-				out = append(out, text(cur.String()))
-				cur.Reset()
+			if started || cur.Len() > 0 {
+				out = append(out, cur.String())
 			}
+			cur.Reset()
+			started = false
 		default:
 			cur.WriteRune(c)
 		}
 	}
-	if cur.Len() > 0 {
-		out = append(out, text(cur.String()))
+	if started || cur.Len() > 0 {
+		out = append(out, cur.String())
 	}
 	return out
 }
 
-func firstArg(s string) string {
-	a := macroArgs(s)
-	if len(a) == 0 {
-		return ""
-	}
-	return a[0]
-}
+var escapes = strings.NewReplacer(`\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\-`, "-", `\e`, `\`, `\&`, "", `\(em`, "—")
 
-func firstWord(s string) string {
-	w, _, _ := strings.Cut(s, " ")
-	return w
-}
-
-func unquote(s string) string {
-	return text(strings.Join(macroArgs(s), " "))
-}
-
-var escapes = strings.NewReplacer(
-	`\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\f(CW`, "",
-	`\-`, "-", `\(em`, "--", `\(en`, "-", `\&`, "", `\ `, " ", `\e`, `\`, `\(bu`, "*",
-)
-
-func text(s string) string { return escapes.Replace(s) }
+func unescape(s string) string { return escapes.Replace(s) }

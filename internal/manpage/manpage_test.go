@@ -14,42 +14,44 @@ func TestRender(t *testing.T) {
 knockdaemon \- open ports for valid knocks
 .SH OPTIONS
 .TP
-.B \-conf " FILE"
+.BI \-conf " FILE"
 Read
 FILE.
-.TP
-\fB\-test\fR
-Decide, change nothing.
-.SH EXAMPLE
+.SS Example
 .nf
 protected = tcp/22
 .fi
 `
-	want := `KNOCKDAEMON
+	want := `KNOCKDAEMON(8)
 
 NAME
        knockdaemon - open ports for valid knocks
 
 OPTIONS
-       -conf  FILE
-           Read FILE.
 
-       -test
-           Decide, change nothing.
+       -conf FILE
+              Read FILE.
 
-EXAMPLE
+   Example
        protected = tcp/22
 `
-	if got := manpage.Render(src, 78); got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	got, err := manpage.Render("x.8", src)
+	if err != nil || got != want {
+		t.Fatalf("got (%v)\n%s\nwant\n%s", err, got, want)
+	}
+}
+
+func TestUnknownRequestRefused(t *testing.T) {
+	if _, err := manpage.Render("x.1", ".TH X 1\n.UR https://example.org\n"); err == nil || !strings.Contains(err.Error(), "x.1:2: request .UR") {
+		t.Fatalf("error %v", err)
 	}
 }
 
 func TestWraps(t *testing.T) {
-	got := manpage.Render(".SH X\n"+strings.Repeat("word ", 40)+"\n", 40)
+	got, _ := manpage.Render("x.1", ".SH X\n"+strings.Repeat("word ", 40)+"\n")
 	for _, l := range strings.Split(got, "\n") {
-		if len(l) > 40 {
-			t.Fatalf("line longer than 40: %q", l)
+		if len(l) > 78 {
+			t.Fatalf("line longer than 78: %q", l)
 		}
 	}
 }
