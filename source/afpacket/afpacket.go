@@ -31,6 +31,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/packet"
 )
@@ -47,9 +48,11 @@ const maxErrorRun = 100
 type Config struct {
 	// Interface is the name of the interface to listen on.
 	Interface string
-	// Ports are the ports to watch: the knock span's, and the
-	// single-packet port when it lies outside the span. Any order.
-	Ports []uint16
+	// Span is the knock span whose ports are watched.
+	Span *portspan.Span
+	// Extra are more ports to watch: the single-packet port, when it
+	// lies outside the span.
+	Extra []uint16
 	// ReadBuffer is the socket's receive buffer in bytes; 0 means
 	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
 	ReadBuffer int
@@ -76,8 +79,8 @@ var (
 // in the calling thread's network namespace. Packets queue in the socket
 // from then on, to be read by Run.
 func Open(cfg Config) (*Source, error) {
-	if len(cfg.Ports) == 0 {
-		return nil, errors.New("afpacket source: no ports to watch")
+	if cfg.Span == nil && len(cfg.Extra) == 0 {
+		return nil, errors.New("afpacket source: no knock span and no ports to watch")
 	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
 	if err != nil {
@@ -85,7 +88,7 @@ func Open(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		ethernet: len(ifi.HardwareAddr) == 6,
-		filter:   packet.NewFilter(packet.PortsOf(cfg.Ports...), cfg.Now),
+		filter:   packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
 	}
 	prog, err := filterProgram(s.filter.Ports(), s.ethernet)
 	if err != nil {

@@ -81,11 +81,11 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			watch := packettest.Ports(t, tc.span)
+			var extra []uint16
 			if tc.spa != 0 {
-				watch = append(watch, tc.spa)
+				extra = append(extra, tc.spa)
 			}
-			run(t, open(t, p, afpacket.Config{Interface: "eth0", Ports: watch}), hits)
+			run(t, open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, tc.span), Extra: extra}), hits)
 			packettest.Scenario{Pair: p, Hits: hits, In: tc.in, Out: tc.out, Converse: tc.drop == ""}.Run(t)
 		})
 	}
@@ -97,7 +97,7 @@ func TestKnocks(t *testing.T) {
 func TestLoopback(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	run(t, open(t, p, afpacket.Config{Interface: "lo", Ports: packettest.Ports(t, "745-1000")}), hits)
+	run(t, open(t, p, afpacket.Config{Interface: "lo", Span: packettest.Span(t, "745-1000")}), hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800})
 	self := []packettest.Knock{
 		{Dst: p.HostV6, Proto: source.TCP, Port: 801},
@@ -115,7 +115,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: packettest.Ports(t, "745-1000"), Now: func() time.Time { return now }})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000"), Now: func() time.Time { return now }})
 	run(t, s, hits)
 	k := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
@@ -135,7 +135,7 @@ func TestClockAndCounters(t *testing.T) {
 // rest and what comes after.
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
-	s := open(t, p, afpacket.Config{Interface: "eth0", Ports: packettest.Ports(t, "745-1000"), ReadBuffer: 1})
+	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000"), ReadBuffer: 1})
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
@@ -161,7 +161,7 @@ func TestOpenErrors(t *testing.T) {
 	if _, err := afpacket.Open(afpacket.Config{Interface: "eth0"}); err == nil {
 		t.Error("Open without a span succeeded")
 	}
-	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Ports: packettest.Ports(t, "745-1000")})
+	_, err := afpacket.Open(afpacket.Config{Interface: "no-such-if0", Span: packettest.Span(t, "745-1000")})
 	if err == nil || !strings.Contains(err.Error(), `"no-such-if0"`) {
 		t.Errorf("Open on a missing interface: %v, want an error naming it", err)
 	}

@@ -17,7 +17,7 @@ import (
 func BenchmarkLatency(b *testing.B) {
 	packettest.LatencyBenchmarks(b, func(b *testing.B, p *netnstest.Pair) <-chan source.Hit {
 		hits := make(chan source.Hit, 1)
-		run(b, open(b, p, afpacket.Config{Interface: "eth0", Ports: []uint16{800}}), hits)
+		run(b, open(b, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(b, "745-1000")}), hits)
 		return hits
 	})
 }

@@ -17,7 +17,7 @@ import (
 func BenchmarkLatency(b *testing.B) {
 	packettest.LatencyBenchmarks(b, func(b *testing.B, p *netnstest.Pair) <-chan source.Hit {
 		hits := make(chan source.Hit, 1)
-		start(b, p, nflog.Config{Ports: []uint16{800}}, hits)
+		start(b, p, nflog.Config{Span: packettest.Span(b, "745-1000")}, hits)
 		return hits
 	})
 }

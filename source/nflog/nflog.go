@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/packet"
 )
@@ -46,9 +47,11 @@ const (
 type Config struct {
 	// Group is the NFLOG group; 0 means DefaultGroup.
 	Group uint16
-	// Ports are the ports to watch: the knock span's, and the
-	// single-packet port when it lies outside the span. Any order.
-	Ports []uint16
+	// Span is the knock span whose ports are watched.
+	Span *portspan.Span
+	// Extra are more ports to watch: the single-packet port, when it
+	// lies outside the span.
+	Extra []uint16
 	// Interface, when set, limits logging to packets arriving on it.
 	Interface string
 	// Table is the nftables table of the source (family inet); "" means
@@ -79,8 +82,8 @@ var (
 
 // New checks the configuration. Nothing touches the kernel before Run.
 func New(cfg Config) (*Source, error) {
-	if len(cfg.Ports) == 0 {
-		return nil, errors.New("nflog source: no ports to watch")
+	if cfg.Span == nil && len(cfg.Extra) == 0 {
+		return nil, errors.New("nflog source: no knock span and no ports to watch")
 	}
 	if len(cfg.Interface) >= ifNameSize {
 		return nil, fmt.Errorf("nflog source: interface name %q is longer than %d bytes", cfg.Interface, ifNameSize-1)
@@ -96,7 +99,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	return &Source{
 		cfg:    cfg,
-		filter: packet.NewFilter(packet.PortsOf(cfg.Ports...), cfg.Now),
+		filter: packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
 		ready:  make(chan struct{}),
 	}, nil
 }
@@ -117,7 +120,7 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 		return err
 	}
 	defer r.stop()
-	if err := install(s.cfg); err != nil {
+	if err := install(s.cfg, s.filter.Ports()); err != nil {
 		return err
 	}
 	defer func() {

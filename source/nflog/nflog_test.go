@@ -77,11 +77,11 @@ func TestKnocks(t *testing.T) {
 				packettest.DropAll(t, p.Host, tc.drop)
 			}
 			hits := make(chan source.Hit, 100)
-			watch := packettest.Ports(t, tc.span)
+			var extra []uint16
 			if tc.spa != 0 {
-				watch = append(watch, tc.spa)
+				extra = append(extra, tc.spa)
 			}
-			start(t, p, nflog.Config{Ports: watch, Interface: tc.iface}, hits)
+			start(t, p, nflog.Config{Span: packettest.Span(t, tc.span), Extra: extra, Interface: tc.iface}, hits)
 			packettest.Scenario{Pair: p, Hits: hits, In: tc.in, Out: tc.out, Converse: tc.drop == ""}.Run(t)
 		})
 	}
@@ -93,7 +93,7 @@ func TestKnocks(t *testing.T) {
 func TestInterface(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
-	start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), Interface: "lo"}, hits)
+	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Interface: "lo"}, hits)
 	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800},
 		packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 801, Payload: []byte("x")})
 	marker := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")}
@@ -106,8 +106,8 @@ func TestNewErrors(t *testing.T) {
 		cfg  nflog.Config
 		want string
 	}{
-		{nflog.Config{}, "no ports"},
-		{nflog.Config{Ports: []uint16{745}, Interface: "a-very-long-name0"}, `"a-very-long-name0"`},
+		{nflog.Config{}, "no knock span"},
+		{nflog.Config{Extra: []uint16{745}, Interface: "a-very-long-name0"}, `"a-very-long-name0"`},
 	} {
 		if _, err := nflog.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error with %s", tc.cfg, err, tc.want)
@@ -121,7 +121,7 @@ func TestClockAndCounters(t *testing.T) {
 	p := needNetns(t)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
-	s := start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), Now: func() time.Time { return now }}, hits)
+	s := start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Now: func() time.Time { return now }}, hits)
 	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
 	for range 2 {
@@ -146,7 +146,7 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.NewFile(uintptr(fd), "netns").Close()
-	s, err := nflog.New(nflog.Config{Ports: append(packettest.Ports(t, "100-103,200-201,65534-65535"), 62201), Group: 12, Interface: "eth0", NetNSFd: fd})
+	s, err := nflog.New(nflog.Config{Span: packettest.Span(t, "100-103,200-201,65534-65535"), Extra: []uint16{62201}, Group: 12, Interface: "eth0", NetNSFd: fd})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestTable(t *testing.T) {
 func TestOverrun(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit) // nobody reads yet: the reader stalls
-	s := start(t, p, nflog.Config{Ports: packettest.Ports(t, "745-1000"), ReadBuffer: 1}, hits)
+	s := start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), ReadBuffer: 1}, hits)
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
 		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}

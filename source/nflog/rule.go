@@ -38,7 +38,7 @@ func table(cfg Config) *nftables.Table {
 
 // install puts the source's table in place in one transaction, replacing
 // any left over by a daemon that did not exit cleanly.
-func install(cfg Config) error {
+func install(cfg Config, ports packet.Ports) error {
 	c, err := conn(cfg)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -48,7 +48,7 @@ func install(cfg Config) error {
 	c.DelTable(t)
 	c.AddTable(t)
 	set := &nftables.Set{Table: t, ID: setID, Name: setName, KeyType: nftables.TypeInetService, Interval: true}
-	if err := c.AddSet(set, setElements(packet.PortsOf(cfg.Ports...))); err != nil {
+	if err := c.AddSet(set, setElements(ports)); err != nil {
 		return fmt.Errorf("nftables set %q: %w", setName, err)
 	}
 	ch := c.AddChain(&nftables.Chain{

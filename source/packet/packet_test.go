@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 )
 
@@ -18,6 +19,30 @@ func vectorFrame(t testing.TB, name string) []byte {
 		t.Fatal(err)
 	}
 	return v.frame
+}
+
+func TestSpanPorts(t *testing.T) {
+	for _, tc := range []struct {
+		span  string
+		extra []uint16
+		want  Ports
+	}{
+		{"745-1000", nil, Ports{{745, 1000}}},
+		{"7008-7011,7000-7003", []uint16{62201}, Ports{{7000, 7003}, {7008, 7011}, {62201, 62201}}},
+		{"5,4,6,7", []uint16{8, 3}, Ports{{3, 8}}},
+		{"0-1,65534-65535", []uint16{1}, Ports{{0, 1}, {65534, 65535}}},
+	} {
+		sp, err := portspan.Parse(tc.span)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := SpanPorts(sp, tc.extra...); !slices.Equal(got, tc.want) {
+			t.Errorf("SpanPorts(%q, %v) = %v, want %v", tc.span, tc.extra, got, tc.want)
+		}
+	}
+	if got := SpanPorts(nil, 62201); !slices.Equal(got, Ports{{62201, 62201}}) {
+		t.Errorf("SpanPorts(nil, 62201) = %v", got)
+	}
 }
 
 func TestPortsOf(t *testing.T) {

@@ -57,7 +57,7 @@ func Latency(b *testing.B, p *netnstest.Pair, hits <-chan source.Hit, knock Knoc
 // LatencyBenchmarks runs Latency as sub-benchmarks for UDP with a payload
 // and TCP, over IPv4 and IPv6, each in a fresh pair of namespaces. start
 // starts the source under test in the pair's host namespace, watching
-// port 800, for the rest of the benchmark.
+// port 800 (745-1000 will do), for the rest of the benchmark.
 func LatencyBenchmarks(b *testing.B, start func(b *testing.B, p *netnstest.Pair) <-chan source.Hit) {
 	for _, tc := range []struct {
 		name    string

@@ -22,18 +22,14 @@ import (
 	"github.com/portknock/knock/source"
 )
 
-// Ports lists the ports of a span such as "7000-7003,8000-8003".
-func Ports(tb testing.TB, span string) []uint16 {
+// Span parses a span such as "7000-7003,8000-8003".
+func Span(tb testing.TB, text string) *portspan.Span {
 	tb.Helper()
-	sp, err := portspan.Parse(span)
+	sp, err := portspan.Parse(text)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ps := make([]uint16, sp.Size())
-	for i := range ps {
-		ps[i] = sp.Port(i)
-	}
-	return ps
+	return sp
 }
 
 // Knock is one packet the client sends to the host.
