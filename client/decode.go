@@ -99,33 +99,9 @@ func legacyFields(f format.Format, v knock.Values) []Field {
 			continue
 		}
 		seen[name] = true
-		out = append(out, Field{name, legacyValue(fl, v)})
+		out = append(out, Field{name, v.Of(fl)})
 	}
 	return out
-}
-
-func legacyValue(fl format.Field, v knock.Values) any {
-	switch fl.Kind {
-	case format.Client:
-		return v.Client.String()
-	case format.Port, format.Port16:
-		return v.Port
-	case format.Flag:
-		return v.Flag(fl.N)
-	case format.Rand:
-		return v.Rand
-	case format.ThisYear:
-		return v.Time.Year
-	case format.ThisDay:
-		return v.Time.Day
-	case format.ThisHour:
-		return v.Time.Hour
-	case format.ThisMinute:
-		return v.Time.Minute
-	case format.ThisSecond:
-		return v.Time.Second
-	}
-	return v.Checksum
 }
 
 // DecodeSealed decodes a sealed knock sent over span. The tag is checked

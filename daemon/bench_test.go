@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"math/rand/v2"
-	"syscall"
 	"net/netip"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 

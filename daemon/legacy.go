@@ -122,37 +122,12 @@ func legacyReason(err error) string {
 func FieldMap(f format.Format, v format.Values) map[string]string {
 	m := make(map[string]string, len(f.Fields()))
 	for _, fl := range f.Fields() {
-		name := strings.ToLower(fl.String())
-		switch fl.Kind {
-		case format.Client:
-			m[name] = v.Client.String()
-		case format.Port, format.Port16:
-			m["port"] = strconv.Itoa(v.Port)
-		case format.Flag:
-			m[name] = strconv.Itoa(v.Flag(fl.N))
-		case format.Rand:
-			m[name] = strconv.Itoa(v.Rand)
-		case format.Checksum:
-			m[name] = strconv.Itoa(v.Checksum)
-		default:
-			m[name] = strconv.Itoa(timeField(fl.Kind, v.Time))
-		}
+		m[strings.ToLower(fl.String())] = fmt.Sprint(v.Of(fl))
+	}
+	if f.Has(format.Port16) {
+		m["port"] = m["port16"]
 	}
 	return m
-}
-
-func timeField(k format.Kind, t format.Times) int {
-	switch k {
-	case format.ThisYear:
-		return t.Year
-	case format.ThisDay:
-		return t.Day
-	case format.ThisHour:
-		return t.Hour
-	case format.ThisMinute:
-		return t.Minute
-	}
-	return t.Second
 }
 
 var _ Decoder = (*Legacy)(nil)

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -114,6 +115,11 @@ func Parse(s string) (Format, error) {
 		fl, err := parseField(p)
 		if err != nil {
 			return Format{}, fmt.Errorf("knock format %q: %w", s, err)
+		}
+		// A field twice would carry two values that decoding cannot
+		// reconcile; only CHECKSUM may repeat, with one value.
+		if fl.Kind != Checksum && slices.Contains(f.fields, fl) {
+			return Format{}, fmt.Errorf("knock format %q: %s appears twice (only CHECKSUM may repeat)", s, fl)
 		}
 		f.fields = append(f.fields, fl)
 		f.size += fl.Size()
@@ -211,3 +217,21 @@ type Values struct {
 
 // Flag returns FLAGn, or 0 if it is not set.
 func (v Values) Flag(n int) int { return v.Flags[n] }
+
+// Of returns the value field f has in v, as the programs show it: the
+// client address as text, every other field as a number.
+func (v Values) Of(f Field) any {
+	switch f.Kind {
+	case Client:
+		return v.Client.String()
+	case Port, Port16:
+		return v.Port
+	case Flag:
+		return v.Flag(f.N)
+	case Rand:
+		return v.Rand
+	case Checksum:
+		return v.Checksum
+	}
+	return v.Time.get(f.Kind)
+}

@@ -58,24 +58,8 @@ func readSetup(f Form, errs Errors) setup {
 			errs.add("format", "%v", err)
 		}
 		s.format = fm
-		for _, name := range repeated(fm) {
-			s.notes = append(s.notes, fmt.Sprintf("%s appears more than once in the knock format: encoding writes the same value in each, and decoding keeps the last without checking that they agree", name))
-		}
 	}
 	return s
-}
-
-// repeated lists the fields but CHECKSUM that a format has more than once.
-func repeated(fm format.Format) []string {
-	seen := map[string]int{}
-	var out []string
-	for _, fl := range fm.Fields() {
-		name := fl.String()
-		if seen[name]++; seen[name] == 2 && fl.Kind != format.Checksum {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // readSpan returns the port span: the span field, or MINPORT-(MINPORT+255).

@@ -218,7 +218,7 @@ func kindOf(k format.Kind) string {
 
 // fieldText is a field's value as people write it.
 func fieldText(fl format.Field, v knock.Values) string {
-	x := fieldValue(fl, v)
+	x := v.Of(fl)
 	switch fl.Kind {
 	case format.Client:
 		return v.Client.String()
@@ -234,35 +234,11 @@ func fieldText(fl format.Field, v knock.Values) string {
 	return fmt.Sprint(x)
 }
 
-// fieldValue is a field's value: the address as text, numbers as numbers.
-func fieldValue(fl format.Field, v knock.Values) any {
-	switch fl.Kind {
-	case format.Client:
-		return v.Client.String()
-	case format.Port, format.Port16:
-		return v.Port
-	case format.Flag:
-		return v.Flag(fl.N)
-	case format.Rand:
-		return v.Rand
-	case format.Checksum:
-		return v.Checksum
-	case format.ThisYear:
-		return v.Time.Year
-	case format.ThisDay:
-		return v.Time.Day
-	case format.ThisHour:
-		return v.Time.Hour
-	case format.ThisMinute:
-		return v.Time.Minute
-	}
-	return v.Time.Second
-}
 
 func valuesOf(f format.Format, v knock.Values) map[string]any {
 	out := map[string]any{}
 	for _, fl := range f.Fields() {
-		out[fl.String()] = fieldValue(fl, v)
+		out[fl.String()] = v.Of(fl)
 	}
 	return out
 }
@@ -271,7 +247,7 @@ func valuesOf(f format.Format, v knock.Values) map[string]any {
 func valuesText(f format.Format, v knock.Values) string {
 	var parts []string
 	for _, fl := range f.Fields() {
-		parts = append(parts, fl.String()+" "+fmt.Sprint(fieldValue(fl, v)))
+		parts = append(parts, fl.String()+" "+fmt.Sprint(v.Of(fl)))
 	}
 	return strings.Join(parts, ", ")
 }
