@@ -74,10 +74,11 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 	}
 	var src source.Source
 	if len(changed(d.set, set, sourceKeys)) > 0 {
-		old := d.span
-		d.span = span
-		src, err = newSource(set, d.watched(), d.log, d.opts.Now, d.opts.Source)
-		d.span = old
+		var extra []uint16
+		if s, ok := cfg.Decoder.(interface{ SPAPort() uint16 }); ok && s.SPAPort() != 0 && !span.Contains(s.SPAPort()) {
+			extra = []uint16{s.SPAPort()}
+		}
+		src, err = newSource(set, span, extra, d.log, d.opts.Now, d.opts.Source)
 		if err != nil {
 			return err
 		}

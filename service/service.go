@@ -88,7 +88,7 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	if d.src, err = newSource(set, d.watched(), d.log, o.Now, o.Source); err != nil {
+	if d.src, err = newSource(set, d.span, d.extraPorts(), d.log, o.Now, o.Source); err != nil {
 		return nil, err
 	}
 	if d.cfg.Replay {
@@ -145,17 +145,13 @@ func depthFor(cfg daemon.Config) int {
 	return l[len(l)-1] + cfg.Decoder.Skip() + 8
 }
 
-// watched lists the ports the sources must report: the span, and the SPA
-// port of the sealed mode.
-func (d *Daemon) watched() []uint16 {
-	ports := make([]uint16, 0, d.span.Size()+1)
-	for i := 0; i < d.span.Size(); i++ {
-		ports = append(ports, d.span.Port(i))
-	}
+// extraPorts lists the ports beyond the span the sources must report: the
+// single-packet authorization port of the sealed mode.
+func (d *Daemon) extraPorts() []uint16 {
 	if s, ok := d.cfg.Decoder.(daemon.SPADecoder); ok && s.SPAPort() != 0 && !d.span.Contains(s.SPAPort()) {
-		ports = append(ports, s.SPAPort())
+		return []uint16{s.SPAPort()}
 	}
-	return ports
+	return nil
 }
 
 func fieldNames(cfg daemon.Config) []string {

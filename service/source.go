@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/settings"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/logfile"
 )
@@ -19,7 +20,7 @@ type SourceOptions struct {
 }
 
 // newSource builds the knock source runmode names.
-func newSource(set *settings.Set, watch []uint16, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
+func newSource(set *settings.Set, span *portspan.Span, extra []uint16, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
 	switch mode := strings.ToLower(set.String("runmode")); mode {
 	case "file":
 		patterns := set.List("pattern", false)
@@ -43,7 +44,7 @@ func newSource(set *settings.Set, watch []uint16, log *slog.Logger, now func() t
 		}
 		return src, nil
 	case "network":
-		return newNetworkSource(set, watch, log, now, o)
+		return newNetworkSource(set, span, extra, log, now, o)
 	default:
 		return nil, set.Errorf("runmode", "expected file or network")
 	}

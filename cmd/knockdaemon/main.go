@@ -47,7 +47,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout)
 		return exitOK
 	case set.Bool("man"):
-		fmt.Fprint(stdout, manpage.Render(manual, 78))
+		text, err := manpage.Render("knockdaemon.8", manual)
+		if err != nil {
+			fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
+			return exitConfig
+		}
+		fmt.Fprint(stdout, text)
 		return exitOK
 	}
 	if set.Int("debug") >= 2 {
