@@ -54,7 +54,9 @@ func (p *parser) build(name string) (*Block, error) {
 		top.Items = append(top.Items, it)
 	}
 	if len(stack) > 1 {
-		b := stack[len(stack)-1]
+		// The outermost, as Config::General reports it (and as it fails to
+		// when that block's name is "0" or empty).
+		b := stack[1]
 		return nil, errorf(b.Pos, "block %q opened here is never closed", b.Name)
 	}
 	return root, nil
