@@ -58,6 +58,7 @@ func diffSetup(t *testing.T) {
 			"sub/.e.conf":   "e = hidden\n",
 			"sub/x{y}.conf": "xy = 1\n",
 			"common.conf":   "common = top\n",
+			"sub/f.conf":    "<<include common.conf>>\n<<include co*.conf>>\nf = 1\n",
 		} {
 			p := filepath.Join(diffDir, name)
 			os.MkdirAll(filepath.Dir(p), 0o755)
@@ -245,6 +246,14 @@ var diffTokens = []string{
 	"<<INCLUDE sub/c.conf>>", "<<include \"a.conf\">>", "<<include common.conf>>",
 	"<blk>", "</blk>", "<blk a>", "<blk A>", "<a b c>", "<\"q r\">", "</a>", "<ab>", "</ab>", "<0>", "</0>",
 	"<a/>", "<a b/>", "<a >", "<\"0\" x>", "</\"\">",
+	// Unicode white space and case (in files with a byte-order mark).
+	"\u2003", "\u0085", "\u3000", "\u00a0", "\u0130", "\u017f", "É", "ÿ",
+	// The quoted include regex of Config::General 2.65 wants ">>\\s*".
+	"<<include \"a.conf>>\\s", "<<include 'b.conf>>\\", "<<include \"a.conf>>\\\u017f",
+	"0\\\n", "0 \\\n", "\\\n", " <<", "<< ", "=<<EOF\n", " <<EOF\n", "\n  ", "\n\t", "\x00",
+	"<<include sub/[cd].conf>>", "<<include sub/[!c].conf>>", "<<include s?b/*.conf>>",
+	"<<include sub/\\*.conf>>", "<<include {a,b}.conf>>", "<<include a{.conf>>", "<<include sub/f.conf>>",
+	"<a \"b c\">", "<a \"0\">", "<a 0>", "<a\t>", "</a >", "</A>",
 }
 
 // TestPerlDiffRandom compares inputs made of random tokens; $PERLDIFF_N
