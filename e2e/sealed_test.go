@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,6 +87,19 @@ func TestSealedInjectedReplayedForged(t *testing.T) {
 	d := l.daemon(conf, l.nflogReady)
 	host := l.pair.HostV4
 	ports := parsePorts(t, l.knock(conf, "-test"))
+
+	// The host never answers a knock: a SYN to the span gets no RST.
+	var err error
+	l.pair.Client.Do(func() error {
+		var c net.Conn
+		if c, err = net.DialTimeout("tcp", "10.77.0.1:40001", 300*time.Millisecond); err == nil {
+			c.Close()
+		}
+		return nil
+	})
+	if err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("a SYN to the knock span was answered: %v", err)
+	}
 
 	injected := append(append(append([]uint16{}, ports[:5]...), 40123), ports[5:]...)
 	l.send(host, injected)

@@ -26,6 +26,9 @@ func engineConfig(set *settings.Set) (daemon.Config, *portspan.Span, error) {
 	if cfg.Protected, err = protected(set); err != nil {
 		return cfg, nil, err
 	}
+	if err := apart(set, cfg, span); err != nil {
+		return cfg, nil, err
+	}
 	cfg.Duration = set.Duration("duration")
 	cfg.MaxDuration = set.Duration("maxduration")
 	if cfg.Duration <= 0 {
@@ -105,6 +108,21 @@ func protected(set *settings.Set) ([]daemon.Port, error) {
 		return nil, set.Errorf("protected", "no protected ports: list the ports knocks may open, such as tcp/22")
 	}
 	return out, nil
+}
+
+// apart checks that knocks and protected services never share a port:
+// knock packets are logged and dropped, and a protected port in the span
+// would see its own connections taken for knocks.
+func apart(set *settings.Set, cfg daemon.Config, span *portspan.Span) error {
+	for _, p := range cfg.Protected {
+		if span.Contains(p.Port) {
+			return set.Errorf("portspan", "includes the protected port %s: keep the knock span apart from the services it guards", p)
+		}
+		if s, ok := cfg.Decoder.(daemon.SPADecoder); ok && s.SPAPort() == p.Port {
+			return set.Errorf("spaport", "is the protected port %s: choose another port for single-packet authorization", p)
+		}
+	}
+	return nil
 }
 
 // describe is one line about the knock the daemon expects, for the log.

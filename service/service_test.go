@@ -99,6 +99,7 @@ func TestStartupRefusesHalfConfigured(t *testing.T) {
 		{"mode sealed\n", "mode = sealed needs a key"},
 		{"portspan 1-2\n", "knockdaemon.conf: key: no value is set"},
 		{"key k\nduration 90\nmaxduration 60\n", ":2: duration: is longer than maxduration"},
+		{"key k\nportspan 0-255\n", ":2: portspan: includes the protected port tcp/22"},
 	} {
 		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
 		if strings.Contains(tc.conf, "firewall") {

@@ -93,6 +93,7 @@ var params = []Param{
 	{Name: "runmode", For: Daemon, Default: "network", Help: "file: follow logfile; network: read the packets (see capture)"},
 	{Name: "capture", For: Daemon, Default: "nflog", Help: "network mode: nflog (installs its own log rule) or afpacket (a packet socket on interface)"},
 	{Name: "interface", For: Daemon, Help: "network mode: the interface to watch (afpacket: required; nflog: optional filter)"},
+	{Name: "silent", Kind: Bool, For: Daemon, Default: "yes", Help: "nflog: drop knock packets once logged, so the host never answers a knock (no RST, no ICMP)"},
 	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Help: "NFLOG group the log rule sends knocks to"},
 	{Name: "pattern", Kind: List, For: Daemon, Help: "file mode: regular expression with named groups src and dport (proto, dst optional); repeatable"},
 	{Name: "fromstart", Kind: Bool, For: Daemon, Default: "no", Help: "file mode: read logfile from its start, not its end"},

@@ -60,6 +60,11 @@ type Config struct {
 	// NetNSFd, when not 0, is the network namespace to work in (tests);
 	// otherwise the daemon's own.
 	NetNSFd int
+	// Drop makes the rule drop each knock packet once it is logged, so the
+	// host never answers a knock: no RST to a SYN, no ICMP port
+	// unreachable to a datagram. A port scan then sees the span as
+	// filtered, and a knock looks like any packet lost on the way.
+	Drop bool
 	// ReadBuffer is the socket's receive buffer in bytes; 0 means
 	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
 	ReadBuffer int

@@ -60,6 +60,9 @@ func install(cfg Config, ports packet.Ports) error {
 		exprs = append(exprs, toSpan(set)...)
 		exprs = append(exprs, local()...)
 		exprs = append(exprs, logGroup(cfg.Group))
+		if cfg.Drop {
+			exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
+		}
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
 	}
 	if err := c.Flush(); err != nil {

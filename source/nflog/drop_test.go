@@ -1,0 +1,45 @@
+package nflog_test
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/nflog"
+	"github.com/portknock/knock/source/packet/packettest"
+)
+
+// With Drop, the host never answers a knock: a SYN to a span port is
+// logged and then dropped, so the knocker's connect times out instead of
+// being refused. Without it, the kernel's RST comes back.
+func TestDropSilencesKnocks(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		p := needNetns(t)
+		hits := make(chan source.Hit, 4)
+		start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Drop: drop}, hits)
+		var err error
+		p.Client.Do(func() error {
+			var c net.Conn
+			c, err = net.DialTimeout("tcp", "10.77.0.1:800", 300*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return nil
+		})
+		refused := errors.Is(err, syscall.ECONNREFUSED)
+		if refused == drop {
+			t.Errorf("Drop %v: connect to a span port: %v", drop, err)
+		}
+		select {
+		case h := <-hits:
+			if h.Port != 800 {
+				t.Errorf("Drop %v: hit on port %d, want 800", drop, h.Port)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("Drop %v: the knock was not logged", drop)
+		}
+	}
+}
