@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/firewall/nft"
+	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/service"
+	"github.com/portknock/knock/settings"
+)
+
+// timedNFT is the nftables backend, noting when each grant is in place.
+type timedNFT struct {
+	*nft.Backend
+	opened chan time.Time
+}
+
+func (b *timedNFT) Open(ctx context.Context, g firewall.Grant) error {
+	err := b.Backend.Open(ctx, g)
+	b.opened <- time.Now()
+	return err
+}
+func (*timedNFT) Stop(context.Context) error { return nil }
+func (*timedNFT) Describe() string           { return "nft, timed" }
+
+// BenchmarkKnockToOpen measures, on real packets between two namespaces,
+// the time from the last packet of a sealed knock leaving the client to
+// the nftables element being in place: NFLOG, the decision, netlink. The
+// daemon runs in this process so both ends read one monotonic clock.
+//
+//	sudo go test -run XXX -bench KnockToOpen -benchtime 200x ./e2e
+func BenchmarkKnockToOpen(b *testing.B) {
+	testenv.NeedRoot(b)
+	pair := netnstest.NewPair(b)
+	dir := b.TempDir()
+	key, err := sealed.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keyfile := filepath.Join(dir, "key")
+	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
+	conf := filepath.Join(dir, "k.conf")
+	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nduration 1m\nrunmode network\ncapture nflog\nreplayfile "+dir+"/replay\n"), 0o600)
+	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fd, err := pair.Host.Open()
+	if err != nil {
+		b.Fatal(err)
+	}
+	nb, err := nft.New(nft.Config{Protected: []firewall.Port{{Proto: "tcp", Port: 22}}, NetNSFd: fd})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fw := &timedNFT{Backend: nb, opened: make(chan time.Time, 1)}
+	d, err := service.New(set, service.Options{Firewall: fw, Log: slog.New(slog.DiscardHandler),
+		Source: service.SourceOptions{NetNSFd: fd}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for {
+		if _, err := pair.Host.Run("nft", "list", "table", "inet", "portknock_log"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	span, _ := portspan.Parse("40000-40255")
+	host, me := netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("10.77.0.2")
+
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		// A nonce of its own for each knock: a benchmark knocks many times
+		// a second, and two equal messages in one second are a replay.
+		msg, err := sealed.SealNonce(key, sealed.Message{Client: me, Implicit: true, Port: 22, Proto: "tcp", Time: time.Now(), Nonce: uint16(i % sealed.MaxNonce)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var last time.Time
+		err = pair.Client.Do(func() error {
+			s, err := client.System{}.Sender(host)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			for _, p := range sealed.Encode(span, msg) {
+				if err := s.Send(client.Packet{Proto: client.TCP, Port: p}); err != nil {
+					return err
+				}
+			}
+			last = time.Now()
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case t := <-fw.opened:
+			lat = append(lat, t.Sub(last))
+		case <-time.After(5 * time.Second):
+			b.Fatal("the knock did not open")
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-median")
+	b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "ms-p99")
+}
