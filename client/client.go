@@ -67,7 +67,7 @@ func (c *Client) Run(ctx context.Context) error {
 // Keygen writes a new sealed key to the file keyfile names, or to Stdout
 // when none is named.
 func (c *Client) Keygen() error {
-	path := c.s.String("keyfile")
+	path := c.s.Path("keyfile")
 	text, err := Keygen(path, c.env.Rand, c.env.Clock.Now())
 	if err != nil {
 		return c.s.Errorf("keyfile", "%v", err)

@@ -44,7 +44,7 @@ type plan struct {
 
 func (c *Client) plan(ctx context.Context) (*plan, error) {
 	s := c.s
-	p := &plan{test: s.Bool("test"), fileOut: s.Bool("logtofile"), gap: s.Duration("timeout"), flags: s.Flags(), logfile: s.String("logfile")}
+	p := &plan{test: s.Bool("test"), fileOut: s.Bool("logtofile"), gap: s.Duration("timeout"), flags: s.Flags(), logfile: s.Path("logfile")}
 	var err error
 	if p.mode, err = s.Mode(); err != nil {
 		return nil, err

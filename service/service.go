@@ -117,7 +117,7 @@ func NewDecoder(set *settings.Set) (*Daemon, error) {
 	}
 	d.cfg.DryRun = true
 	if d.cfg.Replay {
-		if d.replay, err = replay.OpenReadOnly(set.String("replayfile"), nil); err != nil {
+		if d.replay, err = replay.OpenReadOnly(set.Path("replayfile"), nil); err != nil {
 			return nil, set.Errorf("replayfile", "%v", err)
 		}
 	}
@@ -166,7 +166,7 @@ func fieldNames(cfg daemon.Config) []string {
 }
 
 func openReplay(set *settings.Set, now func() time.Time) (*replay.Cache, error) {
-	path := set.String("replayfile")
+	path := set.Path("replayfile")
 	if path != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, set.Errorf("replayfile", "%v", err)

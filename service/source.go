@@ -34,7 +34,7 @@ func newSource(set *settings.Set, span *portspan.Span, extra []uint16, log *slog
 		if len(patterns) > 0 && len(set.List("pattern", false)) == 0 {
 			patterns = append(patterns, logfile.DefaultPatterns...)
 		}
-		src, err := logfile.New(logfile.Config{Path: set.String("logfile"), Patterns: patterns, FromStart: set.Bool("fromstart"), Now: now, Logger: log})
+		src, err := logfile.New(logfile.Config{Path: set.Path("logfile"), Patterns: patterns, FromStart: set.Bool("fromstart"), Now: now, Logger: log})
 		if err != nil {
 			name := "logfile"
 			if strings.Contains(err.Error(), "pattern") {

@@ -37,7 +37,7 @@ func (s *Set) KDF() (sealed.KDF, error) {
 // SealedKey returns the key of the sealed knock: from keyfile when set,
 // else derived from the key passphrase (which takes the KDF's time).
 func (s *Set) SealedKey() (*sealed.Key, error) {
-	if path := s.String("keyfile"); path != "" {
+	if path := s.Path("keyfile"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, s.Errorf("keyfile", "%v (knockclient -keygen -keyfile FILE writes one)", unwrapPath(err))

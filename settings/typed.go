@@ -1,6 +1,8 @@
 package settings
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,18 @@ import (
 
 // String returns a parameter's text, spaces trimmed.
 func (s *Set) String(name string) string { return strings.TrimSpace(s.Get(name).Text) }
+
+// Path returns a file name parameter, a leading "~/" standing for the
+// home directory, as shells and users expect.
+func (s *Set) Path(name string) string {
+	p := s.String(name)
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	return p
+}
 
 // Bool returns a boolean parameter.
 func (s *Set) Bool(name string) bool {
