@@ -30,9 +30,10 @@ type perlResult struct {
 }
 
 var (
-	perlOnce sync.Once
-	perlProc *perl
-	perlErr  error
+	perlOnce     sync.Once
+	perlProc     *perl
+	perlErr      error // perl or a module is missing
+	perlStartErr error
 )
 
 // needPerl returns the shared dump.pl process, or skips the test if perl
@@ -48,10 +49,13 @@ func needPerl(t testing.TB) *perl {
 			perlErr = fmt.Errorf("Config::General 2.65 or JSON::PP is missing (Debian: libconfig-general-perl): %v: %s", err, out)
 			return
 		}
-		perlProc, perlErr = startPerl()
+		perlProc, perlStartErr = startPerl()
 	})
 	if perlErr != nil {
 		t.Skipf("skipping the comparison with Perl's Config::General: %v", perlErr)
+	}
+	if perlStartErr != nil {
+		t.Fatalf("starting testdata/dump.pl: %v", perlStartErr)
 	}
 	return perlProc
 }
