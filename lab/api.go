@@ -30,9 +30,12 @@ func (l *Lab) api(action string) http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, apiError{Errors: errs})
 			return
 		}
-		res, errs := l.run(action, f)
+		res, errs := l.run(r.Context(), action, f)
 		if errs != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{Errors: errs, Result: res})
+			if errs.status() == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", "1")
+			}
+			writeJSON(w, errs.status(), apiError{Errors: errs, Result: res})
 			return
 		}
 		writeJSON(w, http.StatusOK, res)

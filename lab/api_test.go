@@ -203,7 +203,7 @@ func TestAPIErrors(t *testing.T) {
 		{"IV without cipher", "/api/encode", with("cipher", "none", "iv", true), "iv", "an IV needs a cipher"},
 		{"IV too long", "/api/encode", with("ivvalue", "123456789"), "ivvalue", "IV of 9 bytes: Blowfish takes 1 to 8"},
 		{"IV not hex", "/api/encode", with("ivvalue", "hex:xyz"), "ivvalue", "not hexadecimal"},
-		{"unknown mode", "/api/encode", with("mode", "sealed"), "mode", `unknown mode "sealed"`},
+		{"unknown mode", "/api/encode", with("mode", "quantum"), "mode", `unknown mode "quantum": the lab knows legacy, sealed`},
 		{"unknown key", "/api/encode", with("prot", 22), "prot", `unknown field "prot"`},
 		{"object in a field", "/api/encode", with("ip", map[string]int{"a": 1}), "ip", "expected text or a number"},
 		{"not JSON", "/api/encode", "ip=1", "body", "expected a JSON object"},

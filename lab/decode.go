@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,7 +21,7 @@ type attempt struct {
 	err   error
 }
 
-func (legacy) decode(l *Lab, f Form) (*Result, Errors) {
+func (legacy) decode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 	errs := Errors{}
 	s := readSetup(f, errs)
 	ports, err := parseSequence(f.Sequence)
@@ -220,7 +221,7 @@ func alsoDecodes(best attempt, tries []attempt) []string {
 // empty when the knock does not carry it.
 func fieldsOf(fm format.Format, tr knock.Trace) map[string]string {
 	out := map[string]string{}
-	for _, k := range valueFields {
+	for _, k := range legacyValues {
 		out[k] = ""
 	}
 	v := tr.Values

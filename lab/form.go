@@ -5,79 +5,92 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 )
 
 // Form is what a person typed: every field of the page as text, as it came
 // from a form post or a JSON request. Reading a Form never fails; what the
 // text means is the mode's business, and its errors name these fields.
+// The fields are in the page's order; their JSON names are the form's
+// input names, the JSON keys and the keys of Errors.
 type Form struct {
-	Mode     string `json:"mode"`
+	Mode string `json:"mode"`
+
+	// Both modes.
 	IP       string `json:"ip"`
-	Mask     string `json:"mask"`
 	Port     string `json:"port"`
 	Service  string `json:"service"`
-	Time     string `json:"time"`
-	MinPort  string `json:"minport"`
 	Span     string `json:"span"`
-	Cipher   string `json:"cipher"`
-	IV       string `json:"iv"`
-	IVValue  string `json:"ivvalue"`
-	Password string `json:"password"`
-	Format   string `json:"format"`
-	Flags    string `json:"flags"`
-	Rand     string `json:"rand"`
-	Sequence string `json:"sequence"`
+	Password string `json:"password"` // legacy: the cipher's; sealed: the KDF's passphrase
+	Sequence string `json:"sequence"` // ports, or for sealed an SPA datagram in hex
+
+	// Legacy.
+	Mask    string `json:"mask"`
+	Time    string `json:"time"` // the time flag, FLAG0
+	MinPort string `json:"minport"`
+	Cipher  string `json:"cipher"`
+	IV      string `json:"iv"`
+	IVValue string `json:"ivvalue"`
+	Format  string `json:"format"`
+	Flags   string `json:"flags"`
+	Rand    string `json:"rand"`
+
+	// Sealed.
+	Implicit   string `json:"implicit"`
+	Proto      string `json:"proto"`
+	Duration   string `json:"duration"`
+	Unit       string `json:"unit"`
+	Close      string `json:"close"`
+	Key        string `json:"key"`
+	KDFTime    string `json:"kdftime"`
+	KDFMemory  string `json:"kdfmemory"`
+	KDFThreads string `json:"kdfthreads"`
+	KDFSalt    string `json:"kdfsalt"`
+	Timestamp  string `json:"timestamp"`
+	Nonce      string `json:"nonce"`
+	Window     string `json:"window"`
+	Source     string `json:"source"`
+	SPA        string `json:"spa"`
 }
 
-// fieldNames are the names of the fields, in the page's order. They are
-// the form's input names, the JSON keys and the keys of Errors.
-var fieldNames = []string{
-	"mode", "ip", "mask", "port", "service", "time", "minport", "span", "cipher",
-	"iv", "ivvalue", "password", "format", "flags", "rand", "sequence",
+// fieldNames are the names of the fields, in the page's order.
+var fieldNames, fieldIndex = indexFields()
+
+func indexFields() ([]string, map[string]int) {
+	t := reflect.TypeFor[Form]()
+	var names []string
+	index := map[string]int{}
+	for i := range t.NumField() {
+		name := t.Field(i).Tag.Get("json")
+		names = append(names, name)
+		index[name] = i
+	}
+	return names, index
 }
 
-// valueFields are the fields that hold the knock's contents, as opposed to
-// its configuration: what "clear values" empties and decoding fills back.
-var valueFields = []string{"ip", "mask", "port", "service", "time", "flags", "rand", "iv", "ivvalue", "sequence"}
+// The fields that hold the knock's contents, as opposed to its
+// configuration: what decoding fills back in each mode (the SPA box too,
+// for a sealed knock that turned out to be a datagram), and what "clear
+// values" empties. Key, span, window and source address stay.
+var (
+	legacyValues = []string{"ip", "mask", "port", "service", "time", "flags", "rand", "iv", "ivvalue", "sequence"}
+	sealedValues = []string{"ip", "implicit", "port", "service", "proto", "duration", "unit", "close",
+		"timestamp", "nonce", "spa", "sequence"}
+	valueFields = []string{"ip", "mask", "port", "service", "time", "flags", "rand", "iv", "ivvalue",
+		"implicit", "proto", "duration", "unit", "close", "timestamp", "nonce", "sequence"}
+)
+
+// switches are the checkboxes: JSON may give them as booleans.
+var switches = map[string]bool{"iv": true, "implicit": true, "close": true, "spa": true}
 
 // field returns the field called name, or nil.
 func (f *Form) field(name string) *string {
-	switch name {
-	case "mode":
-		return &f.Mode
-	case "ip":
-		return &f.IP
-	case "mask":
-		return &f.Mask
-	case "port":
-		return &f.Port
-	case "service":
-		return &f.Service
-	case "time":
-		return &f.Time
-	case "minport":
-		return &f.MinPort
-	case "span":
-		return &f.Span
-	case "cipher":
-		return &f.Cipher
-	case "iv":
-		return &f.IV
-	case "ivvalue":
-		return &f.IVValue
-	case "password":
-		return &f.Password
-	case "format":
-		return &f.Format
-	case "flags":
-		return &f.Flags
-	case "rand":
-		return &f.Rand
-	case "sequence":
-		return &f.Sequence
+	i, ok := fieldIndex[name]
+	if !ok {
+		return nil
 	}
-	return nil
+	return reflect.ValueOf(f).Elem().Field(i).Addr().Interface().(*string)
 }
 
 // set copies fields into f, for decoding's "fill the fields back".
@@ -108,8 +121,8 @@ func formFromValues(v url.Values) Form {
 }
 
 // formFromJSON reads a JSON object whose keys are field names. Values may
-// be strings, numbers, booleans (for iv) or, for sequence, an array of
-// ports, so that curl users can write what comes naturally.
+// be strings, numbers, booleans (for the checkboxes) or, for sequence, an
+// array of ports, so that curl users can write what comes naturally.
 func formFromJSON(body []byte) (Form, Errors) {
 	var f Form
 	var raw map[string]json.RawMessage
@@ -123,7 +136,7 @@ func formFromJSON(body []byte) (Form, Errors) {
 			errs.add(k, "unknown field %q: expected %s", k, strings.Join(fieldNames, ", "))
 			continue
 		}
-		s, err := jsonText(v, k == "sequence", k == "iv")
+		s, err := jsonText(v, k == "sequence", switches[k])
 		if err != nil {
 			errs.add(k, "%v", err)
 			continue

@@ -52,6 +52,7 @@ type apiAnswer struct {
 	Result
 	Errors  Errors  `json:"errors"`
 	Partial *Result `json:"result"`
+	Key     string  `json:"key"` // from /api/keygen
 }
 
 // postJSON posts a JSON body (a string, or any value to marshal) to path.

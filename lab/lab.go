@@ -31,9 +31,10 @@ import (
 
 // Options are the lab's edges; the zero value is production.
 type Options struct {
-	// Rand supplies IVs and RAND fields; crypto/rand when nil.
+	// Rand supplies IVs, RAND fields, nonces and keys; crypto/rand when nil.
 	Rand io.Reader
-	// Now supplies the time of THIS* fields; time.Now when nil.
+	// Now supplies the time of THIS* fields, and of sealed knocks, made
+	// and checked; time.Now when nil.
 	Now func() time.Time
 	// Location is the time zone of THIS* fields; time.Local when nil, as
 	// the prototype used local time.
@@ -49,11 +50,12 @@ type Lab struct {
 	loc     *time.Location
 	log     *slog.Logger
 	handler http.Handler
+	kdfSlot chan struct{} // held while a passphrase's key is derived
 }
 
 // New returns the lab.
 func New(o Options) *Lab {
-	l := &Lab{rand: o.Rand, now: o.Now, loc: o.Location, log: o.Logger}
+	l := &Lab{rand: o.Rand, now: o.Now, loc: o.Location, log: o.Logger, kdfSlot: make(chan struct{}, 1)}
 	if l.rand == nil {
 		l.rand = rand.Reader
 	}
@@ -73,6 +75,7 @@ func New(o Options) *Lab {
 	mux.HandleFunc("GET /api", l.apiDoc)
 	mux.HandleFunc("POST /api/encode", l.api("encode"))
 	mux.HandleFunc("POST /api/decode", l.api("decode"))
+	mux.HandleFunc("POST /api/keygen", l.keygen)
 	mux.Handle("GET /static/", staticHandler())
 	l.handler = l.recover(secure(l.logRequests(mux)))
 	return l

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -91,7 +92,7 @@ func (s setup) codec(l *Lab, fm format.Format, iv bool) (*knock.Codec, error) {
 		IV: iv, Span: s.span, Rand: l.rand, Now: l.now, Location: l.loc})
 }
 
-func (legacy) encode(l *Lab, f Form) (*Result, Errors) {
+func (legacy) encode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 	errs := Errors{}
 	s := readSetup(f, errs)
 	in := readInput(f, errs)

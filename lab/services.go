@@ -49,3 +49,22 @@ var sample = Form{
 
 // SampleSequence is the knock the sample values encrypt to.
 const SampleSequence = "966 914 795 964 831 862 807 932"
+
+// sealedSample is the sealed knock's sample: the request of the sealed
+// test vectors (sealed/testdata/vectors/ok-ipv4.txt), under their key, on
+// the README's span, sealed at the lab's clock. The key is public: it is
+// for learning, never for a host.
+var sealedSample = Form{
+	Mode:     "sealed",
+	IP:       "203.0.113.7",
+	Service:  "22",
+	Proto:    "tcp",
+	Duration: "5",
+	Unit:     "minutes",
+	Key:      "knock1-fnE9tQgTN9CvceJBUglAPcf9GEFOBe54-K_H0dcs2gIhS0cs",
+	Span:     "40000-40255",
+	Nonce:    "4660",
+}
+
+// samples are the samples by mode.
+var samples = map[string]Form{"legacy": sample, "sealed": sealedSample}

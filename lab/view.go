@@ -11,21 +11,21 @@ import (
 	"github.com/portknock/knock/format"
 )
 
-// Result is one knock laid out for people: every stage of a knock.Trace,
-// its bytes labelled with what they are. The page renders it and the JSON
+// Result is one knock laid out for people: every stage of it, its bytes
+// labelled with what they are (for the legacy knock, a knock.Trace). The page renders it and the JSON
 // API returns it as is, so both show the same thing.
 type Result struct {
-	Mode          string            `json:"mode"`
+	Mode          string            `json:"mode"`   // "legacy" or "sealed"
 	Action        string            `json:"action"` // "encode" or "decode"
 	OK            bool              `json:"ok"`     // false: a decode that failed, shown as far as it got
-	Format        string            `json:"format"`
+	Format        string            `json:"format"` // legacy: the knock format; sealed: the message's kind
 	FormatDerived bool              `json:"format_derived"` // chosen by the lab from the fields given
 	Cipher        string            `json:"cipher"`
 	Span          string            `json:"span"`
 	SpanSize      int               `json:"span_size"`
 	Bits          int               `json:"bits"` // N: bits per port
 	Notes         []string          `json:"notes,omitempty"`
-	Values        map[string]any    `json:"values,omitempty"` // by field name: "CLIENT", "PORT", "FLAG0", ...
+	Values        map[string]any    `json:"values,omitempty"` // by field name: "CLIENT", "PORT", "FLAG0", ...; sealed: "client", "port", ...
 	Fields        map[string]string `json:"fields,omitempty"` // decode: the form fields to fill back
 	Plain         []int             `json:"plain"`            // the fields as bytes
 	PlainParts    []Part            `json:"plain_parts"`
@@ -33,6 +33,8 @@ type Result struct {
 	SealedParts   []Part            `json:"sealed_parts"`
 	IV            string            `json:"iv,omitempty"` // hex
 	Groups        []Group           `json:"groups"`
+	Datagram      []int             `json:"datagram,omitempty"` // sealed SPA: the UDP payload
+	DatagramParts []Part            `json:"datagram_parts,omitempty"`
 	Ports         []int             `json:"ports"`
 	Sequence      string            `json:"sequence"`
 }
@@ -81,7 +83,7 @@ func newResult(action string, c *knock.Codec, tr knock.Trace) *Result {
 	}
 	if tr.Sealed != nil {
 		r.SealedParts = sealedParts(c.Cipher(), tr)
-		r.Groups = groups(tr, r.SealedParts, c.Span().Bits())
+		r.Groups = groups(tr.Sealed, tr.Symbols, tr.Ports, r.SealedParts, c.Span().Bits())
 	}
 	return r
 }
@@ -164,23 +166,24 @@ func sealedParts(cipher string, tr knock.Trace) []Part {
 		Start: ctStart, Bytes: ints(tr.Sealed[ctStart:])})
 }
 
-// groups cuts the sealed bytes into the N-bit groups that became ports.
-func groups(tr knock.Trace, parts []Part, n int) []Group {
-	if len(tr.Symbols) != len(tr.Ports) {
+// groups cuts the sealed bytes into the N-bit groups that became ports;
+// parts give each byte its kind.
+func groups(sealed []byte, symbols []int, ports []uint16, parts []Part, n int) []Group {
+	if len(symbols) != len(ports) {
 		return nil
 	}
-	kinds := make([]string, len(tr.Sealed))
+	kinds := make([]string, len(sealed))
 	for _, p := range parts {
 		for i := range p.Bytes {
 			kinds[p.Start+i] = p.Kind
 		}
 	}
-	total := 8 * len(tr.Sealed)
-	out := make([]Group, 0, len(tr.Ports))
-	for i, p := range tr.Ports {
+	total := 8 * len(sealed)
+	out := make([]Group, 0, len(ports))
+	for i, p := range ports {
 		start, end := i*n, min((i+1)*n, total)
-		out = append(out, Group{Index: i + 1, Bits: segments(tr.Sealed, kinds, start, end),
-			Symbol: tr.Symbols[i], Port: int(p)})
+		out = append(out, Group{Index: i + 1, Bits: segments(sealed, kinds, start, end),
+			Symbol: symbols[i], Port: int(p)})
 	}
 	return out
 }
@@ -233,7 +236,6 @@ func fieldText(fl format.Field, v knock.Values) string {
 	}
 	return fmt.Sprint(x)
 }
-
 
 func valuesOf(f format.Format, v knock.Values) map[string]any {
 	out := map[string]any{}
