@@ -12,13 +12,14 @@ import (
 )
 
 // Result is one knock laid out for people: every stage of it, its bytes
-// labelled with what they are (for the legacy knock, a knock.Trace). The page renders it and the JSON
-// API returns it as is, so both show the same thing.
+// labelled with what they are (for the legacy knock, a knock.Trace). The
+// page renders it and the JSON API returns it as is, so both show the
+// same thing.
 type Result struct {
-	Mode          string            `json:"mode"`   // "legacy" or "sealed"
-	Action        string            `json:"action"` // "encode" or "decode"
-	OK            bool              `json:"ok"`     // false: a decode that failed, shown as far as it got
-	Format        string            `json:"format"` // legacy: the knock format; sealed: the message's kind
+	Mode          string            `json:"mode"`           // "legacy" or "sealed"
+	Action        string            `json:"action"`         // "encode" or "decode"
+	OK            bool              `json:"ok"`             // false: a decode that failed, shown as far as it got
+	Format        string            `json:"format"`         // legacy: the knock format; sealed: the message's kind
 	FormatDerived bool              `json:"format_derived"` // chosen by the lab from the fields given
 	Cipher        string            `json:"cipher"`
 	Span          string            `json:"span"`
