@@ -19,7 +19,7 @@ func newNetworkSource(set *settings.Set, span *portspan.Span, extra []uint16, lo
 		if g < 1 || g > 65535 {
 			return nil, set.Errorf("nfloggroup", "expected a group from 1 to 65535")
 		}
-		src, err := nflog.New(nflog.Config{Group: uint16(g), Span: span, Extra: extra, Drop: set.Bool("silent"), Interface: set.String("interface"), NetNSFd: o.NetNSFd, Now: now})
+		src, err := nflog.New(nflog.Config{Group: uint16(g), Span: span, Extra: extra, Drop: set.Bool("silent") && !set.Bool("test"), Interface: set.String("interface"), NetNSFd: o.NetNSFd, Now: now})
 		if err != nil {
 			return nil, set.Errorf("capture", "%v", err)
 		}

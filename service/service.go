@@ -239,7 +239,11 @@ loop:
 	if serr := d.fw.Stop(stopCtx); serr != nil {
 		err = errors.Join(err, serr)
 	}
-	d.log.Info("knockdaemon stopped; the firewall guard stays in place")
+	if d.cfg.DryRun {
+		d.log.Info("knockdaemon stopped (test mode: the firewall was never touched)")
+	} else {
+		d.log.Info("knockdaemon stopped; the firewall guard stays in place")
+	}
 	return err
 }
 
