@@ -196,9 +196,9 @@ func newOptions(src source, opts []Option) *options {
 	return o
 }
 
-// ParseFile reads and parses the configuration file at path. Includes are
-// read from the operating system's file system, relative to the directory
-// of the including file, unless an option gives another source.
+// ParseFile reads and parses the configuration file at path. The file and
+// its includes are read from the operating system's file system, or from
+// the source WithFS or WithIncludeFunc gives.
 func ParseFile(path string, opts ...Option) (*Block, error) {
 	o := newOptions(osSource{}, opts)
 	data, err := readLimited(o.src, path, o.maxSize)

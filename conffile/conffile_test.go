@@ -263,6 +263,9 @@ func TestHostile(t *testing.T) {
 		"quotes":           fill(`"`),
 		"less-than":        fill("<"),
 		"escapes":          fill(`\#`),
+		"brace expansion":  []byte("<<include " + strings.Repeat("{a,b}", 2000) + ">>\n"),
+		"nested braces":    []byte("<<include " + strings.Repeat("{a,", 100000) + strings.Repeat("}", 100000) + ">>\n"),
+		"long pattern":     []byte("<<include " + strings.Repeat("*", 500000) + "x>>\n"),
 	} {
 		start := time.Now()
 		Parse("hostile.conf", data, WithFS(fsys))

@@ -42,8 +42,9 @@
 //     written "\#". So "port 22 # ssh" is port "22", and
 //     `key = "a # b"` is key `"a` (the quote stays, as it is not matched).
 //   - A line ending in a backslash (not "\\") is joined with the next one,
-//     whose leading white space is dropped. A line ending in "\\\r" (CRLF)
-//     does not end in a backslash.
+//     whose leading white space is dropped. With CRLF line endings the
+//     backslash is followed by the carriage return, so it does not continue
+//     the line.
 //   - "<name/>" and "<name label/>" at the end of a line become an empty
 //     block.
 //   - "key <<EOF" and "key = <<EOF" start a here-document that ends at a
@@ -56,9 +57,12 @@
 //     file's lines. The name is relative to the including file's directory
 //     and is a glob pattern (Perl's bsd_glob: * ? [...] [!...] {a,b} and a
 //     backslash to quote) if it holds one of * ? [ { \; a pattern may
-//     match nothing. Quotes are not removed from the name. A file is read
-//     at most once: a later include of it is skipped, which also ends an
-//     include loop. With ParseFile and an absolute path, an include not
+//     match nothing, its matches are included in sorted order, and names
+//     starting with "." only match a pattern that does. Quotes are not
+//     removed from the name. A file is read at most once: a later include of
+//     it is skipped, which also ends an include loop. Since an included
+//     file's lines are spliced in, a block opened in one file may be closed
+//     in another. With ParseFile and an absolute path, an include not
 //     found next to the including file is also looked for in the
 //     top-level file's directory (Config::General's -ConfigPath).
 //
@@ -72,7 +76,9 @@
 // for the character. Keys and block names are lower-cased, block labels
 // are not.
 //
-// A line "<name>" opens a block and "</name>" closes it; blocks nest.
+// A line "<name>" opens a block and "</name>" closes it; blocks nest. A
+// block still open at the end, or a closing tag with no block open, is an
+// error.
 // "<name label>" opens a named block; the label is the rest of the tag,
 // spaces and all, or a double-quoted string. "<"name with spaces">" is a
 // plain block with a quoted name.
@@ -110,6 +116,18 @@
 //     files larger than the size limit and blocks nested deeper than the
 //     nesting limit.
 //
-// Errors name the file and line: "knock.conf:12: block "profile" opened
-// here is never closed".
+// # Limits
+//
+// To survive hostile input, a file (top-level or included) may have at most
+// DefaultMaxFileSize bytes, includes nest at most DefaultMaxIncludeDepth
+// deep and blocks DefaultMaxNesting deep (options change these), and glob
+// patterns read at most 10000 directories in one parse. Nothing recurses
+// deeper than the block nesting limit, and the work is linear in the input.
+//
+// # Errors
+//
+// Errors are *Error values naming the file and line: "knock.conf:12: block
+// "profile" opened here is never closed", or "a.conf:3: include "x.conf":
+// open x.conf: no such file or directory", which unwraps to the error from
+// the file system.
 package conffile

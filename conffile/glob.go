@@ -36,10 +36,14 @@ type globber struct {
 	steps *int // directory reads left, to bound the work
 }
 
-// maxGlobSteps bounds the directory reads of all glob patterns in one parse.
+// maxGlobSteps bounds the work of all glob patterns in one parse: the
+// brace expansions and directory reads.
 const maxGlobSteps = 10000
 
-var errGlobSteps = errors.New("glob patterns read too many directories")
+// maxPathLen is MAXPATHLEN (PATH_MAX) on Linux.
+const maxPathLen = 4096
+
+var errGlobSteps = errors.New("glob patterns expand to too many patterns or read too many directories")
 
 // bsdGlob returns the names matching pattern. steps is the number of
 // directory reads left; when it runs out, bsdGlob fails.
@@ -60,6 +64,9 @@ func bsdGlob(fsys globFS, pattern string, steps *int) ([]string, error) {
 			pat = append(pat, c)
 		}
 	}
+	if len(pat) > maxPathLen-1 {
+		pat = pat[:maxPathLen-1] // bsd_glob copies at most MAXPATHLEN-1
+	}
 	g := &globber{fs: fsys, steps: steps}
 	g.exp1(pat)
 	if *steps < 0 {
@@ -77,6 +84,10 @@ func at(p []uint16, i int) uint16 {
 
 // exp1 is globexp1: expand the first brace, or glob the pattern.
 func (g *globber) exp1(p []uint16) {
+	*g.steps--
+	if *g.steps < 0 {
+		return
+	}
 	if len(p) == 2 && p[0] == '{' && p[1] == '}' {
 		g.glob0(p)
 		return
