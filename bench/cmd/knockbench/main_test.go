@@ -1,0 +1,51 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.flood || !o.latency || !o.lossy || !o.faults || !o.load || !slices.Equal(o.rates, []int{10000, 50000, 100000}) {
+		t.Errorf("-all: %+v", o)
+	}
+	for _, bad := range [][]string{
+		nil, {"-flood", "-rates", "10,x"}, {"-flood", "-rates", "0"}, {"-flood", "-rates", "5000000"},
+		{"-flood", "-flood-duration", "1h"}, {"-flood", "-prefix", "nonsense"}, {"-flood", "-targets", "all"},
+		{"-flood", "-src", "elsewhere"}, {"-flood", "extra"},
+	} {
+		if _, err := parseFlags(bad); err == nil {
+			t.Errorf("parseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMaskedCommand(t *testing.T) {
+	got := maskedCommand([]string{"/tmp/w1/bin/knockclient", "-conf", "/tmp/w1/c.conf", "--key-base64-hmac", "c2VjcmV0", "-a", "10.78.0.1"}, "/tmp/w1")
+	if strings.Contains(got, "c2VjcmV0") || !strings.Contains(got, "$WORK/bin/knockclient") {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestFloodPorts(t *testing.T) {
+	if n := len(floodPorts("span")); n != 256 {
+		t.Errorf("span: %d ports", n)
+	}
+	for _, p := range floodPorts("sequence") {
+		if p < spanLo || p > spanHi {
+			t.Errorf("knockd's port %d is outside our span: the sequence flood would miss our daemon", p)
+		}
+	}
+}
+
+func TestDelta(t *testing.T) {
+	d := delta(map[string]float64{"a_total": 5, "g": 1}, map[string]float64{"a_total": 8, "b_total": 0, "g": 2})
+	if len(d) != 2 || d["a_total"] != 3 || d["g"] != 2 {
+		t.Errorf("got %v", d)
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/portknock/knock/source/logfile"
+)
+
+// The log-rotation load: knocks written at rotRate for rotFor, the log
+// rotated every rotEvery, by rename and by copytruncate in turn.
+const (
+	rotRate  = 200 // knocks per second (20 lines each, plus noise)
+	rotFor   = 10 * time.Second
+	rotEvery = 250 * time.Millisecond
+	// rotReopen is how long the writer goes on writing into a renamed
+	// log before it reopens the path, as syslog does when logrotate's
+	// postrotate signal reaches it.
+	rotReopen = 30 * time.Millisecond
+)
+
+// rotWriter appends whole lines to a log under a lock that rotation
+// takes too.
+type rotWriter struct {
+	mu    sync.Mutex
+	path  string
+	f     *os.File
+	lines int
+}
+
+func openRotWriter(path string) (*rotWriter, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	return &rotWriter{path: path, f: f}, nil
+}
+
+func (w *rotWriter) write(line string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lines++
+	_, err := w.f.WriteString(line + "\n")
+	return err
+}
+
+// rename moves the log aside; the writer keeps its descriptor, so lines
+// still go to the moved file until reopen.
+func (w *rotWriter) rename(to string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return os.Rename(w.path, to)
+}
+
+func (w *rotWriter) reopen() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return err
+	}
+	w.f.Close()
+	w.f = f
+	return nil
+}
+
+// copytruncate copies the log aside and empties it, as logrotate's
+// copytruncate does. It holds the writer's lock throughout: logrotate
+// does not, and loses the lines written between its copy and its
+// truncate, which no reader can recover; holding it tests the daemon,
+// not that window.
+func (w *rotWriter) copytruncate(to string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	src, err := os.Open(w.path)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+	return os.Truncate(w.path, 0)
+}
+
+func (w *rotWriter) close() error { return w.f.Close() }
+
+// rotationTest runs our daemon in file mode and writes knocks into its
+// log while rotating it; every knock must be accepted.
+func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
+	d, ft, err := h.fileDaemon(o, "rotation")
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer ft.w.close()
+	h.logf("faults: starting %s for the log rotation", d.label)
+	if err := d.start(ctx, h); err != nil {
+		r.Err = err.Error()
+		return
+	}
+	defer d.stop()
+	m0, _ := d.metrics()
+	stop := make(chan struct{})
+	rotated := make(chan struct{})
+	go func() {
+		defer close(rotated)
+		h.rotate(ft.w, stop, r)
+	}()
+	var srcs []netip.Addr
+	start := time.Now()
+	r.Knocks = int(rotRate * rotFor.Seconds())
+	for i := 0; i < r.Knocks && ctx.Err() == nil; i++ {
+		if wait := time.Until(start.Add(time.Duration(i) * time.Second / rotRate)); wait > 0 {
+			time.Sleep(wait)
+		}
+		src := h.topo.addr()
+		k, err := o.makeKnock(src, 0)
+		if err == nil {
+			err = ft.send(k)
+		}
+		if err == nil {
+			err = ft.w.write(noise(i))
+		}
+		if err != nil {
+			r.Err = err.Error()
+			break
+		}
+		srcs = append(srcs, src)
+	}
+	r.Duration = time.Since(start)
+	close(stop)
+	<-rotated
+	r.Knocks = len(srcs)
+	r.Lines = ft.w.lines
+	// The daemon may be a little behind the writer: give it 15 s.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		m1, err := d.metrics()
+		if err == nil {
+			r.Accepted = int(m1["knockdaemon_knocks_accepted_total"] - m0["knockdaemon_knocks_accepted_total"])
+		}
+		if r.Accepted >= r.Knocks {
+			break
+		}
+	}
+	granted := map[netip.Addr]bool{}
+	if gs, err := d.grants(); err == nil {
+		for _, a := range gs {
+			granted[a] = true
+		}
+	}
+	for _, s := range srcs {
+		if granted[s] {
+			r.Granted++
+		} else if len(r.Lost) < 10 {
+			r.Lost = append(r.Lost, s.String())
+		}
+	}
+	r.Pass = r.Err == "" && r.Knocks > 0 && r.Accepted == r.Knocks && r.Granted == r.Knocks
+	h.logf("faults: %d knocks (%d lines) written over %s with %d renames and %d copytruncates: %d accepted, %d granted",
+		r.Knocks, r.Lines, r.Duration.Round(time.Millisecond), r.Renames, r.Copytruncs, r.Accepted, r.Granted)
+}
+
+// rotate rotates the log every rotEvery until stop, by rename and by
+// copytruncate in turn.
+func (h *harness) rotate(w *rotWriter, stop <-chan struct{}, r *rotationFault) {
+	t := time.NewTicker(rotEvery)
+	defer t.Stop()
+	for n := 1; ; n++ {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		aside := fmt.Sprintf("%s.%d", w.path, n)
+		if n%2 == 1 {
+			if err := w.rename(aside); err != nil {
+				r.Err = "rename: " + err.Error()
+				return
+			}
+			time.Sleep(rotReopen)
+			if err := w.reopen(); err != nil {
+				r.Err = "reopen: " + err.Error()
+				return
+			}
+			r.Renames++
+		} else {
+			if err := w.copytruncate(aside); err != nil {
+				r.Err = "copytruncate: " + err.Error()
+				return
+			}
+			r.Copytruncs++
+		}
+	}
+}
+
+// noise is a line that is no knock: another port, or another program.
+func noise(i int) string {
+	if i%2 == 0 {
+		return logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.9"), Remote: hostIP, ClientPort: 40000, RemotePort: 443})
+	}
+	return time.Now().Format(logfile.DateLayout) + " localhost CRON[4242]: (root) CMD (run-parts /etc/cron.hourly)"
+}
