@@ -2,6 +2,7 @@ package lab
 
 import (
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -47,4 +48,31 @@ func BenchmarkAPIDecodeWrongKey(b *testing.B) {
 
 func BenchmarkPageSample(b *testing.B) {
 	benchRequest(b, "POST", "/", "application/x-www-form-urlencoded", "action=sample")
+}
+
+const benchSealed = `"mode": "sealed", "span": "40000-40255", "key": "knock1-fnE9tQgTN9CvceJBUglAPcf9GEFOBe54-K_H0dcs2gIhS0cs"`
+
+func BenchmarkAPISealedEncode(b *testing.B) {
+	benchRequest(b, "POST", "/api/encode", "application/json", `{"ip": "203.0.113.7", "port": 22, "duration": 5, `+benchSealed+`}`)
+}
+
+// BenchmarkAPISealedDecode opens a knock sealed at the lab's clock, so
+// that it is fresh at every iteration.
+func BenchmarkAPISealedDecode(b *testing.B) {
+	l := New(Options{Rand: &countingReader{}, Logger: discardLogger()})
+	w := httptest.NewRecorder()
+	l.ServeHTTP(w, httptest.NewRequest("POST", "/api/encode", strings.NewReader(`{"ip": "203.0.113.7", "port": 22, `+benchSealed+`}`)))
+	seq := regexp.MustCompile(`"sequence":"([0-9 ]+)"`).FindStringSubmatch(w.Body.String())
+	if seq == nil {
+		b.Fatal(w.Body)
+	}
+	benchRequest(b, "POST", "/api/decode", "application/json", `{"sequence": "`+seq[1]+`", `+benchSealed+`}`)
+}
+
+// BenchmarkAPISealedPassphrase: a passphrase with knockclient's default
+// KDF (Argon2id, 3 passes over 64 MiB, 4 threads), the most the lab
+// spends on a request.
+func BenchmarkAPISealedPassphrase(b *testing.B) {
+	benchRequest(b, "POST", "/api/encode", "application/json",
+		`{"mode": "sealed", "span": "40000-40255", "password": "correct horse battery staple", "ip": "203.0.113.7", "port": 22}`)
 }

@@ -166,9 +166,6 @@ func TestBrowser(t *testing.T) {
 	if b.eval(`window.stillHere || "reloaded"`) != "yes" {
 		t.Error("the page reloaded: the script did not update it in place")
 	}
-	if os.Getenv("KNOCKLAB_SCREENSHOT") == "1" {
-		screenshot(t, b)
-	}
 }
 
 // TestBrowserWithoutJavaScript: with scripts off, the same buttons post
@@ -196,6 +193,8 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 
 	// The script builds the result as the server renders it: the same
 	// sample, in a second tab with scripts on, reads the same.
+	// (Cleared first, so that the wait below cannot see the page before.)
+	b.do(chromedp.Click(chromedp.ID("clear")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
 	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
 	server := b.eval(resultText)
 	if !strings.Contains(server, SampleSequence+" 8 ports of the span 745-1000") {
@@ -209,20 +208,126 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	if client := b2.eval(resultText); client != server {
 		t.Errorf("the script's result differs from the server's\nserver: %s\nscript: %s", server, client)
 	}
+
+	// The same for the sealed knock, switched to with the selector's
+	// button, which only shows without scripts.
+	b.do(chromedp.SetValue(chromedp.ID("mode"), "sealed"), chromedp.Click(chromedp.ID("switch")), chromedp.WaitVisible(chromedp.ID("s-ip")))
+	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	server = b.eval(resultText)
+	if !strings.Contains(server, "20 ports of the span 40000-40255 (256 ports, 8 bits each) · sealed v1, IPv4 address, 20 bytes") {
+		t.Fatalf("the server's sealed result reads %q", server)
+	}
+	b2.chooseMode("sealed")
+	b2.do(chromedp.Click(chromedp.ID("sample")))
+	b2.waitFor(`document.querySelector("#result .summary") !== null && document.querySelector("#result .summary").textContent.includes("sealed v1")`)
+	if client := b2.eval(resultText); client != server {
+		t.Errorf("the script's sealed result differs from the server's\nserver: %s\nscript: %s", server, client)
+	}
+	// And as one datagram.
+	b.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
+	server = b.eval(resultText)
+	b2.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")))
+	b2.waitFor(`document.getElementById("bit-table") === null && document.getElementById("knock-out") !== null`)
+	if client := b2.eval(resultText); client != server || !strings.Contains(server, "one UDP datagram of 24 bytes") {
+		t.Errorf("the script's datagram differs from the server's\nserver: %s\nscript: %s", server, client)
+	}
+}
+
+// TestBrowserSealed: switch to the sealed knock, generate a key, encrypt
+// and read the knock; clear, paste it back, decrypt and see the fields
+// restored; change one port and see the tag fail, next to the key.
+func TestBrowserSealed(t *testing.T) {
+	srv := httptest.NewServer(newTestLab(t))
+	defer srv.Close()
+	b := tab{t, browser(t)}
+	consoleErrors := console(t, b.ctx)
+	t.Cleanup(func() {
+		if errs := consoleErrors(); len(errs) > 0 {
+			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
+		}
+	})
+	b.do(chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.ID("mode")))
+	b.eval(`window.stillHere = "yes"`)
+	b.chooseMode("sealed")
+	b.do(chromedp.WaitVisible(chromedp.ID("s-ip")), chromedp.WaitNotVisible(chromedp.ID("ip")))
+	if b.eval(`String(document.getElementById("switch").hidden)`) != "true" {
+		t.Error("the switch button shows, although the selector switches at once")
+	}
+
+	b.do(chromedp.Click(chromedp.ID("keygen")))
+	b.waitFor(`document.getElementById("key").value.startsWith("knock1-")`)
+	key := b.value("key")
+	b.do(chromedp.SendKeys(chromedp.ID("s-ip"), "192.0.2.7"), chromedp.SetValue(chromedp.ID("s-service"), "22"),
+		chromedp.SendKeys(chromedp.ID("duration"), "5"), chromedp.SendKeys(chromedp.ID("s-span"), "40000-40255"),
+		chromedp.Click(chromedp.ID("encode")))
+	b.waitFor(`document.getElementById("knock-out") !== null`)
+	seq := b.value("sequence")
+	if n := len(strings.Fields(seq)); n != 20 {
+		t.Fatalf("knock %q: %d ports, want 20", seq, n)
+	}
+	if rows := b.eval(`String(document.querySelectorAll("#bit-table tbody tr").length)`); rows != "20" {
+		t.Errorf("bit table has %s rows, want 20", rows)
+	}
+	if tag := b.eval(`document.querySelector("#result .part.k-tag .role").textContent`); tag != "in clear" {
+		t.Errorf("tag part: %q", tag)
+	}
+
+	b.do(chromedp.Click(chromedp.ID("clear")))
+	if ip, s, k := b.value("s-ip"), b.value("sequence"), b.value("key"); ip != "" || s != "" || k != key {
+		t.Fatalf("after clear: ip %q, sequence %q, key kept %v", ip, s, k == key)
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("sequence"), seq), chromedp.Click(chromedp.ID("decode")))
+	b.waitFor(`document.getElementById("s-ip").value !== ""`)
+	got := map[string]string{"s-ip": b.value("s-ip"), "s-service": b.value("s-service"), "duration": b.value("duration"),
+		"unit": b.value("unit"), "proto": b.value("proto"), "timestamp": b.value("timestamp")}
+	want := map[string]string{"s-ip": "192.0.2.7", "s-service": "22", "duration": "5", "unit": "minutes", "proto": "tcp",
+		"timestamp": testClock.Format(time.RFC3339)}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Errorf("after decrypt, %s = %q, want %q", k, got[k], want[k])
+		}
+	}
+	if b.value("nonce") == "" {
+		t.Error("after decrypt, no nonce")
+	}
+
+	ports := strings.Fields(seq)
+	ports[len(ports)-1] = map[bool]string{true: "40000", false: "40255"}[ports[len(ports)-1] == "40255"]
+	b.do(chromedp.SetValue(chromedp.ID("sequence"), strings.Join(ports, " ")), chromedp.Click(chromedp.ID("decode")))
+	b.waitFor(`document.getElementById("key-err").textContent !== ""`)
+	b.do(chromedp.WaitVisible(chromedp.ID("key-err")))
+	if msg := b.eval(`document.getElementById("key-err").textContent`); !strings.HasPrefix(msg, "authentication failed: wrong key, or the knock was altered") {
+		t.Errorf("key error %q", msg)
+	}
+	if inv := b.eval(`document.getElementById("key").getAttribute("aria-invalid")`); inv != "true" {
+		t.Errorf("key field aria-invalid = %q", inv)
+	}
+	if b.eval(`window.stillHere || "reloaded"`) != "yes" {
+		t.Error("the page reloaded: the script did not update it in place")
+	}
+	if os.Getenv("KNOCKLAB_SCREENSHOT") == "1" {
+		screenshot(t, b)
+	}
+}
+
+// chooseMode picks a mode in the selector, as a person does.
+func (b tab) chooseMode(mode string) {
+	b.t.Helper()
+	b.do(chromedp.SetValue(chromedp.ID("mode"), mode))
+	b.eval(`document.getElementById("mode").dispatchEvent(new Event("change", {bubbles: true})), ""`)
 }
 
 // resultText is the result as a person reads it, whitespace collapsed.
 const resultText = `document.getElementById("result").innerText.replace(/\s+/g, " ").trim()`
 
 // screenshot writes the page with a knock on it to testdata/screenshot.png,
-// which the docs link to: the sample with a random IV (deterministic in
-// tests) on a 15-bit span, so that every kind of byte and the bits cut
-// across bytes show.
+// which the docs link to: the sealed sample on a 15-bit span, so that every
+// part of a sealed message shows and the bits are cut across bytes.
 func screenshot(t *testing.T, b tab) {
-	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.Click(chromedp.CSS("details.advanced summary")),
-		chromedp.SetValue(chromedp.ID("span"), "1024-5000,6000-25000,26000-35789"), chromedp.Click(chromedp.ID("iv")),
-		chromedp.Click(chromedp.ID("encode")))
-	b.waitFor(`document.querySelector("#result .part.k-iv") !== null`)
+	b.do(chromedp.Click(chromedp.ID("sample")))
+	b.waitFor(`document.getElementById("knock-out") !== null`)
+	b.do(chromedp.SetValue(chromedp.ID("s-span"), "1024-5000,6000-25000,26000-35789"), chromedp.Click(chromedp.ID("encode")))
+	b.waitFor(`document.querySelector("#result .summary").textContent.includes("15 bits")`)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)

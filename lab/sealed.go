@@ -151,20 +151,27 @@ func (sealedMode) decode(ctx context.Context, l *Lab, f Form) (*Result, Errors) 
 // ticked, or it is written in hex, which no list of ports is.
 func isDatagram(f Form) (bool, string, error) {
 	on, err := parseSwitch(f.SPA)
-	if on || err != nil {
+	if on || err != nil || !inHex(f.Sequence) {
 		return on, "", err
 	}
-	t := strings.TrimSpace(f.Sequence)
-	if !strings.ContainsAny(t, "abcdefABCDEFxX") && (strings.ContainsAny(t, " ,;\t\r\n") || len(t) <= 5) {
-		return false, "", nil
-	}
 	return true, "read as an SPA datagram, since it is written in hex", nil
+}
+
+// inHex reports whether a sequence is written in hex: with a digit a-f,
+// a 0x, or as one run of digits longer than a port.
+func inHex(seq string) bool {
+	t := strings.TrimSpace(seq)
+	return strings.ContainsAny(t, "abcdefABCDEF") || strings.HasPrefix(t, "0x") ||
+		len(t) > 5 && !strings.ContainsAny(t, " ,;\t\r\n")
 }
 
 // unwrap reads the message out of the sequence: ports on the span, or
 // the datagram's bytes.
 func (s sealedSetup) unwrap(seq string) ([]byte, Errors) {
 	if s.spa {
+		if _, err := parseSequence(seq); err == nil && !inHex(seq) {
+			return nil, Errors{"spa": "ticked, but the sequence is ports, not a datagram in hex: untick it to read a knock over the span"}
+		}
 		d, err := parseHex(seq)
 		if err != nil {
 			return nil, Errors{"sequence": err.Error()}

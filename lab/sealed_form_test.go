@@ -242,6 +242,9 @@ func TestAPISealedDatagram(t *testing.T) {
 	if !slices.ContainsFunc(dec.Notes, func(n string) bool { return strings.Contains(n, "read as an SPA datagram") }) {
 		t.Errorf("notes %q", dec.Notes)
 	}
+	if a := postJSON(t, l, "/api/decode", map[string]any{"mode": "sealed", "key": sealedSample.Key, "spa": true, "sequence": "40017 40203 40000"}); !strings.Contains(a.Errors["spa"], "untick it") {
+		t.Errorf("ports with SPA ticked: %d %v", a.status, a.Errors)
+	}
 	for seq, want := range map[string]string{"4b4e4b0": "not a datagram in hex", "zz": "not a datagram in hex", "4b4e4b0211": "malformed: datagram does not start with the SPA magic"} {
 		a := postJSON(t, l, "/api/decode", map[string]any{"mode": "sealed", "key": sealedSample.Key, "spa": true, "sequence": seq})
 		if a.status != http.StatusBadRequest || !strings.Contains(a.Errors["sequence"], want) {

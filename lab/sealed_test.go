@@ -38,7 +38,7 @@ func vectorInt(t testing.TB, v vector.Vector, k string) int {
 
 // sealedDecodeRequest is the decode request of a vector: its ports on its
 // span, its datagram, or its message framed as a datagram.
-func sealedDecodeRequest(t *testing.T, v vector.Vector) map[string]string {
+func sealedDecodeRequest(t testing.TB, v vector.Vector) map[string]string {
 	req := map[string]string{"mode": "sealed", "key": v.Get("key"), "window": v.Get("window"), "source": v.Get("source")}
 	switch {
 	case v.Has("ports"):
@@ -54,7 +54,7 @@ func sealedDecodeRequest(t *testing.T, v vector.Vector) map[string]string {
 // sealedEncodeRequest is the request that makes an "ok" vector's message
 // again: its fields, time and nonce. The duration goes in seconds, which
 // the lab writes in the coarsest exact unit, as the message does.
-func sealedEncodeRequest(t *testing.T, v vector.Vector) map[string]string {
+func sealedEncodeRequest(t testing.TB, v vector.Vector) map[string]string {
 	d, err := time.ParseDuration(v.Get("duration"))
 	if err != nil {
 		t.Fatal(err)

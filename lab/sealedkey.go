@@ -43,9 +43,9 @@ type keyChoice struct {
 	field string // "key" or "password": where errors about the key go
 }
 
-// readKey reads the key's text or the passphrase and its KDF parameters.
-// sealed.ParseKey never quotes the key in its errors, and neither does
-// the lab.
+// readKey reads the key's text (or a key file's, comments and all) or the
+// passphrase and its KDF parameters. package sealed never quotes a key in
+// its errors, and neither does the lab.
 func readKey(f Form, errs Errors, notes *[]string) keyChoice {
 	text := strings.TrimSpace(f.Key)
 	kdfGiven := strings.TrimSpace(f.KDFTime+f.KDFMemory+f.KDFThreads+f.KDFSalt) != ""
@@ -56,9 +56,9 @@ func readKey(f Form, errs Errors, notes *[]string) keyChoice {
 		if kdfGiven {
 			*notes = append(*notes, "a key is given: the KDF parameters, which are for a passphrase, are not used")
 		}
-		k, err := sealed.ParseKey(text)
+		k, err := sealed.ParseKeyFile([]byte(text))
 		switch {
-		case err != nil && !strings.HasPrefix(text, sealed.KeyPrefix):
+		case err != nil && !strings.Contains(text, sealed.KeyPrefix):
 			errs.add("key", "a key starts with %s, as knockclient -keygen writes it (for a passphrase, open \"or a passphrase instead\")", sealed.KeyPrefix)
 		case err != nil:
 			errs.add("key", "%v", err)

@@ -1,5 +1,5 @@
 // Command knocklab serves the Knock Lab (package lab): a web page that
-// builds and decrypts knocks.
+// builds and decrypts knocks, legacy and sealed.
 //
 //	knocklab [-listen 127.0.0.1:8080]
 //
@@ -30,8 +30,9 @@ import (
 
 const usage = `usage: knocklab [-listen 127.0.0.1:8080]
 
-Serves the Knock Lab, a web page that builds and decrypts knocks, and its
-JSON API (POST /api/encode, /api/decode; see /api).
+Serves the Knock Lab, a web page that builds and decrypts knocks, legacy
+and sealed, and its JSON API (POST /api/encode, /api/decode, /api/keygen;
+see /api).
 
   -listen addr   address to serve on (default 127.0.0.1:8080); anything but
                  a loopback address makes the lab a decryption oracle for

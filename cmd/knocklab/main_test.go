@@ -53,7 +53,8 @@ func TestMan(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{"KNOCKLAB(1)", "\nSYNOPSIS\n", "       -listen addr\n", "POST /api/encode",
-		"curl -s http://127.0.0.1:8080/api/decode -d minport=745", "decryption oracle"} {
+		"curl -s http://127.0.0.1:8080/api/decode -d minport=745", "decryption oracle",
+		"\nTHE SEALED KNOCK\n", "POST /api/keygen", "authentication failed", "-d mode=sealed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("manual lacks %q", want)
 		}

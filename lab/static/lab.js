@@ -247,8 +247,9 @@
         el('div', { class: 'stage' },
           step(1, 'The message in clear'),
           plain ? parts(r.plain_parts, '') : el('p', { class: 'missing' }, 'Nothing of the body is shown: the tag does not match.'),
-          plain && el('p', { class: 'explain' }, 'The tag is HMAC-SHA256 of these bytes, the address and the full 64-bit time, ' +
-            'under a key derived from yours. The body, time to nonce, is then encrypted with HMAC-SHA256 of the tag under a second derived key.'),
+          plain && el('p', { class: 'explain' }, 'The tag is HMAC-SHA256 of these bytes and the full 64-bit time (and of the source address, when the address ' +
+            'is implicit), under a key derived from yours. The body, time to nonce, is then encrypted with HMAC-SHA256 of the tag ' +
+            'under a second derived key.'),
           step(2, 'Sealed: in clear, encrypted, tag'), parts(r.sealed_parts, '')),
         el('div', { class: 'stage' }, ...third)),
     ];
