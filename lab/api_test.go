@@ -163,16 +163,7 @@ func checkVectorDecodeError(t *testing.T, l *Lab, v vector.Vector) {
 // field, in words that say what was wrong.
 func TestAPIErrors(t *testing.T) {
 	good := map[string]any{"ip": "192.0.2.7", "port": 22, "time": 15, "minport": 745, "cipher": "Blowfish", "password": "pw"}
-	with := func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for k, v := range good {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...any) map[string]any { return withFields(good, kv...) }
 	tests := []struct {
 		name, path  string
 		body        any

@@ -105,12 +105,12 @@ func console(t *testing.T, ctx context.Context) func() []string {
 	}
 }
 
-// TestBrowser: fill with sample values, encrypt, read the knock; clear,
-// paste the knock, decrypt and see the fields restored; type a bad IP and
-// see the error next to it. All in place, without reloading the page.
-func TestBrowser(t *testing.T) {
+// openLab serves a test lab and opens it in a fresh browser, with scripts
+// on. The test fails if the page logs an error, and the page is marked,
+// so that a test can tell that it was changed in place, not reloaded.
+func openLab(t *testing.T) tab {
 	srv := httptest.NewServer(newTestLab(t))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	b := tab{t, browser(t)}
 	consoleErrors := console(t, b.ctx)
 	t.Cleanup(func() {
@@ -118,9 +118,16 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 		}
 	})
-
 	b.do(chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.ID("sample")))
 	b.eval(`window.stillHere = "yes"`)
+	return b
+}
+
+// TestBrowser: fill with sample values, encrypt, read the knock; clear,
+// paste the knock, decrypt and see the fields restored; type a bad IP and
+// see the error next to it. All in place, without reloading the page.
+func TestBrowser(t *testing.T) {
+	b := openLab(t)
 
 	b.do(chromedp.Click(chromedp.ID("sample")))
 	b.waitFor(`document.getElementById("sequence").value !== ""`)
@@ -237,17 +244,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 // and read the knock; clear, paste it back, decrypt and see the fields
 // restored; change one port and see the tag fail, next to the key.
 func TestBrowserSealed(t *testing.T) {
-	srv := httptest.NewServer(newTestLab(t))
-	defer srv.Close()
-	b := tab{t, browser(t)}
-	consoleErrors := console(t, b.ctx)
-	t.Cleanup(func() {
-		if errs := consoleErrors(); len(errs) > 0 {
-			t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-		}
-	})
-	b.do(chromedp.Navigate(srv.URL), chromedp.WaitVisible(chromedp.ID("mode")))
-	b.eval(`window.stillHere = "yes"`)
+	b := openLab(t)
 	b.chooseMode("sealed")
 	b.do(chromedp.WaitVisible(chromedp.ID("s-ip")), chromedp.WaitNotVisible(chromedp.ID("ip")))
 	if b.eval(`String(document.getElementById("switch").hidden)`) != "true" {

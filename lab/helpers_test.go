@@ -110,3 +110,16 @@ func mustParseQuery(t testing.TB, body []byte) url.Values {
 	}
 	return v
 }
+
+// withFields returns a copy of fields with the pairs kv set: a good request
+// made bad in one place.
+func withFields(fields map[string]any, kv ...any) map[string]any {
+	m := map[string]any{}
+	for k, v := range fields {
+		m[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}

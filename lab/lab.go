@@ -3,10 +3,14 @@
 // configuration (does my client's knock decode with my daemon's key?).
 //
 // It is the prototype's lab page (docs/compat.md), grown where the codec
-// allows: any port span, ports above 255 (PORT16), any knock format. For
-// the knock on screen it shows every stage side by side: the fields as
-// labelled bytes, the ciphertext with its header and IV, the bit string cut
-// into N-bit groups, and the ports those become.
+// allows: any port span, ports above 255 (PORT16), any knock format; and
+// it builds and opens the authenticated sealed knock (docs/sealed.md) as
+// knockclient and knockdaemon do, over a span or as an SPA datagram. Each
+// kind is a mode (mode.go). For the knock on screen it shows every stage
+// side by side: the fields as labelled bytes, the ciphertext with its
+// header and IV (for a sealed knock: what travels in clear, what is
+// encrypted, and the tag), the bit string cut into N-bit groups, and the
+// ports those become.
 //
 // The page works without JavaScript, as plain form posts rendered on the
 // server; with it, a small script calls the JSON API (POST /api/encode and
@@ -17,7 +21,9 @@
 // The lab decrypts with whatever key it is given, so it is a decryption
 // oracle for anyone who can reach it. That is harmless on 127.0.0.1, where
 // cmd/knocklab serves it by default, and the reason it says so loudly when
-// told to listen anywhere else.
+// told to listen anywhere else. A sealed knock's passphrase costs an
+// Argon2id derivation of up to 64 MiB: the lab caps its parameters and
+// derives one key at a time, so that no number of requests holds more.
 package lab
 
 import (

@@ -27,6 +27,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"char":      printable,
 	"modeLabel": func(m string) string { return modeLabels[m] },
 	"kdfField":  kdfField,
+	"prefixed":  func(p string, d pageData) prefixedData { return prefixedData{p, d} },
 }).ParseFS(templateFiles, "templates/*.html"))
 
 func printable(b int) string {
@@ -46,6 +47,13 @@ func staticHandler() http.Handler {
 
 // modeLabels are what the mode selector calls the modes.
 var modeLabels = map[string]string{"legacy": "legacy: the prototype's knock", "sealed": "sealed: the authenticated knock"}
+
+// prefixedData is the page's data for a block both modes show, with the
+// prefix of the block's ids in the mode it is for.
+type prefixedData struct {
+	P string
+	D pageData
+}
 
 // kdfInput is one of the KDF's fields, for the page's kdf-field template.
 type kdfInput struct{ Name, Label, Value, Default, Err string }

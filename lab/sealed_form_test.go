@@ -150,16 +150,7 @@ func TestFormSealedKeygen(t *testing.T) {
 func TestAPISealedFields(t *testing.T) {
 	good := map[string]any{"mode": "sealed", "ip": "192.0.2.7", "port": 22, "key": sealedSample.Key, "span": "40000-40255",
 		"timestamp": testClock.Unix(), "nonce": 1}
-	with := func(kv ...any) map[string]any {
-		m := map[string]any{}
-		for k, v := range good {
-			m[k] = v
-		}
-		for i := 0; i < len(kv); i += 2 {
-			m[kv[i].(string)] = kv[i+1]
-		}
-		return m
-	}
+	with := func(kv ...any) map[string]any { return withFields(good, kv...) }
 	errors := []struct {
 		name        string
 		body        map[string]any
