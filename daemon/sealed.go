@@ -46,28 +46,10 @@ func (d *Sealed) Plausible(prefix []uint16, n int) bool {
 		acc = acc<<bits | uint32(v)
 		have += bits
 		if have >= 8 {
-			return d.Span.Ports(headerSize(byte(acc>>(have-8)))) == n
+			return d.Span.Ports(sealed.SizeOf(byte(acc>>(have-8)))) == n
 		}
 	}
 	return false
-}
-
-// headerSize is the message size a header byte announces, 0 for none:
-// version in the high nibble, reserved bits 2-3 clear, address type 0-2
-// (docs/sealed.md, "Header").
-func headerSize(h byte) int {
-	if h>>4 != sealed.Version || h&0x0c != 0 {
-		return 0
-	}
-	switch h & 3 {
-	case sealed.AddrImplicit:
-		return sealed.SizeImplicit
-	case sealed.AddrIPv4:
-		return sealed.SizeIPv4
-	case sealed.AddrIPv6:
-		return sealed.SizeIPv6
-	}
-	return 0
 }
 
 // Decode implements Decoder.

@@ -71,6 +71,15 @@ func (b tab) eval(js string) string {
 	return v
 }
 
+// settle waits until the page has no request in flight and has shown
+// its answer: the script marks the form busy from the click that sends a
+// request until the answer is in the fields. Without it, a late answer
+// can land in the fields the test is typing into.
+func (b tab) settle() {
+	b.t.Helper()
+	b.waitFor(`!document.getElementById("lab").classList.contains("busy")`)
+}
+
 // waitFor waits until a JavaScript condition holds.
 func (b tab) waitFor(cond string) {
 	b.t.Helper()
@@ -130,8 +139,10 @@ func TestBrowser(t *testing.T) {
 	b := openLab(t)
 
 	b.do(chromedp.Click(chromedp.ID("sample")))
+	b.settle()
 	b.waitFor(`document.getElementById("sequence").value !== ""`)
 	b.do(chromedp.Click(chromedp.ID("encode")))
+	b.settle()
 	b.waitFor(`document.getElementById("knock-out") !== null`)
 	if seq := b.value("sequence"); seq != SampleSequence {
 		t.Fatalf("knock %q, want %q", seq, SampleSequence)
@@ -159,6 +170,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	b.do(chromedp.SetValue(chromedp.ID("ip"), "300.1.2.3"), chromedp.Click(chromedp.ID("encode")))
+	b.settle()
 	b.waitFor(`document.getElementById("ip-err").textContent !== ""`)
 	b.do(chromedp.WaitVisible(chromedp.ID("ip-err")))
 	if msg := b.eval(`document.getElementById("ip-err").textContent`); !strings.Contains(msg, `"300.1.2.3" is not an IP address`) {
@@ -185,6 +197,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.do(chromedp.Navigate(srv.URL), chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	b.settle()
 	if seq := b.value("sequence"); seq != SampleSequence {
 		t.Fatalf("knock %q, want %q", seq, SampleSequence)
 	}
@@ -203,6 +216,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	// (Cleared first, so that the wait below cannot see the page before.)
 	b.do(chromedp.Click(chromedp.ID("clear")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
 	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	b.settle()
 	server := b.eval(resultText)
 	if !strings.Contains(server, SampleSequence+" 8 ports of the span 745-1000") {
 		t.Fatalf("the server's result reads %q", server)
@@ -211,6 +225,7 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	defer cancel()
 	b2 := tab{t, js}
 	b2.do(chromedp.Navigate(srv.URL), chromedp.Click(chromedp.ID("sample")))
+	b2.settle()
 	b2.waitFor(`document.getElementById("bit-table") !== null`)
 	if client := b2.eval(resultText); client != server {
 		t.Errorf("the script's result differs from the server's\nserver: %s\nscript: %s", server, client)
@@ -220,20 +235,24 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	// button, which only shows without scripts.
 	b.do(chromedp.SetValue(chromedp.ID("mode"), "sealed"), chromedp.Click(chromedp.ID("switch")), chromedp.WaitVisible(chromedp.ID("s-ip")))
 	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
+	b.settle()
 	server = b.eval(resultText)
 	if !strings.Contains(server, "20 ports of the span 40000-40255 (256 ports, 8 bits each) · sealed v1, IPv4 address, 20 bytes") {
 		t.Fatalf("the server's sealed result reads %q", server)
 	}
 	b2.chooseMode("sealed")
 	b2.do(chromedp.Click(chromedp.ID("sample")))
+	b2.settle()
 	b2.waitFor(`document.querySelector("#result .summary") !== null && document.querySelector("#result .summary").textContent.includes("sealed v1")`)
 	if client := b2.eval(resultText); client != server {
 		t.Errorf("the script's sealed result differs from the server's\nserver: %s\nscript: %s", server, client)
 	}
 	// And as one datagram.
 	b.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
+	b.settle()
 	server = b.eval(resultText)
 	b2.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")))
+	b2.settle()
 	b2.waitFor(`document.getElementById("bit-table") === null && document.getElementById("knock-out") !== null`)
 	if client := b2.eval(resultText); client != server || !strings.Contains(server, "one UDP datagram of 24 bytes") {
 		t.Errorf("the script's datagram differs from the server's\nserver: %s\nscript: %s", server, client)
@@ -252,6 +271,7 @@ func TestBrowserSealed(t *testing.T) {
 	}
 
 	b.do(chromedp.Click(chromedp.ID("keygen")))
+	b.settle()
 	b.waitFor(`document.getElementById("key").value.startsWith("knock1-")`)
 	key := b.value("key")
 	b.do(chromedp.SendKeys(chromedp.ID("s-ip"), "192.0.2.7"), chromedp.SetValue(chromedp.ID("s-service"), "22"),
@@ -274,6 +294,7 @@ func TestBrowserSealed(t *testing.T) {
 		t.Fatalf("after clear: ip %q, sequence %q, key kept %v", ip, s, k == key)
 	}
 	b.do(chromedp.SendKeys(chromedp.ID("sequence"), seq), chromedp.Click(chromedp.ID("decode")))
+	b.settle()
 	b.waitFor(`document.getElementById("s-ip").value !== ""`)
 	got := map[string]string{"s-ip": b.value("s-ip"), "s-service": b.value("s-service"), "duration": b.value("duration"),
 		"unit": b.value("unit"), "proto": b.value("proto"), "timestamp": b.value("timestamp")}
@@ -291,6 +312,7 @@ func TestBrowserSealed(t *testing.T) {
 	ports := strings.Fields(seq)
 	ports[len(ports)-1] = map[bool]string{true: "40000", false: "40255"}[ports[len(ports)-1] == "40255"]
 	b.do(chromedp.SetValue(chromedp.ID("sequence"), strings.Join(ports, " ")), chromedp.Click(chromedp.ID("decode")))
+	b.settle()
 	b.waitFor(`document.getElementById("key-err").textContent !== ""`)
 	b.do(chromedp.WaitVisible(chromedp.ID("key-err")))
 	if msg := b.eval(`document.getElementById("key-err").textContent`); !strings.HasPrefix(msg, "authentication failed: wrong key, or the knock was altered") {
@@ -322,8 +344,10 @@ const resultText = `document.getElementById("result").innerText.replace(/\s+/g, 
 // part of a sealed message shows and the bits are cut across bytes.
 func screenshot(t *testing.T, b tab) {
 	b.do(chromedp.Click(chromedp.ID("sample")))
+	b.settle()
 	b.waitFor(`document.getElementById("knock-out") !== null`)
 	b.do(chromedp.SetValue(chromedp.ID("s-span"), "1024-5000,6000-25000,26000-35789"), chromedp.Click(chromedp.ID("encode")))
+	b.settle()
 	b.waitFor(`document.querySelector("#result .summary").textContent.includes("15 bits")`)
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {

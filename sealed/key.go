@@ -95,7 +95,10 @@ func ParseKey(s string) (*Key, error) {
 		return nil, errors.New("a sealed key starts with " + KeyPrefix + " (for a passphrase, configure the KDF instead)")
 	}
 	buf, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(buf) != KeySize+keyCheckSize {
+	if err != nil {
+		return nil, fmt.Errorf("a sealed key is %s and base64url characters (A-Z a-z 0-9 - _), and this one has others", KeyPrefix)
+	}
+	if len(buf) != KeySize+keyCheckSize {
 		return nil, fmt.Errorf("a sealed key is %s and %d base64url characters, got %d characters", KeyPrefix, (8*(KeySize+keyCheckSize)+5)/6, len(rest))
 	}
 	if subtle.ConstantTimeCompare(buf[KeySize:], keyCheck(buf[:KeySize])) != 1 {

@@ -64,7 +64,7 @@ func split(b []byte, src netip.Addr) (byte, netip.Addr, error) {
 		return 0, netip.Addr{}, fmt.Errorf("%w: empty", ErrMalformed)
 	}
 	h := b[0]
-	switch n := sizeOf(h); {
+	switch n := SizeOf(h); {
 	case n == 0:
 		return 0, netip.Addr{}, fmt.Errorf("%w: header %#02x is not version %d with an address type", ErrMalformed, h, Version)
 	case n != len(b):

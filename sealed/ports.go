@@ -23,7 +23,7 @@ func Decode(span *portspan.Span, ports []uint16) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		if sizeOf(b[0]) != n {
+		if SizeOf(b[0]) != n {
 			return nil, fmt.Errorf("%w: header %#02x does not announce a %d-byte message", ErrMalformed, b[0], n)
 		}
 		return b, nil

@@ -26,8 +26,8 @@ func ParseSPA(datagram []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: datagram does not start with the SPA magic", ErrMalformed)
 	case len(msg) == 0:
 		return nil, fmt.Errorf("%w: SPA datagram holds no message", ErrMalformed)
-	case sizeOf(msg[0]) != len(msg):
-		return nil, fmt.Errorf("%w: SPA datagram holds %d bytes after the magic, and header %#02x announces %d", ErrMalformed, len(msg), msg[0], sizeOf(msg[0]))
+	case SizeOf(msg[0]) != len(msg):
+		return nil, fmt.Errorf("%w: SPA datagram holds %d bytes after the magic, and header %#02x announces %d", ErrMalformed, len(msg), msg[0], SizeOf(msg[0]))
 	}
 	return msg, nil
 }

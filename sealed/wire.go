@@ -71,9 +71,10 @@ func RoundDuration(d time.Duration) time.Duration {
 // header is the first byte: version and address type.
 func header(typ byte) byte { return Version<<4 | typ }
 
-// sizeOf returns the message size a header announces, or 0 for a header
-// of another version, reserved bits set, or a reserved address type.
-func sizeOf(h byte) int {
+// SizeOf returns the message size a header byte announces, or 0 for a
+// header of another version, reserved bits set, or a reserved address
+// type. The daemon uses it as a cheap first look at a candidate knock.
+func SizeOf(h byte) int {
 	if h>>4 != Version || h&0x0c != 0 || h&3 > AddrIPv6 {
 		return 0
 	}
