@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portknock/knock/internal/manpage"
 	"github.com/portknock/knock/lab"
 )
 
@@ -71,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		fmt.Fprintf(stderr, "knocklab: unexpected argument %q%s\n", fs.Arg(0), hint)
 		return 2
 	case *man:
-		text, err := renderMan(manual)
+		text, err := manpage.Render("knocklab.1", manual)
 		if err != nil {
 			fmt.Fprintf(stderr, "knocklab: %v\n", err)
 			return 1

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portknock/knock/internal/manpage"
 )
 
 func runArgs(t *testing.T, args ...string) (int, string, string) {
@@ -70,7 +72,7 @@ func TestMan(t *testing.T) {
 }
 
 func TestManUnknownRequest(t *testing.T) {
-	if _, err := renderMan(".TH X 1\n.SH NAME\n.UR https://example.org\n"); err == nil || !strings.Contains(err.Error(), "knocklab.1:3: request .UR") {
+	if _, err := manpage.Render("knocklab.1", ".TH X 1\n.SH NAME\n.UR https://example.org\n"); err == nil || !strings.Contains(err.Error(), "knocklab.1:3: request .UR") {
 		t.Fatalf("err = %v, want one naming line 3 and .UR", err)
 	}
 }
