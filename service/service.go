@@ -194,7 +194,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
 	if !d.cfg.DryRun {
 		if err := d.fw.Setup(ctx); err != nil {
-			return fmt.Errorf("installing the firewall: %w", err)
+			return fmt.Errorf("installing the firewall: %w%s", err, permissionHint(err))
 		}
 	}
 	d.log.Info("knockdaemon started", "knock", describe(d.cfg, d.span), "runmode", d.set.String("runmode"), "firewall", d.set.String("firewall"), "dry_run", d.cfg.DryRun)
@@ -255,9 +255,19 @@ func (d *Daemon) startSource(ctx context.Context, hits chan<- source.Hit, errc c
 	src := d.src
 	go func() {
 		if err := src.Run(sctx, hits); err != nil && sctx.Err() == nil {
-			errc <- fmt.Errorf("knock source: %w", err)
+			errc <- fmt.Errorf("knock source: %w%s", err, permissionHint(err))
 		}
 	}()
+}
+
+// permissionHint says what to do when the kernel refused for want of
+// privilege, the first error a newcomer meets.
+func permissionHint(err error) string {
+	// Some netlink libraries format the errno instead of wrapping it.
+	if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "operation not permitted") {
+		return " (the daemon needs root, or CAP_NET_ADMIN and CAP_NET_RAW, to change the firewall and read packets)"
+	}
+	return ""
 }
 
 // repair re-installs the firewall's guard if something removed it (a
