@@ -161,7 +161,11 @@ func (h *harness) restartTest(ctx context.Context, o *ours, d *daemon, tr transp
 		return
 	}
 	r.Restarted = true
-	m0, _ := d.metrics()
+	m0, err := d.metrics()
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
 	if err := tr.send(k); err != nil {
 		r.Err = err.Error()
 		return

@@ -174,7 +174,7 @@ func (h *harness) floodOutcome(d *daemon, before proc.Sample, c0 map[string]floa
 		}
 		sort.Strings(fd.SpoofedSample)
 	}
-	if d.metrics != nil {
+	if d.metrics != nil && c0 != nil {
 		if c1, err := d.metrics(); err == nil {
 			fd.Counters = delta(c0, c1)
 		}

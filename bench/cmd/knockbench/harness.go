@@ -246,5 +246,6 @@ func (h *harness) save() error {
 	if err := writeChart(filepath.Join(h.opt.out, "latency.png"), h.res); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(h.opt.out, "REPORT.md"), []byte(report(h.res)), 0o644)
+	summary, _ := os.ReadFile(filepath.Join(h.opt.out, "summary.md"))
+	return os.WriteFile(filepath.Join(h.opt.out, "REPORT.md"), []byte(report(h.res, string(summary))), 0o644)
 }

@@ -3,12 +3,36 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/portknock/knock/bench/internal/flood"
+	"github.com/portknock/knock/bench/internal/stats"
 )
 
-// loadLegit is the number of legitimate knocks during each step.
-const loadLegit = 3
+// loadLegit is the number of legitimate knocks during each step, and
+// quietKnocks the number of knocks, one at a time, before any flood.
+const (
+	loadLegit   = 3
+	quietKnocks = 100
+)
+
+// quietStep knocks n times on lane l, one at a time, with nothing else
+// going on, and divides the daemon's CPU by the knocks.
+func (h *harness) quietStep(l *lane, n int) *quietStep {
+	q := &quietStep{Lane: l.id, Knocks: n}
+	before := l.d.usage()
+	var lat []time.Duration
+	for i := 0; i < n; i++ {
+		if r := h.attempt(l, 2*time.Second); r.Opened {
+			q.Opened++
+			lat = append(lat, r.Latency)
+		}
+	}
+	q.CPU = l.d.usage().CPU() - before.CPU()
+	q.PerKnock = q.CPU / time.Duration(n)
+	q.Median = stats.Summarize(lat).Median
+	return q
+}
 
 // runLoad is the daemon-load ramp: our daemon alone (each capture in
 // turn), one process through every step, a flood at each rate for the
@@ -51,6 +75,11 @@ func (h *harness) loadSeries(ctx context.Context, cfg oursConfig, s *loadSeries)
 		return err
 	}
 	defer d.stop()
+	for _, l := range d.lanes {
+		q := h.quietStep(l, quietKnocks)
+		s.Quiet = append(s.Quiet, q)
+		h.logf("load: %s, no flood: %d knocks, %s of CPU each, median %s", l.id, q.Knocks, q.PerKnock, q.Median)
+	}
 	for _, rate := range h.opt.loadRates {
 		if ctx.Err() != nil || !d.proc.alive() {
 			break
@@ -72,7 +101,10 @@ func (h *harness) loadSeries(ctx context.Context, cfg oursConfig, s *loadSeries)
 func (h *harness) loadStep(ctx context.Context, d *daemon, rate int) (*loadStep, error) {
 	st := &loadStep{Rate: rate, Legit: loadLegit}
 	before := d.usage()
-	m0, _ := d.metrics()
+	m0, err := d.metrics()
+	if err != nil {
+		return nil, err
+	}
 	done := make(chan struct{})
 	var fst flood.Stats
 	var ferr error
@@ -87,7 +119,10 @@ func (h *harness) loadStep(ctx context.Context, d *daemon, rate int) (*loadStep,
 	}
 	h.settle([]*daemon{d})
 	after := d.usage()
-	m1, _ := d.metrics()
+	m1, err := d.metrics()
+	if err != nil {
+		return nil, err
+	}
 	st.Sent, st.Achieved = fst.Sent, fst.Rate()
 	st.Seen = m1["knockdaemon_hits_total"] - m0["knockdaemon_hits_total"]
 	st.SeenPerSec = st.Seen / fst.Elapsed.Seconds()

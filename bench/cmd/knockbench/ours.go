@@ -157,8 +157,22 @@ func (o *ours) grants() ([]netip.Addr, error) {
 	return scrape.NFTSetAddrs([]byte(out))
 }
 
-// scrape reads the daemon's metrics endpoint, inside the host namespace.
+// scrape reads the daemon's metrics endpoint, inside the host namespace,
+// trying three times: on a loaded machine one read may time out, and a
+// missing reading would turn a difference of counters into nonsense.
 func (o *ours) scrape() (map[string]float64, error) {
+	var err error
+	for try := 0; try < 3; try++ {
+		var m map[string]float64
+		if m, err = o.scrapeOnce(); err == nil {
+			return m, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("reading %s's metrics: %w", o.cfg.label, err)
+}
+
+func (o *ours) scrapeOnce() (map[string]float64, error) {
 	var m scrape.Metrics
 	err := o.h.topo.host.Do(func() error {
 		c, err := net.DialTimeout("tcp", o.cfg.metricsAddr, 2*time.Second)

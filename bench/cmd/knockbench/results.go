@@ -169,10 +169,21 @@ type loadResult struct {
 }
 
 type loadSeries struct {
-	ID    string      `json:"id"`
-	Label string      `json:"label"`
-	Err   string      `json:"err,omitempty"`
-	Steps []*loadStep `json:"steps"`
+	ID    string       `json:"id"`
+	Label string       `json:"label"`
+	Err   string       `json:"err,omitempty"`
+	Quiet []*quietStep `json:"quiet"`
+	Steps []*loadStep  `json:"steps"`
+}
+
+// quietStep is the CPU of knocks on a daemon that has nothing else to do.
+type quietStep struct {
+	Lane     string        `json:"lane"`
+	Knocks   int           `json:"knocks"`
+	Opened   int           `json:"opened"`
+	CPU      time.Duration `json:"cpu_ns"`
+	PerKnock time.Duration `json:"cpu_per_knock_ns"`
+	Median   time.Duration `json:"median_ns"`
 }
 
 type loadStep struct {

@@ -113,13 +113,14 @@ func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
 		return
 	}
 	defer d.stop()
-	m0, _ := d.metrics()
+	m0, err := d.metrics()
+	if err != nil {
+		r.Err = err.Error()
+		return
+	}
 	stop := make(chan struct{})
-	rotated := make(chan struct{})
-	go func() {
-		defer close(rotated)
-		h.rotate(ft.w, stop, r)
-	}()
+	rotated := make(chan error, 1)
+	go func() { rotated <- h.rotate(ft.w, stop, r) }()
 	var srcs []netip.Addr
 	start := time.Now()
 	r.Knocks = int(rotRate * rotFor.Seconds())
@@ -143,7 +144,9 @@ func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
 	}
 	r.Duration = time.Since(start)
 	close(stop)
-	<-rotated
+	if err := <-rotated; err != nil && r.Err == "" {
+		r.Err = err.Error()
+	}
 	r.Knocks = len(srcs)
 	r.Lines = ft.w.lines
 	// The daemon may be a little behind the writer: give it 15 s.
@@ -175,32 +178,30 @@ func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
 }
 
 // rotate rotates the log every rotEvery until stop, by rename and by
-// copytruncate in turn.
-func (h *harness) rotate(w *rotWriter, stop <-chan struct{}, r *rotationFault) {
+// copytruncate in turn, and counts the rotations in r (read once it
+// returned).
+func (h *harness) rotate(w *rotWriter, stop <-chan struct{}, r *rotationFault) error {
 	t := time.NewTicker(rotEvery)
 	defer t.Stop()
 	for n := 1; ; n++ {
 		select {
 		case <-stop:
-			return
+			return nil
 		case <-t.C:
 		}
 		aside := fmt.Sprintf("%s.%d", w.path, n)
 		if n%2 == 1 {
 			if err := w.rename(aside); err != nil {
-				r.Err = "rename: " + err.Error()
-				return
+				return fmt.Errorf("rename: %w", err)
 			}
 			time.Sleep(rotReopen)
 			if err := w.reopen(); err != nil {
-				r.Err = "reopen: " + err.Error()
-				return
+				return fmt.Errorf("reopen: %w", err)
 			}
 			r.Renames++
 		} else {
 			if err := w.copytruncate(aside); err != nil {
-				r.Err = "copytruncate: " + err.Error()
-				return
+				return fmt.Errorf("copytruncate: %w", err)
 			}
 			r.Copytruncs++
 		}
