@@ -168,7 +168,15 @@ func main() {
 		forceCleanup()
 		os.Exit(130)
 	}()
-	err = run(ctx, opt)
+	err = func() error {
+		defer func() {
+			if p := recover(); p != nil {
+				forceCleanup() // a bug must not leave namespaces behind
+				panic(p)
+			}
+		}()
+		return run(ctx, opt)
+	}()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "knockbench:", err)
 		os.Exit(2)
