@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -47,5 +48,32 @@ func TestDelta(t *testing.T) {
 	d := delta(map[string]float64{"a_total": 5, "g": 1}, map[string]float64{"a_total": 8, "b_total": 0, "g": 2})
 	if len(d) != 2 || d["a_total"] != 3 || d["g"] != 2 {
 		t.Errorf("got %v", d)
+	}
+}
+
+func TestLocateLostKnock(t *testing.T) {
+	dir := t.TempDir()
+	w, err := openRotWriter(dir + "/kern.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	a, b := netip.MustParseAddr("10.78.0.1"), netip.MustParseAddr("10.78.0.2")
+	line := func(src netip.Addr) string {
+		return "Nov 22 01:12:20 localhost kernel: knock: IN=eth0 OUT= SRC=" + src.String() + " DST=10.88.0.1 LEN=60 PROTO=TCP SPT=5000 DPT=40001 SYN URGP=0"
+	}
+	w.write(line(a))
+	w.write(line(b))
+	w.write("Nov 22 01:12:20 localhost CRON[4242]: (root) CMD (run-parts /etc/cron.hourly)")
+	if err := w.copytruncate(dir + "/kern.log.1"); err != nil {
+		t.Fatal(err)
+	}
+	w.write(line(a))
+	got := w.locate(b)
+	if got.File != "kern.log.1" || got.Rotation != "copytruncate" || !got.Last {
+		t.Errorf("locate(%s) = %+v", b, got)
+	}
+	if got := w.locate(netip.MustParseAddr("10.78.0.9")); got.File != "" {
+		t.Errorf("a knock never written was found: %+v", got)
 	}
 }

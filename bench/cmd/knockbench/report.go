@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -501,12 +502,29 @@ func reportFaults(w writer, f *faultResult) {
 	w("both, so the lines logrotate itself loses between its copy and its truncate are\n")
 	w("not part of the test). Accepted: %d; granted in nftables: %d. %s", ro.Accepted, ro.Granted, verdict(ro.Pass, ro.Err))
 	if len(ro.Lost) > 0 {
-		w("Lost knocks (sources): %s. Each was the last knock written before a\n", strings.Join(ro.Lost, ", "))
-		w("copytruncate (its lines end a rotated copy): the daemon had not yet read them when\n")
-		w("the file was emptied, and a reader that finds its file truncated has no way back\n")
-		w("to lines that were only in it. Rename loses nothing, because the renamed file\n")
-		w("is read to its end first. This is copytruncate's own race; reading the\n")
-		w("rotated copy's tail after a truncation would close it.\n\n")
+		var where []string
+		allLastCopy := true
+		for _, l := range ro.Lost {
+			s := fmt.Sprintf("%s in %s", l.Src, cmp.Or(l.File, "no file"))
+			if l.Rotation != "" {
+				s += " (set aside by " + l.Rotation + ")"
+			}
+			if l.Last {
+				s += ", the last knock in it"
+			}
+			where = append(where, s)
+			allLastCopy = allLastCopy && l.Last && l.Rotation == "copytruncate"
+		}
+		w("Lost knocks, and where their lines are: %s.\n", strings.Join(where, "; "))
+		if allLastCopy {
+			w("Each is the last knock written before a copytruncate: the daemon had not yet\n")
+			w("read its lines when the file was emptied, and a reader that finds its file\n")
+			w("truncated has no way back to lines that were only in it (a renamed file, by\n")
+			w("contrast, is read to its end first). This is copytruncate's own race, narrower\n")
+			w("than logrotate's (here no line is written between copy and truncate); reading\n")
+			w("the rotated copy's tail after a truncation would close it.\n")
+		}
+		w("\n")
 	}
 }
 

@@ -155,9 +155,18 @@ type rotationFault struct {
 	Copytruncs int           `json:"rotations_copytruncate"`
 	Accepted   int           `json:"accepted"`
 	Granted    int           `json:"granted"`
-	Lost       []string      `json:"lost,omitempty"`
+	Lost       []lostKnock   `json:"lost,omitempty"`
 	Pass       bool          `json:"pass"`
 	Err        string        `json:"err,omitempty"`
+}
+
+// lostKnock is where the lines of a knock the daemon never accepted
+// ended up.
+type lostKnock struct {
+	Src      string `json:"src"`
+	File     string `json:"file,omitempty"`     // the log file holding its lines
+	Rotation string `json:"rotation,omitempty"` // how that file was set aside: rename, copytruncate, or "" (the live log)
+	Last     bool   `json:"last_knock_in_file"` // no other knock's line follows it there
 }
 
 // The daemon-load ramp.

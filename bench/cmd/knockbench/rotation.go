@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +33,7 @@ type rotWriter struct {
 	path  string
 	f     *os.File
 	lines int
+	kind  map[string]string // file set aside: how (rename, copytruncate)
 }
 
 func openRotWriter(path string) (*rotWriter, error) {
@@ -38,7 +41,7 @@ func openRotWriter(path string) (*rotWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &rotWriter{path: path, f: f}, nil
+	return &rotWriter{path: path, f: f, kind: map[string]string{}}, nil
 }
 
 func (w *rotWriter) write(line string) error {
@@ -54,6 +57,7 @@ func (w *rotWriter) write(line string) error {
 func (w *rotWriter) rename(to string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.kind[to] = "rename"
 	return os.Rename(w.path, to)
 }
 
@@ -77,6 +81,7 @@ func (w *rotWriter) reopen() error {
 func (w *rotWriter) copytruncate(to string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.kind[to] = "copytruncate"
 	src, err := os.Open(w.path)
 	if err != nil {
 		return err
@@ -169,7 +174,7 @@ func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
 		if granted[s] {
 			r.Granted++
 		} else if len(r.Lost) < 10 {
-			r.Lost = append(r.Lost, s.String())
+			r.Lost = append(r.Lost, ft.w.locate(s))
 		}
 	}
 	r.Pass = r.Err == "" && r.Knocks > 0 && r.Accepted == r.Knocks && r.Granted == r.Knocks
@@ -214,4 +219,47 @@ func noise(i int) string {
 		return logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.9"), Remote: hostIP, ClientPort: 40000, RemotePort: 443})
 	}
 	return time.Now().Format(logfile.DateLayout) + " localhost CRON[4242]: (root) CMD (run-parts /etc/cron.hourly)"
+}
+
+// locate finds the log file holding the lines of src's knock, how that
+// file was set aside, and whether any other knock's line follows them.
+func (w *rotWriter) locate(src netip.Addr) lostKnock {
+	lk := lostKnock{Src: src.String()}
+	files, _ := filepath.Glob(w.path + ".*")
+	for _, f := range append(files, w.path) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(string(b), "\n")
+		at := -1
+		for i, l := range lines {
+			if a, ok := lineSrc(l); ok && a == src {
+				at = i
+			}
+		}
+		if at < 0 {
+			continue
+		}
+		lk.File, lk.Rotation, lk.Last = filepath.Base(f), w.kind[f], true
+		for _, l := range lines[at+1:] {
+			if a, ok := lineSrc(l); ok && poolPrefix.Contains(a) {
+				lk.Last = false // another knock follows
+				break
+			}
+		}
+		return lk
+	}
+	return lk
+}
+
+// lineSrc reads the SRC= address of a log line.
+func lineSrc(line string) (netip.Addr, bool) {
+	_, rest, ok := strings.Cut(line, " SRC=")
+	if !ok {
+		return netip.Addr{}, false
+	}
+	field, _, _ := strings.Cut(rest, " ")
+	a, err := netip.ParseAddr(field)
+	return a, err == nil
 }
