@@ -43,3 +43,22 @@ func TestDropSilencesKnocks(t *testing.T) {
 		}
 	}
 }
+
+// A host firewall reload that flushes the whole ruleset removes the
+// source's table; the source puts it back and hears knocks again.
+func TestRuleRestoredAfterFlush(t *testing.T) {
+	p := needNetns(t)
+	hits := make(chan source.Hit, 4)
+	s := start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Repair: 50 * time.Millisecond}, hits)
+	p.Host.MustRun("nft", "flush", "ruleset")
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Counters()["rule_reinstalled"] == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the table was not put back after a flush")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 800, Payload: []byte("after")}
+	packettest.Send(t, p, k)
+	packettest.Expect(t, hits, nil, packettest.HitOf(p, k))
+}

@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/portknock/knock/portspan"
@@ -41,6 +42,7 @@ const (
 	DefaultGroup      = 7
 	DefaultTable      = "portknock_log"
 	DefaultReadBuffer = 4 << 20
+	DefaultRepair     = 2 * time.Second
 )
 
 // Config says what to log and where.
@@ -70,14 +72,18 @@ type Config struct {
 	ReadBuffer int
 	// Now stamps the hits; nil means time.Now.
 	Now func() time.Time
+	// Repair is how often the source checks that its table is still
+	// there, and puts it back if not; 0 means DefaultRepair.
+	Repair time.Duration
 }
 
 // Source reads knocks from NFLOG. It implements source.Source and
 // source.Counters.
 type Source struct {
-	cfg    Config
-	filter *packet.Filter
-	ready  chan struct{}
+	cfg        Config
+	filter     *packet.Filter
+	ready      chan struct{}
+	reinstalls atomic.Uint64
 }
 
 var (
@@ -102,6 +108,9 @@ func New(cfg Config) (*Source, error) {
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = DefaultReadBuffer
 	}
+	if cfg.Repair <= 0 {
+		cfg.Repair = DefaultRepair
+	}
 	return &Source{
 		cfg:    cfg,
 		filter: packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
@@ -114,7 +123,11 @@ func New(cfg Config) (*Source, error) {
 func (s *Source) Ready() <-chan struct{} { return s.ready }
 
 // Counters implements source.Counters.
-func (s *Source) Counters() map[string]uint64 { return s.filter.Counters() }
+func (s *Source) Counters() map[string]uint64 {
+	c := s.filter.Counters()
+	c["rule_reinstalled"] = s.reinstalls.Load()
+	return c
+}
 
 // Run installs the logging rule, delivers hits until ctx is done, then
 // removes the rule. It returns an error when setting up fails or the
@@ -138,10 +151,29 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 	default:
 		close(s.ready)
 	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-r.fatal:
-		return err
+	repair := time.NewTicker(s.cfg.Repair)
+	defer repair.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-r.fatal:
+			return err
+		case <-repair.C:
+			s.repair()
+		}
+	}
+}
+
+// repair puts the logging rule back if something removed it: a host
+// firewall reload that starts with "flush ruleset" (Debian's
+// nftables.service does) would otherwise leave the daemon deaf.
+func (s *Source) repair() {
+	present, err := installed(s.cfg)
+	if err != nil || present {
+		return
+	}
+	if install(s.cfg, s.filter.Ports()) == nil {
+		s.reinstalls.Add(1)
 	}
 }

@@ -71,6 +71,19 @@ func install(cfg Config, ports packet.Ports) error {
 	return nil
 }
 
+// installed reports whether the source's table is in the kernel.
+func installed(cfg Config) (bool, error) {
+	c, err := conn(cfg)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.ListTableOfFamily(cfg.Table, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // remove deletes the source's table; a table already gone is no error.
 func remove(cfg Config) error {
 	c, err := conn(cfg)
