@@ -103,6 +103,33 @@ func (g gauge) write(w io.Writer) {
 	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", g.name, escapeHelp(g.help), g.name, g.name, g.f())
 }
 
+type counterMap struct {
+	name, help, label string
+	f                 func() map[string]uint64
+}
+
+// CounterMap registers a counter family read from f at each scrape, one
+// series per key, the key as the label's value: for parts that keep
+// their own counts, such as the knock sources.
+func (r *Registry) CounterMap(name, help, label string, f func() map[string]uint64) {
+	r.mu.Lock()
+	r.families = append(r.families, counterMap{name, help, label, f})
+	r.mu.Unlock()
+}
+
+func (c counterMap) write(w io.Writer) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, escapeHelp(c.help), c.name)
+	m := c.f()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "%s%s %d\n", c.name, labelText([]string{c.label}, k), m[k])
+	}
+}
+
 // WriteText writes every family in the Prometheus text format.
 func (r *Registry) WriteText(w io.Writer) {
 	r.mu.Lock()

@@ -97,6 +97,7 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 		}
 	}
 	d.metrics = daemon.NewMetrics(d.reg)
+	d.reg.CounterMap("knockdaemon_source_events_total", "What the knock source counted: packets or lines seen, parsed, malformed, overruns.", "event", d.sourceCounters)
 	tr := tracker.New(tracker.Config{Probation: set.Int("maxsources"), Active: set.Int("maxactive"),
 		Depth: depthFor(d.cfg), Timeout: set.Duration("knocktimeout")})
 	d.engine, err = daemon.New(d.cfg, daemon.Deps{Tracker: tr, Replay: d.replay, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
@@ -177,6 +178,17 @@ func openReplay(set *settings.Set, now func() time.Time) (*replay.Cache, error) 
 		return nil, set.Errorf("replayfile", "%v", err)
 	}
 	return c, nil
+}
+
+// sourceCounters reads the running source's own counts.
+func (d *Daemon) sourceCounters() map[string]uint64 {
+	d.mu.Lock()
+	src := d.src
+	d.mu.Unlock()
+	if c, ok := src.(source.Counters); ok {
+		return c.Counters()
+	}
+	return nil
 }
 
 // Describe is what the daemon will do, for the start-up log and -test.
