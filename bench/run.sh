@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run the whole benchmark and fault harness (about 25 minutes), as root,
+# Run the whole benchmark and fault harness (about 15 minutes), as root,
 # from anywhere inside the module: results go to docs/bench-results/.
 #   sudo bench/run.sh                 # everything
 #   sudo bench/run.sh -flood -latency # some scenarios; -h lists the options

@@ -66,7 +66,7 @@ func reportMachine(w writer, r *results) {
 	w("commands it ran and waited for, from /proc/PID/stat), not wall time, so\n")
 	w("they hold up under that load; latencies and success rates do not, and are\n")
 	w("worse on a loaded machine than on an idle one.\n\n")
-	w("Reproduce everything (as root, from the module's directory; about 25 minutes):\n\n")
+	w("Reproduce everything (as root, from the module's directory; about 15 minutes):\n\n")
 	w("```sh\nsudo go run ./bench/cmd/knockbench -all      # or: sudo bench/run.sh\n```\n\n")
 }
 
@@ -304,7 +304,7 @@ func reportFlood(w writer, f *floodResult) {
 			continue
 		}
 		w("### Flood of the %s\n\n", map[string]string{"span": "whole span (256 ports)", "sequence": "knockd sequence (3 ports)"}[target])
-		w("| rate asked | sent (achieved) | daemon | CPU µs/packet | vs knockd | resident memory at 0, 5, 10, 15, 20 s (peak), MiB | legit opened in 1 s | spoofed granted |\n")
+		w("| rate asked | sent (achieved) | daemon | CPU µs/packet | vs knockd | resident memory at 0, 5, 10, 15 s and the end (peak), MiB | legit opened in 1 s | spoofed granted |\n")
 		w("| ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |\n")
 		for _, run := range runs {
 			k := floodByID(run, "knockd")
@@ -388,14 +388,16 @@ func oursNote(d *floodDaemon, run *floodRun) string {
 	return fmt.Sprintf(" (accepted %g; saw %.1f%% of the packets)", acc, 100*math.Min(1, hits/float64(run.Sent)))
 }
 
-// rssSeries is the resident memory when the flood started and every 5 s
-// of it, in MiB.
+// rssSeries is the resident memory when the flood started, 5, 10 and
+// 15 s into it, and at its end, in MiB.
 func rssSeries(d *floodDaemon) string {
 	v := []string{fmt.Sprintf("%.1f", float64(d.RSSStart)/1024)}
-	for i := 4; i < len(d.RSS); i += 5 {
-		v = append(v, fmt.Sprintf("%.1f", float64(d.RSS[i])/1024))
+	for _, i := range []int{4, 9, 14} {
+		if i < len(d.RSS) {
+			v = append(v, fmt.Sprintf("%.1f", float64(d.RSS[i])/1024))
+		}
 	}
-	return strings.Join(v, ", ")
+	return strings.Join(append(v, fmt.Sprintf("%.1f", float64(d.RSSEnd)/1024)), ", ")
 }
 
 func mib(kib uint64) string {
@@ -473,7 +475,7 @@ func reportLossy(w writer, l *lossyResult) {
 	w("%.0f%% for knockd's 3 SYNs, %.0f%% for a sealed knock of 20 SYNs over a 256-port span.\n", 100*math.Pow(1-p, 3), 100*math.Pow(1-p, 20))
 	w("knockclient's -retry knocks again after -verify finds the port closed (the check\n")
 	w("waits up to 3 s, then 1 s, 2 s, 4 s between tries), each knock afresh: with 20 packets\n")
-	w("0.1 s apart, only two or three tries fit in 10 s. knock and fwknop send once and\n")
+	w("0.1 s apart, only two tries fit in 10 s. knock and fwknop send once and\n")
 	w("have no retry. Jitter of ±20 ms swaps no packets of these clients: they leave\n")
 	w("100 ms apart (knock with -d 100, as knockclient's default pause; knock's own\n")
 	w("default is no pause, under which 40 ms of jitter would swap its packets most of\n")
