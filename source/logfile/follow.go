@@ -8,6 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 )
 
 // tailLen is how many bytes before the read offset every read compares
@@ -161,6 +165,9 @@ func (fl *follower) drain(ctx context.Context) error {
 		}
 		fl.failing = false
 		if n < k || !bytes.Equal(fl.rbuf[:k], fl.tail) {
+			if err := fl.readRotatedCopy(ctx); err != nil {
+				return err
+			}
 			fl.truncated()
 			continue
 		}
@@ -182,6 +189,81 @@ func (fl *follower) readFailed(err error) {
 		fl.log.Warn("reading the log file", "path", fl.path, "err", err)
 		fl.failing = true
 	}
+}
+
+// readRotatedCopy reads what a copytruncate took away before the follower
+// saw it. logrotate copies the log aside (path.1, path-20261122, ...)
+// and only then empties it, so the lines written after the follower's
+// last read are at the end of the copy, from the follower's offset on. The
+// copy is known by the bytes just before that offset, which the follower
+// keeps; the few most recent candidates are looked at, compressed ones
+// never (logrotate compresses a copy only at the next rotation, with
+// delaycompress, or after the truncation, too late to matter here).
+func (fl *follower) readRotatedCopy(ctx context.Context) error {
+	if fl.off == 0 || len(fl.tail) == 0 {
+		return nil
+	}
+	for _, name := range rotatedCandidates(fl.path) {
+		f, info, err := openRegular(name)
+		if err != nil {
+			continue
+		}
+		if os.SameFile(info, fl.info) || info.Size() <= fl.off || !bytes.Equal(readTail(f, fl.off), fl.tail) {
+			f.Close()
+			continue
+		}
+		rest, err := io.ReadAll(io.NewSectionReader(f, fl.off, info.Size()-fl.off))
+		f.Close()
+		if err != nil {
+			return nil
+		}
+		fl.c.copiedTails.Add(1)
+		fl.log.Info("log file truncated: read its last lines from the copy set aside", "path", fl.path, "copy", name, "bytes", len(rest))
+		if _, err := fl.consume(ctx, rest); err != nil {
+			return err
+		}
+		return fl.flushPartial(ctx)
+	}
+	return nil
+}
+
+// rotatedCandidates lists, most recently changed first, at most four
+// files beside path whose names extend it (path.1, path-20261122), as
+// logrotate names what it sets aside, compressed ones left out.
+func rotatedCandidates(path string) []string {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	type cand struct {
+		name string
+		mod  time.Time
+	}
+	var cands []cand
+	for _, e := range entries {
+		n := e.Name()
+		rest, ok := strings.CutPrefix(n, base)
+		if !ok || rest == "" || (rest[0] != '.' && rest[0] != '-') || e.IsDir() {
+			continue
+		}
+		switch filepath.Ext(n) {
+		case ".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z":
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			cands = append(cands, cand{filepath.Join(dir, n), info.ModTime()})
+		}
+	}
+	slices.SortFunc(cands, func(a, b cand) int { return b.mod.Compare(a.mod) })
+	var out []string
+	for _, c := range cands[:min(len(cands), 4)] {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 func (fl *follower) truncated() {

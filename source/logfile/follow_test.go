@@ -165,6 +165,33 @@ func TestFollowTruncation(t *testing.T) {
 	}
 }
 
+// Lines written after the follower's last read and before a copytruncate
+// are only in the copy set aside: the follower reads them from there.
+func TestFollowCopyTruncateTail(t *testing.T) {
+	path := tempLog(t)
+	appendFile(t, path, "a 1\n")
+	s := newStepper(t, path, position{}, 100)
+	s.step("a 1")
+	appendFile(t, path, "a 2\na 3 half")
+	s.step("a 1", "a 2")
+	appendFile(t, path, " done\na 4\n") // never seen in the log itself
+	os.WriteFile(path+".2", []byte("an older rotation\n"), 0o644)
+	data, _ := os.ReadFile(path)
+	os.WriteFile(path+".1", data, 0o644)
+	os.Truncate(path, 0)
+	appendFile(t, path, "b 1\n")
+	s.step("a 1", "a 2", "a 3 half done", "a 4", "b 1")
+	if n := s.c.copiedTails.Load(); n != 1 {
+		t.Errorf("tails read from the copy: %d, want 1", n)
+	}
+	// A truncation with no copy beside: nothing to recover, no harm.
+	appendFile(t, path, "b 2\n")
+	os.Remove(path + ".1")
+	os.Truncate(path, 0)
+	appendFile(t, path, "c\n")
+	s.step("a 1", "a 2", "a 3 half done", "a 4", "b 1", "c")
+}
+
 func TestFollowRename(t *testing.T) {
 	path := tempLog(t)
 	appendFile(t, path, "1\n")

@@ -76,7 +76,7 @@ type Source struct {
 
 type counters struct {
 	read, matched, unmatched, tooLong, notKnock, badFields, hits atomic.Uint64
-	rotations, truncations, readErrors                           atomic.Uint64
+	rotations, truncations, readErrors, copiedTails              atomic.Uint64
 }
 
 var errRunning = errors.New("log file source is already running")
@@ -247,6 +247,7 @@ func (s *Source) Counters() map[string]uint64 {
 		"hits":            s.c.hits.Load(),
 		"rotations":       s.c.rotations.Load(),
 		"truncations":     s.c.truncations.Load(),
+		"tails_from_copy": s.c.copiedTails.Load(),
 		"read_errors":     s.c.readErrors.Load(),
 	}
 }

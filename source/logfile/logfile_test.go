@@ -177,7 +177,7 @@ func TestRunHitsAndCounters(t *testing.T) {
 		got := r.src.Counters()
 		wantCounts := map[string]uint64{
 			"lines_read": 5, "lines_matched": 4, "lines_unmatched": 1, "lines_too_long": 0,
-			"lines_not_knock": 1, "bad_fields": 1, "hits": 2, "rotations": 0, "truncations": 0, "read_errors": 0,
+			"lines_not_knock": 1, "bad_fields": 1, "hits": 2, "rotations": 0, "truncations": 0, "tails_from_copy": 0, "read_errors": 0,
 		}
 		if !maps.Equal(got, wantCounts) {
 			t.Errorf("counters\n got  %v\n want %v", got, wantCounts)

@@ -1,6 +1,7 @@
 package logfile
 
 import (
+	"fmt"
 	"os"
 	"runtime"
 	"sync/atomic"
@@ -101,15 +102,20 @@ func rotateRename(w *loadWriter, n int, got func() int) {
 	}
 }
 
-// rotateCopyTruncate is logrotate's copytruncate. What is written between
-// the copy and the truncation is lost for any reader, so the writer waits
-// for the follower first; after the truncation it writes on at once, and
-// may grow the file past where the follower was before it looks.
-func rotateCopyTruncate(w *loadWriter, _ int, got func() int) {
-	waitFor(w.t, "the file to be read", func() bool { return got() == w.next })
+// rotateCopyTruncate is logrotate's copytruncate, the copy named as
+// logrotate names it (here path.N). What is written between the copy and
+// the truncation is lost for any reader. What was written before the copy
+// but not yet read is only in the copy, where the follower must find it:
+// so the writer waits only until the follower is into the current file,
+// not until it has read it all. (Rotations come back to back here; a
+// follower that let a whole file go by would miss it whatever it did.)
+// After the truncation the writer writes on at once, and may grow the file
+// past where the follower was before it looks.
+func rotateCopyTruncate(w *loadWriter, n int, got func() int) {
+	waitFor(w.t, "the follower to reach the current file", func() bool { return got() > w.first })
 	data, err := os.ReadFile(w.path)
 	if err == nil {
-		err = os.WriteFile(w.path+".1", data, 0o644)
+		err = os.WriteFile(fmt.Sprintf("%s.%d", w.path, n), data, 0o644)
 	}
 	if err == nil {
 		err = w.f.Truncate(0)
@@ -117,6 +123,7 @@ func rotateCopyTruncate(w *loadWriter, _ int, got func() int) {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	w.first = w.next
 }
 
 func TestRotationUnderLoad(t *testing.T) {
@@ -178,6 +185,7 @@ func loadTest(t *testing.T, cfg Config, rotate func(*loadWriter, int, func() int
 		}
 	}
 	c := r.src.Counters()
+	t.Logf("counters: %v", c)
 	if c[counter] != uint64(rotations) || c["lines_read"] != loadLines || c["hits"] != loadLines {
 		t.Errorf("%d rotations, counters %v", rotations, c)
 	}
