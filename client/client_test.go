@@ -154,14 +154,15 @@ func TestSendErrors(t *testing.T) {
 }
 
 // TestVerifyRetries: the port opens after the third knock; the client
-// waits 1 s, then 2 s, and every knock is made afresh.
+// waits half a second, then one, every knock is made afresh, and the
+// sealed retries alternate with single-packet authorization.
 func TestVerifyRetries(t *testing.T) {
 	r := newRig(t, "-conf", "testdata/sealed.conf", "-retry", "5", "-timeout", "0")
 	r.net.Open = func(n int, _ netip.AddrPort) bool { return n == 3 }
 	if err := r.run(t); err != nil {
 		t.Fatal(err)
 	}
-	if got := r.clock.Sleeps(); !slices.Equal(got, []time.Duration{time.Second, 2 * time.Second}) {
+	if got := r.clock.Sleeps(); !slices.Equal(got, []time.Duration{500 * time.Millisecond, time.Second}) {
 		t.Fatalf("backoff %v", got)
 	}
 	want := netip.AddrPortFrom(remote, 22)
@@ -169,28 +170,28 @@ func TestVerifyRetries(t *testing.T) {
 		t.Fatalf("probes %v", got)
 	}
 	sent := r.net.Ports()
-	n := len(sent) / 3
-	if len(sent) != 3*n || slices.Equal(sent[:n], sent[n:2*n]) {
-		t.Fatalf("three knocks, each fresh: %v", sent)
+	n := (len(sent) - 1) / 2
+	if len(sent) != 2*n+1 || sent[n] != 62201 || slices.Equal(sent[:n], sent[n+1:]) {
+		t.Fatalf("a knock over the span, an SPA datagram, a fresh knock over the span: %v", sent)
 	}
-	if !strings.Contains(r.stdout.String(), "192.0.2.1:22 is open") || !strings.Contains(r.stderr.String(), "knocking again in 2s (retry 2 of 5)") {
+	if !strings.Contains(r.stdout.String(), "192.0.2.1:22 is open") || !strings.Contains(r.stderr.String(), "knocking again in 1s (retry 2 of 5)") {
 		t.Fatalf("stdout %q stderr %q", r.stdout.String(), r.stderr.String())
 	}
 }
 
 func TestVerifyClosed(t *testing.T) {
-	r := newRig(t, "-conf", "testdata/knockclient.conf", "-retry", "3")
+	r := newRig(t, "-conf", "testdata/knockclient.conf", "-retry", "3", "-timeout", "0.3")
 	err := r.run(t)
 	if !errors.Is(err, client.ErrClosed) || !strings.Contains(err.Error(), "192.0.2.1:22 after 4 knock(s)") {
 		t.Fatalf("%v", err)
 	}
 	var backoff []time.Duration
 	for _, d := range r.clock.Sleeps() {
-		if d >= time.Second {
+		if d != 300*time.Millisecond { // the pauses between knock packets
 			backoff = append(backoff, d)
 		}
 	}
-	if !slices.Equal(backoff, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}) {
+	if !slices.Equal(backoff, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}) {
 		t.Fatalf("backoff %v", backoff)
 	}
 }
@@ -200,9 +201,9 @@ func TestBackoffCapped(t *testing.T) {
 	for n := range 8 {
 		got = append(got, client.Backoff(n))
 	}
-	want := []time.Duration{1, 2, 4, 8, 16, 16, 16, 16}
+	want := []time.Duration{500, 1000, 2000, 4000, 8000, 16000, 16000, 16000}
 	for i := range want {
-		want[i] *= time.Second
+		want[i] *= time.Millisecond
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("%v", got)

@@ -116,7 +116,7 @@ func TestVerifyRetry(t *testing.T) {
 	if status != exitOK {
 		t.Fatalf("status %d\nstdout %s\nstderr %s", status, stdout, stderr)
 	}
-	if !strings.Contains(stderr, "10.77.0.1:22 is closed; knocking again in 1s (retry 1 of 3)") || !strings.HasSuffix(stdout, "10.77.0.1:22 is open\n") {
+	if !strings.Contains(stderr, "10.77.0.1:22 is closed; knocking again in 500ms (retry 1 of 3)") || !strings.HasSuffix(stdout, "10.77.0.1:22 is open\n") {
 		t.Fatalf("stdout %q\nstderr %q", stdout, stderr)
 	}
 	if n := strings.Count(stdout, "knocked on 10.77.0.1"); n != 2 {
