@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// ProbeTimeout bounds a -verify connection attempt.
-const ProbeTimeout = 3 * time.Second
+// ProbeTimeouts are the -verify connection attempts.
+var ProbeTimeouts = []time.Duration{500 * time.Millisecond, time.Second}
 
 var errNotImplemented = errors.New("sending knocks is implemented on unix systems only")
 
