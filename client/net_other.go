@@ -10,7 +10,7 @@ import (
 )
 
 // ProbeTimeouts are the -verify connection attempts.
-var ProbeTimeouts = []time.Duration{500 * time.Millisecond, time.Second}
+var ProbeTimeouts = []time.Duration{300 * time.Millisecond, 700 * time.Millisecond}
 
 var errNotImplemented = errors.New("sending knocks is implemented on unix systems only")
 

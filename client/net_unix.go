@@ -14,10 +14,10 @@ import (
 )
 
 // ProbeTimeouts are the -verify connection attempts, one after the other,
-// each a fresh SYN: a lost SYN costs half a second, not the kernel's 1 s
-// retransmission, and a round trip of up to a second still succeeds on
-// the second attempt. A closed port costs 1.5 s in all.
-var ProbeTimeouts = []time.Duration{500 * time.Millisecond, time.Second}
+// each a fresh SYN: a lost SYN costs 0.3 s, not the kernel's 1 s
+// retransmission, and a round trip of up to 0.7 s still succeeds on the
+// second attempt. A closed port costs 1 s in all.
+var ProbeTimeouts = []time.Duration{300 * time.Millisecond, 700 * time.Millisecond}
 
 // System is the real network.
 type System struct{}
