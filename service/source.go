@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/logfile"
 )
