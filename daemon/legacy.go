@@ -30,19 +30,27 @@ type Legacy struct {
 	Location *time.Location
 }
 
-// CheckFields validates TimeField and CloseField against the format.
+// FieldError is a Legacy configuration CheckFields refused, with the
+// setting at fault: "timefield", "closefield" or "knock".
+type FieldError struct {
+	Setting string
+	Err     error
+}
+
+func (e *FieldError) Error() string { return e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// CheckFields validates TimeField and CloseField against the format, and
+// that the format names a port.
 func (l *Legacy) CheckFields() error {
 	f := l.Codec.Format()
-	for _, name := range []string{l.TimeField, l.CloseField} {
-		if name == "" {
-			continue
-		}
-		if !hasField(f, name) {
-			return fmt.Errorf("field %q is not in the knock format %q", name, f)
+	for setting, name := range map[string]string{"timefield": l.TimeField, "closefield": l.CloseField} {
+		if name != "" && !hasField(f, name) {
+			return &FieldError{setting, fmt.Errorf("field %q is not in the knock format %q (write none for no field)", name, f)}
 		}
 	}
 	if !f.Has(format.Port) && !f.Has(format.Port16) {
-		return fmt.Errorf("knock format %q has no PORT or PORT16 field: the daemon would not know which port to open", f)
+		return &FieldError{"knock", fmt.Errorf("knock format %q has no PORT or PORT16 field: the daemon would not know which port to open", f)}
 	}
 	return nil
 }

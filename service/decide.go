@@ -1,13 +1,12 @@
 package service
 
 import (
+	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/portknock/knock/daemon"
-	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
@@ -73,14 +72,12 @@ func decoder(set *settings.Set, span *portspan.Span) (daemon.Decoder, error) {
 		l.TimeField = tf
 	}
 	l.CloseField = set.String("closefield")
-	f := codec.Format()
-	for name, field := range map[string]string{"timefield": l.TimeField, "closefield": l.CloseField} {
-		if field != "" && !slices.ContainsFunc(f.Fields(), func(x format.Field) bool { return strings.EqualFold(x.String(), field) }) {
-			return nil, set.Errorf(name, "field %q is not in the knock format %q (write none for no field)", field, f)
-		}
-	}
 	if err := l.CheckFields(); err != nil {
-		return nil, set.Errorf("knock", "%v", err)
+		setting := "knock"
+		if fe, ok := errors.AsType[*daemon.FieldError](err); ok {
+			setting = fe.Setting
+		}
+		return nil, set.Errorf(setting, "%v", err)
 	}
 	return l, nil
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -56,7 +57,7 @@ func newBackend(set *settings.Set, prot []daemon.Port, fields []string, log *slo
 		})
 		if err != nil {
 			name := "opencommand"
-			if set.String("opencommand") != "" && strings.Contains(err.Error(), "stop") {
+			if ce, ok := errors.AsType[*command.ConfigError](err); ok && ce.Template == "stop" {
 				name = "closecommand"
 			}
 			return nil, set.Errorf(name, "%v", err)

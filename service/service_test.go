@@ -100,6 +100,8 @@ func TestStartupRefusesHalfConfigured(t *testing.T) {
 		{"portspan 1-2\n", "knockdaemon.conf: key: no value is set"},
 		{"key k\nduration 90\nmaxduration 60\n", ":2: duration: is longer than maxduration"},
 		{"key k\nportspan 0-255\n", ":2: portspan: includes the protected port tcp/22"},
+		{"key k\nknock CLIENT,FLAG0,CHECKSUM\n", ":2: knock: knock format \"CLIENT,FLAG0,CHECKSUM\" has no PORT"},
+		{"key k\nclosefield FLAG9\n", ":2: closefield: field \"FLAG9\""},
 	} {
 		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
 		if strings.Contains(tc.conf, "firewall") {
@@ -136,4 +138,13 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// A bad close command is reported at closecommand, not opencommand.
+func TestCommandErrorsNameTheSetting(t *testing.T) {
+	set := loadConf(t, "key k\nfirewall command\nopencommand /bin/true\nclosecommand /no/such/program %IP%\n", "-replayfile", filepath.Join(t.TempDir(), "r"))
+	_, err := service.New(set, service.Options{Stderr: testWriter{t}})
+	if err == nil || !strings.Contains(err.Error(), ":4: closecommand: ") {
+		t.Fatalf("%v, want an error at closecommand", err)
+	}
 }

@@ -90,13 +90,23 @@ func New(cfg Config) (*Backend, error) {
 	}
 	var err error
 	if b.start, err = configure("start", cfg.Start, cfg.Fields); err != nil {
-		return nil, err
+		return nil, &ConfigError{Template: "start", Err: err}
 	}
 	if b.stop, err = configure("stop", cfg.Stop, cfg.Fields); err != nil {
-		return nil, err
+		return nil, &ConfigError{Template: "stop", Err: err}
 	}
 	return b, nil
 }
+
+// ConfigError is a template New refused, and which one, so that the
+// caller can point at the setting it came from.
+type ConfigError struct {
+	Template string // "start" or "stop"
+	Err      error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
 
 // configure parses a template and resolves its program once, so that a
 // missing program stops start-up rather than the first knock.
