@@ -96,7 +96,11 @@ func (c *Client) planLegacy(p *plan) error {
 	}
 	for _, n := range f.Flags() {
 		if _, ok := p.flags[n]; !ok {
-			return s.Errorf("knock", "FLAG%d has no value: set flag%d (0-255)", n, n)
+			hint := ""
+			if n == 0 {
+				hint = "; with the daemon's default timefield it is the minutes to open, as in -flag0 15"
+			}
+			return s.Errorf("knock", "FLAG%d has no value: set flag%d (0-255)%s", n, n, hint)
 		}
 	}
 	return nil

@@ -21,8 +21,9 @@ type Value struct {
 type Set struct {
 	prog   Program
 	vals   map[string]Value
-	File   string   // the configuration file read, "" if none
-	Ignore []string // keys of the other program, seen and ignored
+	File     string   // the configuration file read, "" if none
+	Ignore   []string // keys of the other program, seen and ignored
+	searched []string // where the file was looked for, when -conf was not given
 }
 
 // Get returns a parameter's value, its default when unset.
@@ -70,7 +71,17 @@ func SearchPath(name string) []string {
 			filepath.Join(bin, "etc", name+".conf"),
 			filepath.Join(bin, "..", "etc", name+".conf"))
 	}
-	return append(out, filepath.Join("/etc", name+".conf"))
+	out = append(out, filepath.Join("/etc", name+".conf"))
+	// BIN/../etc is /etc when the program lives in /usr/bin: list it once.
+	seen := map[string]bool{}
+	uniq := out[:0]
+	for _, p := range out {
+		if p = filepath.Clean(p); !seen[p] {
+			seen[p] = true
+			uniq = append(uniq, p)
+		}
+	}
+	return uniq
 }
 
 // Load reads the program's settings: the file given by -conf, or the
@@ -84,6 +95,7 @@ func Load(prog Program, args []string, search []string) (*Set, error) {
 	s := &Set{prog: prog, vals: map[string]Value{}}
 	path := cli.vals["conf"].Text
 	if path == "" {
+		s.searched = search
 		path = firstExisting(search)
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("-conf %q: %w", path, err)
@@ -205,11 +217,14 @@ func (s *Set) setFromFile(it conffile.Item, seen map[string]conffile.Pos) error 
 // Missing reports a required parameter that nobody set, naming the file
 // that was read (or saying none was).
 func (s *Set) Missing(name, why string) error {
-	where := "no configuration file was found"
 	if s.File != "" {
-		where = s.File
+		return fmt.Errorf("%s: %s: no value is set: %s", s.File, name, why)
 	}
-	return fmt.Errorf("%s: %s: no value is set: %s", where, name, why)
+	where := "no configuration file was given (-conf)"
+	if len(s.searched) > 0 {
+		where = "no configuration file was found (looked for " + strings.Join(s.searched, ", ") + "; examples/ in the source has commented ones)"
+	}
+	return fmt.Errorf("%s: no value is set: %s; %s", name, why, where)
 }
 
 // Errorf returns an error about parameter name, placed where its value
