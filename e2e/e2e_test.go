@@ -189,6 +189,19 @@ func (l *lab) nflogReady() bool {
 	return err == nil
 }
 
+// refused checks, a second after a knock, that port 22 stayed closed and
+// that the daemon logged why: reason=<reason>.
+func (l *lab) refused(d *daemonProc, reason, what string) {
+	l.t.Helper()
+	time.Sleep(time.Second)
+	if l.canConnect(l.pair.HostV4, 22) {
+		l.t.Fatalf("%s opened the port", what)
+	}
+	if !strings.Contains(d.out.String(), "reason="+reason) {
+		l.t.Fatalf("%s: no reason=%s rejection in the daemon's log:\n%s", what, reason, d.out.String())
+	}
+}
+
 // knock runs knockclient in the client namespace.
 func (l *lab) knock(conf string, args ...string) string {
 	l.t.Helper()
