@@ -14,7 +14,7 @@
 // one, the knock carries the 8 ASCII bytes "RandomIV", then the IV, then the
 // ciphertext. The prototype's pages used IVs shorter than a block (four
 // digits); Crypt::CBC XORed them onto the first block, which is the same as
-// zero-extending them, so Open accepts any IV length from 1 to the block size
+// zero-extending them, so Decrypt accepts any IV length from 1 to the block size
 // and finds it from the total length.
 //
 // None of this is authenticated: CBC without a MAC is malleable and the
@@ -155,9 +155,9 @@ func (c *Cipher) Name() string { return c.name }
 // BlockSize is the cipher's block size in bytes (8, or 16 for Rijndael).
 func (c *Cipher) BlockSize() int { return c.block.BlockSize() }
 
-// SealedLen is the length of the ciphertext of n bytes of plaintext, without
+// CiphertextLen is the length of the ciphertext of n bytes of plaintext, without
 // any IV header: PKCS#5 always adds 1 to BlockSize bytes.
-func (c *Cipher) SealedLen(n int) int {
+func (c *Cipher) CiphertextLen(n int) int {
 	bs := c.BlockSize()
 	return bs * (n/bs + 1)
 }
@@ -169,9 +169,9 @@ func (c *Cipher) fixedIV() []byte {
 	return iv
 }
 
-// Encrypt encrypts plain in CBC mode with PKCS#5 padding under iv, which may
+// EncryptBlocks encrypts plain in CBC mode with PKCS#5 padding under iv, which may
 // be shorter than a block (it is zero-extended, as Crypt::CBC did).
-func (c *Cipher) Encrypt(plain, iv []byte) []byte {
+func (c *Cipher) EncryptBlocks(plain, iv []byte) []byte {
 	bs := c.BlockSize()
 	pad := bs - len(plain)%bs
 	buf := make([]byte, len(plain)+pad)
@@ -183,8 +183,8 @@ func (c *Cipher) Encrypt(plain, iv []byte) []byte {
 	return buf
 }
 
-// Decrypt reverses Encrypt. It fails with ErrLength or ErrPadding.
-func (c *Cipher) Decrypt(ct, iv []byte) ([]byte, error) {
+// DecryptBlocks reverses EncryptBlocks. It fails with ErrLength or ErrPadding.
+func (c *Cipher) DecryptBlocks(ct, iv []byte) ([]byte, error) {
 	bs := c.BlockSize()
 	if len(ct) == 0 || len(ct)%bs != 0 {
 		return nil, fmt.Errorf("%w: %d bytes, block size %d", ErrLength, len(ct), bs)
@@ -224,42 +224,42 @@ func (c *Cipher) blockIV(iv []byte) []byte {
 	return full
 }
 
-// Seal encrypts a knock. Without a random source the fixed IV is used and
+// Encrypt encrypts a knock. Without a random source the fixed IV is used and
 // nothing is prepended; with one, a fresh block-sized IV is drawn from it
 // and the result is Header || IV || ciphertext.
-func (c *Cipher) Seal(plain []byte, random io.Reader) ([]byte, error) {
+func (c *Cipher) Encrypt(plain []byte, random io.Reader) ([]byte, error) {
 	if random == nil {
-		return c.Encrypt(plain, c.fixedIV()), nil
+		return c.EncryptBlocks(plain, c.fixedIV()), nil
 	}
 	iv := make([]byte, c.BlockSize())
 	if _, err := io.ReadFull(random, iv); err != nil {
 		return nil, fmt.Errorf("drawing an IV: %w", err)
 	}
-	return c.SealIV(plain, iv), nil
+	return c.EncryptIV(plain, iv), nil
 }
 
-// SealIV encrypts with the given IV (1 to BlockSize bytes) and prepends the
+// EncryptIV encrypts with the given IV (1 to BlockSize bytes) and prepends the
 // header and IV. It exists for test vectors and the Knock Lab; knocks for
-// the network should use Seal with a real random source.
-func (c *Cipher) SealIV(plain, iv []byte) []byte {
-	out := make([]byte, 0, len(Header)+len(iv)+c.SealedLen(len(plain)))
+// the network should use Encrypt with a real random source.
+func (c *Cipher) EncryptIV(plain, iv []byte) []byte {
+	out := make([]byte, 0, len(Header)+len(iv)+c.CiphertextLen(len(plain)))
 	out = append(out, Header...)
 	out = append(out, iv...)
-	return append(out, c.Encrypt(plain, iv)...)
+	return append(out, c.EncryptBlocks(plain, iv)...)
 }
 
-// Open decrypts data made by Seal or SealIV. Data that starts with the
+// Decrypt decrypts data made by Encrypt or EncryptIV. Data that starts with the
 // header and leaves a whole number of blocks after an IV of 1 to BlockSize
 // bytes is read as Header || IV || ciphertext; anything else is read as
 // ciphertext under the fixed IV. It returns the plaintext and the IV used
 // (nil for the fixed IV).
-func (c *Cipher) Open(data []byte) (plain, iv []byte, err error) {
+func (c *Cipher) Decrypt(data []byte) (plain, iv []byte, err error) {
 	if ivLen, ok := c.HeaderIVLen(len(data)); ok && bytes.HasPrefix(data, []byte(Header)) {
 		iv = data[len(Header) : len(Header)+ivLen]
-		plain, err = c.Decrypt(data[len(Header)+ivLen:], iv)
+		plain, err = c.DecryptBlocks(data[len(Header)+ivLen:], iv)
 		return plain, iv, err
 	}
-	plain, err = c.Decrypt(data, c.fixedIV())
+	plain, err = c.DecryptBlocks(data, c.fixedIV())
 	return plain, nil, err
 }
 

@@ -39,14 +39,14 @@ func TestCanonical(t *testing.T) {
 func TestShortIVIsZeroExtended(t *testing.T) {
 	c, _ := cbc.New("Blowfish", "knock")
 	plain := []byte{142, 103, 205, 1, 22, 5, 223}
-	a := c.Encrypt(plain, []byte("9137"))
-	b := c.Encrypt(plain, []byte("9137\x00\x00\x00\x00"))
+	a := c.EncryptBlocks(plain, []byte("9137"))
+	b := c.EncryptBlocks(plain, []byte("9137\x00\x00\x00\x00"))
 	if !bytes.Equal(a, b) {
 		t.Fatalf("short IV %x, zero-extended %x", a, b)
 	}
 }
 
-func TestSealOpen(t *testing.T) {
+func TestEncryptDecrypt(t *testing.T) {
 	for _, name := range cbc.Names() {
 		c, err := cbc.New(name, "secret")
 		if err != nil {
@@ -61,36 +61,36 @@ func TestSealOpen(t *testing.T) {
 				}
 				var sealed []byte
 				if src != nil {
-					sealed, err = c.Seal(plain, src)
+					sealed, err = c.Encrypt(plain, src)
 				} else {
-					sealed, err = c.Seal(plain, nil)
+					sealed, err = c.Encrypt(plain, nil)
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
-				wantLen := c.SealedLen(n)
+				wantLen := c.CiphertextLen(n)
 				if random {
 					wantLen += len(cbc.Header) + c.BlockSize()
 				}
 				if len(sealed) != wantLen {
 					t.Errorf("%s: %d bytes sealed to %d, want %d", name, n, len(sealed), wantLen)
 				}
-				got, iv, err := c.Open(sealed)
+				got, iv, err := c.Decrypt(sealed)
 				if err != nil || !bytes.Equal(got, plain) || (iv != nil) != random {
-					t.Errorf("%s random=%v n=%d: Open = %x, iv %x, %v", name, random, n, got, iv, err)
+					t.Errorf("%s random=%v n=%d: Decrypt = %x, iv %x, %v", name, random, n, got, iv, err)
 				}
 			}
 		}
 	}
 }
 
-func TestOpenShortIVs(t *testing.T) {
+func TestDecryptShortIVs(t *testing.T) {
 	for _, name := range cbc.Names() {
 		c, _ := cbc.New(name, "secret")
 		for l := 1; l <= c.BlockSize(); l++ {
 			iv := bytes.Repeat([]byte{'7'}, l)
-			sealed := c.SealIV([]byte("payload"), iv)
-			got, gotIV, err := c.Open(sealed)
+			sealed := c.EncryptIV([]byte("payload"), iv)
+			got, gotIV, err := c.Decrypt(sealed)
 			if err != nil || string(got) != "payload" || !bytes.Equal(gotIV, iv) {
 				t.Errorf("%s IV length %d: %q %q %v", name, l, got, gotIV, err)
 			}
@@ -100,15 +100,15 @@ func TestOpenShortIVs(t *testing.T) {
 
 func TestDecryptErrors(t *testing.T) {
 	c, _ := cbc.New("Blowfish", "knock")
-	if _, err := c.Decrypt(make([]byte, 7), nil); !errors.Is(err, cbc.ErrLength) {
+	if _, err := c.DecryptBlocks(make([]byte, 7), nil); !errors.Is(err, cbc.ErrLength) {
 		t.Errorf("7 bytes: %v, want ErrLength", err)
 	}
-	if _, err := c.Decrypt(nil, nil); !errors.Is(err, cbc.ErrLength) {
+	if _, err := c.DecryptBlocks(nil, nil); !errors.Is(err, cbc.ErrLength) {
 		t.Errorf("empty: %v, want ErrLength", err)
 	}
-	ct := c.Encrypt([]byte("seven b"), []byte(cbc.FixedIV))
+	ct := c.EncryptBlocks([]byte("seven b"), []byte(cbc.FixedIV))
 	wrong, _ := cbc.New("Blowfish", "knocks")
-	if _, err := wrong.Decrypt(ct, []byte(cbc.FixedIV)); !errors.Is(err, cbc.ErrPadding) {
+	if _, err := wrong.DecryptBlocks(ct, []byte(cbc.FixedIV)); !errors.Is(err, cbc.ErrPadding) {
 		t.Errorf("wrong key: %v, want ErrPadding", err)
 	}
 }
@@ -123,12 +123,12 @@ func TestHeaderIVLen(t *testing.T) {
 	}
 }
 
-// FuzzOpen feeds arbitrary bytes to the decryption of every cipher: it
+// FuzzDecrypt feeds arbitrary bytes to the decryption of every cipher: it
 // must never panic, and what it accepts must seal back to the same bytes.
-func FuzzOpen(f *testing.F) {
+func FuzzDecrypt(f *testing.F) {
 	c, _ := cbc.New("Blowfish", "knock")
 	f.Add([]byte{221, 169, 50, 219, 86, 117, 62, 187})
-	f.Add(c.SealIV([]byte{142, 103, 205, 1, 22, 5, 223}, []byte("9137")))
+	f.Add(c.EncryptIV([]byte{142, 103, 205, 1, 22, 5, 223}, []byte("9137")))
 	f.Add([]byte("RandomIV"))
 	f.Add([]byte("RandomIV12345678"))
 	ciphers := make([]*cbc.Cipher, 0)
@@ -138,15 +138,15 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, k := range ciphers {
-			plain, iv, err := k.Open(data)
+			plain, iv, err := k.Decrypt(data)
 			if err != nil {
 				continue
 			}
 			var again []byte
 			if iv == nil {
-				again = k.Encrypt(plain, []byte(cbc.FixedIV))
+				again = k.EncryptBlocks(plain, []byte(cbc.FixedIV))
 			} else {
-				again = k.SealIV(plain, iv)
+				again = k.EncryptIV(plain, iv)
 			}
 			if !bytes.Equal(again, data) {
 				t.Fatalf("%s: opened %x to %x, which seals to %x", k.Name(), data, plain, again)

@@ -5,14 +5,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
+	"github.com/portknock/knock/legacy"
 )
 
 // BenchmarkDecodeArgument: -decode's text to JSON-ready fields, V1.
 func BenchmarkDecodeArgument(b *testing.B) {
-	codec, err := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	codec, err := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
 	if err != nil {
 		b.Fatal(err)
 	}

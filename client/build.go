@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/source/logfile"
 )
@@ -34,7 +34,7 @@ func (p *plan) build(c *Client) (built, error) {
 }
 
 func (p *plan) buildLegacy(c *Client) (built, error) {
-	t, err := p.codec.Trace(knock.Values{Client: p.client, Port: p.port, Flags: p.flags})
+	t, err := p.codec.Trace(legacy.Values{Client: p.client, Port: p.port, Flags: p.flags})
 	if err != nil {
 		return built{}, err
 	}

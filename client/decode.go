@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
@@ -22,7 +22,7 @@ import (
 type Result struct {
 	Fields []Field
 	Valid  bool
-	Reason string // knock.Reason or sealed.Reason; "" when valid
+	Reason string // legacy.Reason or sealed.Reason; "" when valid
 }
 
 // Field is one named value of a Result.
@@ -69,15 +69,15 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // DecodeLegacy decodes a legacy knock. The fields are the format's, named
 // in lower case (client as a dotted address). A knock whose checksum fails
 // is returned with Valid false and an error; any other failure returns no
-// fields. Errors wrap ErrUndecodable and say the knock.Reason.
-func DecodeLegacy(c *knock.Codec, ports []uint16) (Result, error) {
+// fields. Errors wrap ErrUndecodable and say the legacy.Reason.
+func DecodeLegacy(c *legacy.Codec, ports []uint16) (Result, error) {
 	v, err := c.Decode(ports)
-	if err != nil && !errors.Is(err, knock.ErrChecksum) {
-		return Result{Reason: knock.Reason(err)}, undecodable(knock.Reason(err), err)
+	if err != nil && !errors.Is(err, legacy.ErrChecksum) {
+		return Result{Reason: legacy.Reason(err)}, undecodable(legacy.Reason(err), err)
 	}
 	r := Result{Valid: err == nil, Fields: legacyFields(c.Format(), v)}
 	if err != nil {
-		r.Reason = knock.Reason(err)
+		r.Reason = legacy.Reason(err)
 		return r, undecodable(r.Reason, err)
 	}
 	return r, nil
@@ -90,7 +90,7 @@ func undecodable(reason string, err error) error {
 	return fmt.Errorf("%w (%s): %w", ErrUndecodable, reason, err)
 }
 
-func legacyFields(f format.Format, v knock.Values) []Field {
+func legacyFields(f format.Format, v legacy.Values) []Field {
 	var out []Field
 	seen := map[string]bool{}
 	for _, fl := range f.Fields() {

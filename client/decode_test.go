@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/legacy"
 )
 
 func TestDecodeLegacy(t *testing.T) {
@@ -115,7 +115,7 @@ func FuzzDecodeArgument(f *testing.F) {
 	for _, s := range readSeeds(f) {
 		f.Add(s)
 	}
-	codec, err := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	codec, err := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
 	if err != nil {
 		f.Fatal(err)
 	}

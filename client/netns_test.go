@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
@@ -151,7 +151,7 @@ func TestClientFromRouteOnTheWire(t *testing.T) {
 	testenv.NeedCommand(t, "ip", "apt-get install iproute2")
 	pair := netnstest.NewPair(t)
 	got := wire(t, pair, pair.ClientV4, 8, "-conf", "testdata/knockclient.conf", "-client", "", "-remote", pair.HostV4.String(), "-timeout", "0")
-	codec, err := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	codec, err := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
 	if err != nil {
 		t.Fatal(err)
 	}

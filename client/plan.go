@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
@@ -20,8 +20,8 @@ import (
 // the client address chosen.
 type plan struct {
 	mode  string
-	codec *knock.Codec // legacy
-	key   *sealed.Key  // sealed
+	codec *legacy.Codec // legacy
+	key   *sealed.Key   // sealed
 	span  *portspan.Span
 	msg   sealed.Message // sealed: all but the time
 	spa   uint16         // sealed: the SPA port, 0 for a knock over the span
@@ -82,7 +82,7 @@ func (c *Client) planLegacy(p *plan) error {
 		return err
 	}
 	cfg.Rand, cfg.Now = c.env.Rand, c.env.Clock.Now
-	if p.codec, err = knock.New(cfg); err != nil {
+	if p.codec, err = legacy.New(cfg); err != nil {
 		return err
 	}
 	p.span = p.codec.Span()

@@ -1,401 +1,347 @@
-// Package daemon is the knock daemon's decision engine: hits in, grants
-// out.
+// Package daemon assembles knockdaemon from its settings: a knock
+// source, the decision engine, a firewall backend, the replay cache,
+// logging and metrics; it runs them, reloads them on SIGHUP without
+// dropping granted access, and stops them cleanly. The command is a thin
+// shell over it, and the tests and the demo drive it directly.
 //
-// For every packet seen on the knock span the engine appends its port to
-// the source's queue (package tracker), then tries the queue's tail at
-// every length a valid knock can have: a knock that a stray packet
-// interrupted is still found when the stray came before it. A candidate
-// passes, in order: decoding (span, length, decryption or authentication,
-// checksum), the time window, CLIENT against the packet's source (when
-// configured), the list of protected ports, and the replay cache. Each
-// failure is a named reason in the log and a counter; nothing is ever sent
-// back to the network.
-//
-// The engine runs in one goroutine (Run), so the decision path takes no
-// locks; firewall changes happen in a second goroutine, so a slow backend
-// never stalls the reading of packets.
+// Start-up is all or nothing: every setting is checked and every part
+// built before anything runs, so the daemon never runs half-configured.
 package daemon
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
+	"io"
 	"log/slog"
-	"net/netip"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/metrics"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/replay"
+	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/tracker"
 )
 
-// Port is a protected port: the only ports a knock may ever open.
-type Port = firewall.Port
-
-// Config is what the engine decides with. Reload swaps it whole.
-type Config struct {
-	Decoder     Decoder
-	Protected   []Port
-	Duration    time.Duration // when the knock carries none (default 5 min)
-	MaxDuration time.Duration // the most a knock may ask for (default 24 h)
-	CheckClient bool          // a knock's CLIENT must be the packet's source
-	Replay      bool          // refuse knocks accepted before
-	DryRun      bool          // decide and log, change no firewall (-test)
+// Options are the service's edges.
+type Options struct {
+	Stderr   io.Writer
+	Now      func() time.Time
+	Backend  BackendOptions
+	Source   SourceOptions
+	Log      *slog.Logger  // overrides the logger the settings describe (tests)
+	Firewall Backend       // overrides the backend the settings describe (tests)
+	Repair   time.Duration // how often the firewall is checked and repaired (default 5 s)
 }
 
-func (c *Config) check() error {
-	if c.Decoder == nil {
-		return fmt.Errorf("no knock decoder configured")
+// Daemon is an assembled knockdaemon.
+type Daemon struct {
+	set     *settings.Set
+	opts    Options
+	log     *slog.Logger
+	engine  *engine.Engine
+	cfg     engine.Config
+	span    *portspan.Span
+	src     source.Source
+	fw      Backend
+	replay  *replay.Cache
+	metrics *engine.Metrics
+	reg     *metrics.Registry
+	mu      sync.Mutex // guards src for reloads
+	srcStop context.CancelFunc
+	reloads chan reloadReq
+}
+
+// New checks every setting and builds every part; nothing runs yet and,
+// apart from opening the replay cache, nothing on the host is changed.
+func New(set *settings.Set, o Options) (*Daemon, error) {
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
 	}
-	if len(c.Protected) == 0 {
-		return fmt.Errorf("no protected ports: list the ports knocks may open (for example protected = tcp/22)")
+	if o.Now == nil {
+		o.Now = time.Now
 	}
-	if c.Duration <= 0 {
-		c.Duration = 5 * time.Minute
+	if o.Repair == 0 {
+		o.Repair = 5 * time.Second
 	}
-	if c.MaxDuration <= 0 {
-		c.MaxDuration = 24 * time.Hour
+	d := &Daemon{set: set, opts: o, reg: &metrics.Registry{}, reloads: make(chan reloadReq)}
+	var err error
+	if d.log = o.Log; d.log == nil {
+		if d.log, err = newLogger(set, o.Stderr); err != nil {
+			return nil, err
+		}
 	}
-	if c.Duration > c.MaxDuration {
-		return fmt.Errorf("default duration %s is longer than the maximum %s", c.Duration, c.MaxDuration)
+	if d.cfg, d.span, err = engineConfig(set); err != nil {
+		return nil, err
+	}
+	if d.fw = o.Firewall; d.fw == nil {
+		if d.fw, err = newBackend(set, d.cfg.Protected, fieldNames(d.cfg), d.log, o.Backend); err != nil {
+			return nil, err
+		}
+	}
+	if d.src, err = newSource(set, d.span, d.extraPorts(), d.log, o.Now, o.Source); err != nil {
+		return nil, err
+	}
+	if d.cfg.Replay {
+		if d.replay, err = openReplay(set, o.Now); err != nil {
+			return nil, err
+		}
+	}
+	d.metrics = engine.NewMetrics(d.reg)
+	d.reg.CounterMap("knockdaemon_source_events_total", "What the knock source counted: packets or lines seen, parsed, malformed, overruns.", "event", d.sourceCounters)
+	tr := tracker.New(tracker.Config{Probation: set.Int("maxsources"), Active: set.Int("maxactive"),
+		Depth: depthFor(d.cfg), Timeout: set.Duration("knocktimeout")})
+	d.engine, err = engine.New(d.cfg, engine.Deps{Tracker: tr, Replay: d.replay, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// NewDecoder builds only what deciding takes, for knockdaemon -decode: no
+// source, a firewall that is never called, and the replay cache as it is
+// on disk, read and never written.
+func NewDecoder(set *settings.Set) (*Daemon, error) {
+	d := &Daemon{set: set, reg: &metrics.Registry{}, log: slog.New(slog.DiscardHandler)}
+	var err error
+	if d.cfg, d.span, err = engineConfig(set); err != nil {
+		return nil, err
+	}
+	d.cfg.DryRun = true
+	if d.cfg.Replay {
+		if d.replay, err = replay.OpenReadOnly(set.Path("replayfile"), nil); err != nil {
+			return nil, set.Errorf("replayfile", "%v", err)
+		}
+	}
+	d.metrics = engine.NewMetrics(d.reg)
+	d.engine, err = engine.New(d.cfg, engine.Deps{Replay: d.replay, Firewall: noFirewall{}, Log: d.log, Metrics: d.metrics})
+	return d, err
+}
+
+// noFirewall refuses every change; -decode never makes one.
+type noFirewall struct{}
+
+func (noFirewall) Open(context.Context, firewall.Grant) error  { return errors.New("no firewall") }
+func (noFirewall) Close(context.Context, firewall.Grant) error { return errors.New("no firewall") }
+
+// Uninstall removes what the firewall backend installed.
+func (d *Daemon) Uninstall(ctx context.Context) error { return d.fw.Uninstall(ctx) }
+
+// DumpSettings writes every setting with its origin, the key masked.
+func DumpSettings(w io.Writer, set *settings.Set) { dumpSettings(w, set, settings.Daemon) }
+
+// depthFor keeps room in each queue for the longest knock, foreign knocks
+// it may skip, and strays before it.
+func depthFor(cfg engine.Config) int {
+	l := cfg.Decoder.Lengths()
+	return l[len(l)-1] + cfg.Decoder.Skip() + 8
+}
+
+// extraPorts lists the ports beyond the span the sources must report: the
+// single-packet authorization port of the sealed mode.
+func (d *Daemon) extraPorts() []uint16 {
+	if s, ok := d.cfg.Decoder.(engine.SPADecoder); ok && s.SPAPort() != 0 && !d.span.Contains(s.SPAPort()) {
+		return []uint16{s.SPAPort()}
 	}
 	return nil
 }
 
-// Engine is the decision engine.
-type Engine struct {
-	cfg     Config
-	tracker *tracker.Tracker
-	replay  *replay.Cache
-	fw      firewall.Backend
-	log     *slog.Logger
-	now     func() time.Time
-	m       *Metrics
-	acts    *actor
-	lengths []int // cfg.Decoder.Lengths(), read once per configuration
-	reloads chan reload
-	limiter *logLimiter
+func fieldNames(cfg engine.Config) []string {
+	if l, ok := cfg.Decoder.(*engine.Legacy); ok {
+		var out []string
+		for _, f := range l.Codec.Format().Fields() {
+			out = append(out, strings.ToLower(f.String()))
+		}
+		return out
+	}
+	return []string{"client", "port", "proto", "duration", "close", "time", "nonce"}
 }
 
-type reload struct {
-	cfg  Config
-	done chan error
+func openReplay(set *settings.Set, now func() time.Time) (*replay.Cache, error) {
+	path := set.Path("replayfile")
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, set.Errorf("replayfile", "%v", err)
+		}
+	}
+	c, err := replay.Open(path, 0, now)
+	if err != nil {
+		return nil, set.Errorf("replayfile", "%v", err)
+	}
+	return c, nil
 }
 
-// Deps are the engine's edges, passed in so tests can fake them.
-type Deps struct {
-	Tracker  *tracker.Tracker
-	Replay   *replay.Cache // nil: replay protection off
-	Firewall firewall.Backend
-	Log      *slog.Logger
-	Now      func() time.Time
-	Metrics  *Metrics
+// sourceCounters reads the running source's own counts.
+func (d *Daemon) sourceCounters() map[string]uint64 {
+	d.mu.Lock()
+	src := d.src
+	d.mu.Unlock()
+	if c, ok := src.(source.Counters); ok {
+		return c.Counters()
+	}
+	return nil
 }
 
-// New checks cfg and builds an engine.
-func New(cfg Config, d Deps) (*Engine, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
-	if cfg.Replay && d.Replay == nil {
-		return nil, fmt.Errorf("replay protection is on but no replay cache was given")
-	}
-	if d.Now == nil {
-		d.Now = time.Now
-	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
-	}
-	if d.Metrics == nil {
-		d.Metrics = NewMetrics(nil)
-	}
-	if d.Tracker == nil {
-		d.Tracker = tracker.New(tracker.Config{})
-	}
-	e := &Engine{
-		cfg: cfg, tracker: d.Tracker, replay: d.Replay, fw: d.Firewall, log: d.Log, now: d.Now,
-		m: d.Metrics, reloads: make(chan reload), limiter: newLogLimiter(d.Now, 20),
-		lengths: cfg.Decoder.Lengths(),
-	}
-	e.acts = newActor(d.Firewall, d.Log, d.Metrics, d.Now)
-	return e, nil
+// Describe is what the daemon will do, for the start-up log and -test.
+func (d *Daemon) Describe() string {
+	return describe(d.cfg, d.span) + "\nfirewall:\n" + d.fw.Describe()
 }
 
-// Run reads hits until ctx ends, then waits for pending firewall changes.
-func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
-	done := make(chan struct{})
-	go func() { e.acts.run(ctx); close(done) }()
-	defer func() { <-done }()
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+// Metrics returns the engine's counters.
+func (d *Daemon) Metrics() *engine.Metrics { return d.metrics }
+
+// Run installs the firewall (unless -test), starts the source, the
+// engine and the metrics endpoint, and runs until ctx ends. Stopping
+// leaves the firewall's guard in place: stopping must never open a port.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	if !d.cfg.DryRun {
+		if err := d.fw.Setup(ctx); err != nil {
+			return fmt.Errorf("installing the firewall: %w%s", err, permissionHint(err))
+		}
+	}
+	d.log.Info("knockdaemon started", "knock", describe(d.cfg, d.span), "runmode", d.set.String("runmode"), "firewall", d.set.String("firewall"), "dry_run", d.cfg.DryRun)
+	for _, k := range d.set.Ignore {
+		d.log.Debug("setting of knockclient ignored", "key", k)
+	}
+	d.warnWeak()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hits := make(chan source.Hit, 4096)
+	errc := make(chan error, 3)
+	d.startSource(ctx, hits, errc)
+	if addr := d.set.String("metrics"); addr != "" {
+		if err := d.serveMetrics(ctx, addr); err != nil {
+			return err
+		}
+	}
+	go d.repair(ctx)
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- d.engine.Run(ctx, hits) }()
+	var err error
+loop:
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case h := <-hits:
-			e.Handle(h)
-		case r := <-e.reloads:
-			r.done <- e.apply(r.cfg)
-		case <-tick.C:
-			e.m.publishTracker(e.tracker.Stats())
+			break loop
+		case err = <-errc:
+			cancel()
+			break loop
+		case r := <-d.reloads:
+			rerr := d.reload(ctx, r.set, hits, errc)
+			if rerr != nil {
+				d.log.Error("reload refused; the daemon goes on as it was", "err", rerr)
+			}
+			r.done <- rerr
 		}
 	}
+	<-engineDone
+	stopCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	if serr := d.fw.Stop(stopCtx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	if d.cfg.DryRun {
+		d.log.Info("knockdaemon stopped (test mode: the firewall was never touched)")
+	} else {
+		d.log.Info("knockdaemon stopped; the firewall guard stays in place")
+	}
+	return err
 }
 
-// SetFirewall swaps the firewall backend: changes decided from now on go
-// to fw. The caller has set fw up; grants in the kernel are untouched.
-func (e *Engine) SetFirewall(fw firewall.Backend) { e.acts.setFirewall(fw) }
-
-// Reload swaps the configuration between two hits. Queues, the replay
-// cache and granted access are kept.
-func (e *Engine) Reload(ctx context.Context, cfg Config) error {
-	r := reload{cfg: cfg, done: make(chan error, 1)}
-	select {
-	case e.reloads <- r:
-		return <-r.done
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+func (d *Daemon) startSource(ctx context.Context, hits chan<- source.Hit, errc chan<- error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	sctx, stop := context.WithCancel(ctx)
+	d.srcStop = stop
+	src := d.src
+	go func() {
+		if err := src.Run(sctx, hits); err != nil && sctx.Err() == nil {
+			errc <- fmt.Errorf("knock source: %w%s", err, permissionHint(err))
+		}
+	}()
 }
 
-func (e *Engine) apply(cfg Config) error {
-	if err := cfg.check(); err != nil {
-		return err
+// permissionHint says what to do when the kernel refused for want of
+// privilege, the first error a newcomer meets.
+func permissionHint(err error) string {
+	// Some netlink libraries format the errno instead of wrapping it.
+	if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "operation not permitted") {
+		return " (the daemon needs root, or CAP_NET_ADMIN and CAP_NET_RAW, to change the firewall and read packets)"
 	}
-	if cfg.Replay && e.replay == nil {
-		return fmt.Errorf("replay protection cannot be turned on by a reload: restart the daemon")
-	}
-	e.cfg = cfg
-	e.lengths = cfg.Decoder.Lengths()
-	return nil
+	return ""
 }
 
-var errImplausible = errors.New("the knock's first bytes cannot start a knock")
-
-// Handle decides on one hit. Run calls it; tests may call it directly.
-func (e *Engine) Handle(h source.Hit) {
-	e.m.Hits.Inc()
-	d := e.cfg.Decoder
-	if sd, ok := d.(SPADecoder); ok && h.Payload != nil && h.Proto == source.UDP && sd.SPAPort() != 0 && h.Port == sd.SPAPort() {
-		e.handleSPA(sd, h)
+// repair re-installs the firewall's guard if something removed it (a
+// `flush ruleset` by the host's own firewall reload), and sweeps expired
+// rules where the backend keeps them.
+func (d *Daemon) repair(ctx context.Context) {
+	if d.cfg.DryRun {
 		return
 	}
-	if !d.InSpan(h.Port) {
-		e.m.OutsideSpan.Inc()
-		return
-	}
-	at := h.Time
-	if at.IsZero() {
-		at = e.now()
-	}
-	src := h.Src.Unmap()
-	queue := e.tracker.Add(src, h.Port, at)
-	lengths := e.lengths
-	if len(queue) < lengths[0] {
-		return
-	}
-	best, bestErr := "", error(nil)
-	for cand := range candidates(queue, lengths, min(d.Skip(), 2), d.Plausible) {
-		req, err := e.check(cand, src)
-		if err == nil {
-			e.tracker.Consume(src)
-			e.accept(req, src)
+	t := time.NewTicker(d.opts.Repair)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
 			return
-		}
-		if r := ReasonOf(err); best == "" || stage[r] > stage[best] {
-			best, bestErr = r, err
-		}
-	}
-	if best == "" {
-		// Every candidate failed the first look.
-		best, bestErr = ReasonMalformed, errImplausible
-	}
-	e.m.rejected(best).Inc()
-	e.logReject(best, bestErr, src)
-}
-
-// handleSPA decides on a single-packet authorization datagram.
-func (e *Engine) handleSPA(sd SPADecoder, h source.Hit) {
-	src := h.Src.Unmap()
-	req, err := sd.DecodeSPA(h.Payload, src, e.now())
-	if err == nil {
-		req, err = e.policy(req, src)
-	}
-	if err != nil {
-		reason := ReasonOf(err)
-		e.m.rejected(reason).Inc()
-		e.logReject(reason, err, src)
-		return
-	}
-	e.accept(req, src)
-}
-
-// Explain runs every check on one sequence as if it had arrived from src,
-// without acting and without remembering it: knockdaemon -decode. It must
-// not run while Run does.
-func (e *Engine) Explain(ports []uint16, src netip.Addr) (Request, error) {
-	return e.check(ports, src.Unmap())
-}
-
-// check runs every check on one candidate.
-func (e *Engine) check(ports []uint16, src netip.Addr) (Request, error) {
-	req, err := e.cfg.Decoder.Decode(ports, src, e.now())
-	if err != nil {
-		return req, err
-	}
-	return e.policy(req, src)
-}
-
-// policy runs the checks that follow decoding: client, port, replay.
-func (e *Engine) policy(req Request, src netip.Addr) (Request, error) {
-	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
-		return req, reject(ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
-	}
-	if len(e.protocols(req)) == 0 {
-		return req, reject(ReasonPort, fmt.Errorf("port %d is not a protected port (%s)", req.Port, e.protectedText()))
-	}
-	if e.cfg.Replay && e.replay.Seen(req.ReplayID) {
-		return req, reject(ReasonReplay, fmt.Errorf("this knock was accepted before"))
-	}
-	return req, nil
-}
-
-// protocols returns the protected protocols the request may act on.
-func (e *Engine) protocols(req Request) []string {
-	var out []string
-	for _, p := range e.cfg.Protected {
-		if p.Port == req.Port && (req.Proto == "" || req.Proto == p.Proto) {
-			out = append(out, p.Proto)
-		}
-	}
-	return out
-}
-
-func (e *Engine) protectedText() string {
-	s := make([]string, len(e.cfg.Protected))
-	for i, p := range e.cfg.Protected {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ", ")
-}
-
-// accept records a valid knock and queues its firewall changes.
-func (e *Engine) accept(req Request, src netip.Addr) {
-	dur := req.Duration
-	if dur == 0 && !req.Close {
-		dur = e.cfg.Duration
-	}
-	if dur > e.cfg.MaxDuration {
-		dur = e.cfg.MaxDuration
-	}
-	if e.cfg.Replay && !e.cfg.DryRun {
-		if err := e.replay.Add(req.ReplayID, req.ReplayUntil); err != nil {
-			// Fail closed: a knock that could not be remembered could be
-			// replayed, so it opens nothing.
-			e.m.rejected(ReasonReplay).Inc()
-			e.log.Error("knock refused: the replay cache cannot record it", "src", src, "err", err)
-			return
-		}
-	}
-	e.m.Accepted.Inc()
-	verb := "open"
-	if req.Close {
-		verb = "close"
-	}
-	for _, proto := range e.protocols(req) {
-		g := firewall.Grant{Addr: req.Client.Unmap(), Proto: proto, Port: req.Port, Duration: dur, Fields: req.Fields}
-		e.log.Info("knock accepted", "action", verb, "src", src, "client", g.Addr, "port", fmt.Sprintf("%s/%d", proto, g.Port), "duration", dur, "dry_run", e.cfg.DryRun)
-		if !e.cfg.DryRun {
-			e.acts.submit(action{grant: g, close: req.Close, at: e.now()})
-		}
-	}
-}
-
-func (e *Engine) logReject(reason string, err error, src netip.Addr) {
-	// Failures before decryption are what every stray packet and every
-	// flood produces: debug only. Later ones decrypted under the key,
-	// which deserves the operator's eye, within a rate limit.
-	level := slog.LevelDebug
-	if stage[reason] >= stage[ReasonStale] {
-		level = slog.LevelWarn
-	}
-	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
-		return
-	}
-	e.log.Log(context.Background(), level, "knock rejected", "reason", reason, "src", src, "err", err)
-}
-
-// candidates yields the tails of queue worth decoding: for each length
-// n, the last n knocks, and, when skip > 0, the last n+s knocks with s of
-// them left out (never the first: that is a shorter tail, tried already;
-// never the last: the knock ends with the packet that just arrived). Work
-// per hit is bounded by the lengths and skip, not by the queue.
-//
-// Before a candidate is built, its first ports (at most 8: enough for a
-// first byte on any span) go to plausible; most garbage stops there, at
-// the cost of a lookup. The yielded slice is reused: copy it to keep it.
-func candidates(queue []uint16, lengths []int, skip int, plausible func(prefix []uint16, n int) bool) iter.Seq[[]uint16] {
-	return func(yield func([]uint16) bool) {
-		buf := make([]uint16, 0, len(queue))
-		for _, n := range lengths {
-			for s := 0; s <= skip && n+s <= len(queue); s++ {
-				w := window{ports: queue[len(queue)-n-s:], skip: s, buf: buf, plausible: plausible, yield: yield}
-				if !w.each(1, 0) {
-					return
-				}
+		case <-t.C:
+			if err := d.fw.Setup(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("firewall check failed", "err", err)
+			}
+			if s, ok := d.fw.(interface {
+				Sweep(context.Context) (int, error)
+			}); ok {
+				s.Sweep(ctx)
 			}
 		}
 	}
 }
 
-// window enumerates the ways of leaving skip inner ports out of ports.
-type window struct {
-	ports     []uint16
-	skip      int
-	gaps      [2]int
-	buf       []uint16
-	plausible func([]uint16, int) bool
-	yield     func([]uint16) bool
+func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return d.set.Errorf("metrics", "%v", err)
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		d.log.Warn("metrics are served on a non-loopback address", "addr", ln.Addr())
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", d.reg.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	d.log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
 }
 
-func (w *window) each(from, k int) bool {
-	if k == w.skip {
-		return w.emit()
+// warnWeak says so when the legacy knock leaves garbage or replays a way in.
+func (d *Daemon) warnWeak() {
+	l, ok := d.cfg.Decoder.(*engine.Legacy)
+	if !ok {
+		return
 	}
-	for i := from; i < len(w.ports)-1; i++ {
-		w.gaps[k] = i
-		if !w.each(i+1, k+1) {
-			return false
-		}
+	f := l.Codec.Format()
+	if !d.cfg.CheckClient || !strings.Contains(f.String(), "CLIENT") {
+		d.log.Warn("the legacy knock is not tied to the sender: under a flood, a random sequence that happens to decode may open a protected port to its source; set checkclient = yes with CLIENT in the knock, or use mode = sealed")
 	}
-	return true
+	if d.cfg.Replay && !f.HasTime() && !strings.Contains(f.String(), "RAND") && !d.set.Bool("iv") {
+		d.log.Warn("every knock of this configuration is the same sequence, so replay protection refuses it again for replayttl after each use; set iv = yes (or add RAND or THIS* fields) on both ends, or use mode = sealed", "replayttl", d.set.Duration("replayttl"))
+	}
 }
 
-func (w *window) skipped(i int) bool {
-	return (w.skip >= 1 && i == w.gaps[0]) || (w.skip >= 2 && i == w.gaps[1])
-}
-
-func (w *window) emit() bool {
-	n := len(w.ports) - w.skip
-	var prefix [8]uint16
-	k := 0
-	for i := 0; i < len(w.ports) && k < len(prefix) && k < n; i++ {
-		if !w.skipped(i) {
-			prefix[k] = w.ports[i]
-			k++
-		}
+func (d *Daemon) close() {
+	if d.replay != nil {
+		d.replay.Close()
 	}
-	if !w.plausible(prefix[:k], n) {
-		return true
-	}
-	w.buf = w.buf[:0]
-	for i, p := range w.ports {
-		if !w.skipped(i) {
-			w.buf = append(w.buf, p)
-		}
-	}
-	return w.yield(w.buf)
 }

@@ -1,210 +1,150 @@
-package daemon
+package daemon_test
 
 import (
-	"math/rand/v2"
+	"context"
+	"fmt"
 	"net/netip"
-	"slices"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/portknock/knock"
-	"github.com/portknock/knock/firewall/firewalltest"
-	"github.com/portknock/knock/replay"
-	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/settings"
+	"github.com/portknock/knock/source/logfile"
 )
 
-type clock struct{ t time.Time }
-
-func (c *clock) now() time.Time { return c.t }
-
-// V1 of the compatibility notes: 142.103.205.1 asks for port 22 for 15
-// minutes; FLAG0 carries the minutes, as in the prototype's example.
-var v1 = []uint16{966, 914, 795, 964, 831, 862, 807, 932}
-
-type rig struct {
-	e   *Engine
-	fw  *firewalltest.Backend
-	clk *clock
-}
-
-func newRig(t *testing.T, mutate func(*Config, *Legacy)) *rig {
+// writeConf writes a configuration file and loads it with extra args.
+func loadConf(t *testing.T, body string, args ...string) *settings.Set {
 	t.Helper()
-	codec, err := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	path := filepath.Join(t.TempDir(), "knockdaemon.conf")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := settings.Load(settings.Daemon, append([]string{"-conf", path}, args...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	leg := &Legacy{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: 24 * time.Hour}
-	cfg := Config{Decoder: leg, Protected: []Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true}
-	if mutate != nil {
-		mutate(&cfg, leg)
-	}
-	if err := leg.CheckFields(); err != nil {
-		t.Fatal(err)
-	}
-	rc, _ := replay.Open("", 0, clk.now)
-	fw := firewalltest.New(clk.now)
-	e, err := New(cfg, Deps{Replay: rc, Firewall: fw, Now: clk.now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{e: e, fw: fw, clk: clk}
+	return set
 }
 
-func (r *rig) knock(src string, ports ...uint16) {
-	for _, p := range ports {
-		r.clk.t = r.clk.t.Add(100 * time.Millisecond)
-		r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr(src), Proto: source.TCP, Port: p})
-	}
-	r.e.acts.drain()
-}
-
-func TestValidKnockOpensAndExpires(t *testing.T) {
-	r := newRig(t, nil)
-	r.knock("142.103.205.1", v1...)
-	if got := r.fw.Active(); !slices.Equal(got, []string{"142.103.205.1 tcp/22"}) {
-		t.Fatalf("active grants %v (log %v)", got, r.fw.Log)
-	}
-	if r.fw.Log[0] != "open 142.103.205.1 tcp/22 15m0s" {
-		t.Fatalf("firewall log %v: want 15 minutes from FLAG0", r.fw.Log)
-	}
-	r.clk.t = r.clk.t.Add(16 * time.Minute)
-	if got := r.fw.Active(); len(got) != 0 {
-		t.Fatalf("still open after 16 minutes: %v", got)
-	}
-}
-
-func TestStrayBeforeKnockIsSkipped(t *testing.T) {
-	r := newRig(t, nil)
-	r.knock("142.103.205.1", append([]uint16{800, 801}, v1...)...)
-	if len(r.fw.Active()) != 1 {
-		t.Fatalf("knock after strays not found: %v", r.fw.Log)
-	}
-}
-
-func TestRejections(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		mutate func(*Config, *Legacy)
-		src    string
-		ports  []uint16
-		reason string
-	}{
-		{"wrong source", nil, "10.9.9.9", v1, ReasonClient},
-		{"port not protected", func(c *Config, _ *Legacy) { c.Protected = []Port{{Proto: "tcp", Port: 443}} }, "142.103.205.1", v1, ReasonPort},
-		{"changed port", nil, "142.103.205.1", append(slices.Clone(v1[:7]), 933), ReasonDecrypt},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, tc.mutate)
-			r.knock(tc.src, tc.ports...)
-			if len(r.fw.Log) != 0 {
-				t.Fatalf("firewall touched: %v", r.fw.Log)
-			}
-			if n := r.e.m.Rejected(tc.reason); n != 1 {
-				t.Fatalf("rejected for %q %d times, want 1", tc.reason, n)
-			}
-		})
-	}
-}
-
-func TestReplayRefused(t *testing.T) {
-	r := newRig(t, nil)
-	r.knock("142.103.205.1", v1...)
-	r.knock("142.103.205.1", v1...)
-	if len(r.fw.Log) != 1 || r.e.m.Rejected(ReasonReplay) != 1 {
-		t.Fatalf("replay: firewall %v, replay rejections %d", r.fw.Log, r.e.m.Rejected(ReasonReplay))
-	}
-}
-
-func TestStaleKnock(t *testing.T) {
-	codec, _ := knock.New(knock.Config{Format: "CLIENT,PORT,THISMINUTE,CHECKSUM", Cipher: "Blowfish", Key: "k", Span: "745-1000",
-		Now: func() time.Time { return time.Date(2026, 11, 22, 11, 50, 0, 0, time.UTC) }})
-	ports, err := codec.Encode(knock.Values{Client: netip.MustParseAddr("10.0.0.1"), Port: 22})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRig(t, func(c *Config, l *Legacy) { l.Codec, l.TimeField = codec, "" })
-	r.knock("10.0.0.1", ports...) // made at 11:50, daemon at 12:00, window 1 min
-	if r.e.m.Rejected(ReasonStale) != 1 || len(r.fw.Log) != 0 {
-		t.Fatalf("stale knock: rejections %d, firewall %v", r.e.m.Rejected(ReasonStale), r.fw.Log)
-	}
-}
-
-func TestCloseKnock(t *testing.T) {
-	codec, _ := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000", IV: true})
-	open, _ := codec.Encode(knock.Values{Client: netip.MustParseAddr("10.0.0.1"), Port: 22, Flags: map[int]int{0: 30}})
-	shut, _ := codec.Encode(knock.Values{Client: netip.MustParseAddr("10.0.0.1"), Port: 22, Flags: map[int]int{0: 0}})
-	r := newRig(t, func(c *Config, l *Legacy) { l.Codec = codec })
-	r.knock("10.0.0.1", open...)
-	r.knock("10.0.0.1", shut...)
-	want := []string{"open 10.0.0.1 tcp/22 30m0s", "close 10.0.0.1 tcp/22"}
-	if !slices.Equal(r.fw.Log, want) || len(r.fw.Active()) != 0 {
-		t.Fatalf("firewall log %v, want %v", r.fw.Log, want)
-	}
-}
-
-func TestDryRunChangesNothing(t *testing.T) {
-	r := newRig(t, func(c *Config, _ *Legacy) { c.DryRun = true })
-	r.knock("142.103.205.1", v1...)
-	if len(r.fw.Log) != 0 || r.e.m.Accepted.Value() != 1 {
-		t.Fatalf("dry run: firewall %v, accepted %d", r.fw.Log, r.e.m.Accepted.Value())
-	}
-}
-
-func TestDurationCapped(t *testing.T) {
-	r := newRig(t, func(c *Config, _ *Legacy) { c.MaxDuration = 10 * time.Minute; c.Duration = time.Minute })
-	r.knock("142.103.205.1", v1...)
-	if !slices.Equal(r.fw.Log, []string{"open 142.103.205.1 tcp/22 10m0s"}) {
-		t.Fatalf("firewall log %v: 15 minutes asked, 10 allowed", r.fw.Log)
-	}
-}
-
-// Under a flood of random sequences, garbage candidates decode now and
-// then (padding and checksum pass about once in 65,000); none may open
-// anything, because CLIENT must then also equal the spoofed source.
-func TestGarbageNeverOpens(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, func(c *Config, _ *Legacy) { c.Replay = false })
-	rng := rand.New(rand.NewPCG(11, 12))
-	srcs := make([]netip.Addr, 64)
-	for i := range srcs {
-		srcs[i] = netip.AddrFrom4([4]byte{10, 1, byte(i), 1})
-	}
-	const packets = 600_000
-	for i := 0; i < packets; i++ {
-		r.clk.t = r.clk.t.Add(time.Microsecond)
-		r.e.Handle(source.Hit{Time: r.clk.t, Src: srcs[rng.IntN(len(srcs))], Proto: source.TCP, Port: uint16(745 + rng.IntN(256))})
-	}
-	r.e.acts.drain()
-	decoded := r.e.m.Rejected(ReasonClient) + r.e.m.Rejected(ReasonPort)
-	t.Logf("%d packets: %d garbage candidates decoded (client or port check refused them), %d failed the checksum",
-		packets, decoded, r.e.m.Rejected(ReasonChecksum))
-	if len(r.fw.Log) != 0 {
-		t.Fatalf("garbage opened the firewall: %v", r.fw.Log)
-	}
-	if decoded == 0 {
-		t.Fatalf("no garbage candidate decoded in %d packets: the test no longer exercises the checks after decoding", packets)
-	}
-}
-
-func TestCandidates(t *testing.T) {
-	q := []uint16{1, 2, 3, 4, 5}
-	collect := func(skip int) [][]uint16 {
-		var out [][]uint16
-		for c := range candidates(q, []int{3}, skip, func([]uint16, int) bool { return true }) {
-			out = append(out, slices.Clone(c))
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
 		}
-		return out
+		time.Sleep(10 * time.Millisecond)
 	}
-	got := collect(0)
-	if len(got) != 1 || !slices.Equal(got[0], []uint16{3, 4, 5}) {
-		t.Fatalf("skip 0: %v", got)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// The log-file mode without root: knock lines in the client's default
+// format go into a log, the daemon follows it and runs its open command,
+// then its close command when the time is up.
+func TestFileModeOpensAndCloses(t *testing.T) {
+	dir := t.TempDir()
+	log, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
+	os.WriteFile(log, nil, 0o600)
+	set := loadConf(t, fmt.Sprintf(`
+knock        = CLIENT,PORT,FLAG0,CHECKSUM
+key          = knock
+portspan     = 745-1000
+runmode      = file
+logfile      = %s
+firewall     = command
+opencommand  = /usr/bin/touch %s
+closecommand = /bin/rm -f %s
+timefield    = none
+duration     = 2s
+replayfile   = %s
+`, log, flag, flag, filepath.Join(dir, "replay")))
+	d, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Skipping up to two foreign knocks: windows of 4 and 5 knocks, the
-	// first and last always kept.
-	got = collect(2)
-	want := [][]uint16{{3, 4, 5}, {2, 4, 5}, {2, 3, 5}, {1, 4, 5}, {1, 3, 5}, {1, 2, 5}}
-	if !slices.EqualFunc(got, want, slices.Equal[[]uint16]) {
-		t.Fatalf("skip 2: %v, want %v", got, want)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
+
+	codec, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	ports, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
+	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	for i, p := range ports {
+		fmt.Fprintln(f, logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
+	}
+	f.Close()
+	waitFor(t, "the open command", func() bool { return exists(flag) })
+	waitFor(t, "the close command, 2 s later", func() bool { return !exists(flag) })
+	if n := d.Metrics().Accepted.Value(); n != 1 {
+		t.Fatalf("accepted %d knocks, want 1", n)
+	}
+}
+
+func TestStartupRefusesHalfConfigured(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"key k\nprotected = tcp/0\n", ":2: protected: \"tcp/0\" is not a protected port"},
+		{"key k\ntimefield = FLAG3\n", ":2: timefield: field \"FLAG3\" is not in the knock format"},
+		{"key k\nfirewall = pf\n", ":2: firewall: expected nft, iptables or command"},
+		{"key k\nrunmode = file\nlogfile = /nonexistent/dir/log\n", ":3: logfile: "},
+		{"mode sealed\n", "mode = sealed needs a key"},
+		{"portspan 1-2\n", "knockdaemon.conf: key: no value is set"},
+		{"key k\nduration 90\nmaxduration 60\n", ":2: duration: is longer than maxduration"},
+		{"key k\nportspan 0-255\n", ":2: portspan: includes the protected port tcp/22"},
+		{"key k\nknock CLIENT,FLAG0,CHECKSUM\n", ":2: knock: knock format \"CLIENT,FLAG0,CHECKSUM\" has no PORT"},
+		{"key k\nclosefield FLAG9\n", ":2: closefield: field \"FLAG9\""},
+	} {
+		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
+		if strings.Contains(tc.conf, "firewall") {
+			set = loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"))
+		}
+		_, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an error containing %q", tc.conf, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeVerdicts(t *testing.T) {
+	set := loadConf(t, "key knock\nportspan 745-1000\nreplay no\n")
+	d, err := daemon.NewDecoder(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := daemon.ParsePorts("966,914,795,964,831,862,807,932")
+	if v := d.Decode(v1, netip.Addr{}); !v.Accept || v.Action != "open tcp/22 to 142.103.205.1 for 15m0s" {
+		t.Fatalf("V1: %+v", v)
+	}
+	if v := d.Decode(v1, netip.MustParseAddr("10.0.0.1")); v.Accept || v.Reason != "client" || v.Fields["port"] != 22 {
+		t.Fatalf("V1 from elsewhere: %+v", v)
+	}
+	if _, err := daemon.ParsePorts("966 x"); err == nil {
+		t.Fatal("a bad port parsed")
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// A bad close command is reported at closecommand, not opencommand.
+func TestCommandErrorsNameTheSetting(t *testing.T) {
+	set := loadConf(t, "key k\nfirewall command\nopencommand /bin/true\nclosecommand /no/such/program %IP%\n", "-replayfile", filepath.Join(t.TempDir(), "r"))
+	_, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
+	if err == nil || !strings.Contains(err.Error(), ":4: closecommand: ") {
+		t.Fatalf("%v, want an error at closecommand", err)
 	}
 }

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
-	"github.com/portknock/knock/service"
 	"github.com/portknock/knock/settings"
 )
 
@@ -67,8 +67,8 @@ func BenchmarkKnockToOpen(b *testing.B) {
 		b.Fatal(err)
 	}
 	fw := &timedNFT{Backend: nb, opened: make(chan time.Time, 1)}
-	d, err := service.New(set, service.Options{Firewall: fw, Log: slog.New(slog.DiscardHandler),
-		Source: service.SourceOptions{NetNSFd: fd}})
+	d, err := daemon.New(set, daemon.Options{Firewall: fw, Log: slog.New(slog.DiscardHandler),
+		Source: daemon.SourceOptions{NetNSFd: fd}})
 	if err != nil {
 		b.Fatal(err)
 	}

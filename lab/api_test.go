@@ -40,7 +40,7 @@ func vectorRequest(t testing.TB, v vector.Vector) map[string]string {
 // the API: the good ones must encode to their ports and decode back to
 // their values, the bad ones must fail next to the field at fault.
 func TestAPIVectors(t *testing.T) {
-	vs, err := vector.Glob("../testdata/vectors/*.txt")
+	vs, err := vector.Glob("../legacy/testdata/vectors/*.txt")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,19 +9,19 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 )
 
 // attempt is one knock format tried on a pasted sequence.
 type attempt struct {
-	codec *knock.Codec
-	trace knock.Trace
+	codec *legacy.Codec
+	trace legacy.Trace
 	err   error
 }
 
-func (legacy) decode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
+func (legacyMode) decode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 	errs := Errors{}
 	s := readSetup(f, errs)
 	ports, err := parseSequence(f.Sequence)
@@ -41,9 +41,9 @@ func (legacy) decode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 		return nil, Errors{"form": err.Error()}
 	}
 	best := pick(tries)
-	if knock.Reason(best.err) == "decrypt" {
+	if legacy.Reason(best.err) == "decrypt" {
 		// Whatever the codec got to, nothing decrypted: show no plain bytes.
-		best.trace.Plain, best.trace.Values = nil, knock.Values{}
+		best.trace.Plain, best.trace.Values = nil, legacy.Values{}
 	}
 	r := newResult("decode", best.codec, best.trace)
 	r.FormatDerived, r.Notes = derived, s.notes
@@ -117,7 +117,7 @@ func candidates(f Form) []format.Format {
 }
 
 // maskFits reports whether FLAG1, if the format has it, is 0-32.
-func maskFits(fm format.Format, v knock.Values) bool {
+func maskFits(fm format.Format, v legacy.Values) bool {
 	return !slices.Contains(fm.Flags(), maskFlag) || v.Flag(maskFlag) <= 32
 }
 
@@ -131,7 +131,7 @@ func pick(tries []attempt) attempt {
 		if t.err == nil {
 			return t
 		}
-		if progress[knock.Reason(t.err)] > progress[knock.Reason(best.err)] {
+		if progress[legacy.Reason(t.err)] > progress[legacy.Reason(best.err)] {
 			best = t
 		}
 	}
@@ -142,7 +142,7 @@ func pick(tries []attempt) attempt {
 // most likely at fault.
 func decodeErrors(a attempt, tries []attempt) Errors {
 	err := a.err
-	switch knock.Reason(err) {
+	switch legacy.Reason(err) {
 	case "length":
 		var lengths []int
 		for _, t := range tries {
@@ -168,7 +168,7 @@ func decryptText(a attempt) string {
 	if errors.Is(a.err, cbc.ErrPadding) {
 		return head + "bad padding (a wrong password or cipher, or a damaged knock)"
 	}
-	return head + strings.TrimPrefix(a.err.Error(), knock.ErrDecrypt.Error()+": ")
+	return head + strings.TrimPrefix(a.err.Error(), legacy.ErrDecrypt.Error()+": ")
 }
 
 // noHeader reports whether a knock failed because it is as long as a
@@ -219,7 +219,7 @@ func alsoDecodes(best attempt, tries []attempt) []string {
 
 // fieldsOf is the form filled back from a decoded knock: every value field,
 // empty when the knock does not carry it.
-func fieldsOf(fm format.Format, tr knock.Trace) map[string]string {
+func fieldsOf(fm format.Format, tr legacy.Trace) map[string]string {
 	out := map[string]string{}
 	for _, k := range legacyValues {
 		out[k] = ""

@@ -47,7 +47,7 @@ func fuzzSeeds(f *testing.F) {
 		}
 		f.Add(via, b)
 	}
-	vs, err := vector.Glob("../testdata/vectors/*.txt")
+	vs, err := vector.Glob("../legacy/testdata/vectors/*.txt")
 	if err != nil {
 		f.Fatal(err)
 	}

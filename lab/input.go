@@ -6,14 +6,14 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 )
 
 // input is the knock's contents as the form gives them, each with whether
 // it was given at all: which fields are required depends on the format.
 type input struct {
-	values  knock.Values
+	values  legacy.Values
 	hasIP   bool
 	hasPort bool
 	hasRand bool
@@ -27,7 +27,7 @@ const (
 )
 
 func readInput(f Form, errs Errors) input {
-	in := input{values: knock.Values{Flags: map[int]int{}}}
+	in := input{values: legacy.Values{Flags: map[int]int{}}}
 	var err error
 	if strings.TrimSpace(f.IP) != "" {
 		in.hasIP = true

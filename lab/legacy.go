@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 )
 
-// legacy is the prototype's knock (package knock): fields, Crypt::CBC
+// legacyMode is the prototype's knock (package legacy): fields, Crypt::CBC
 // encryption, a port span.
 //
 // The page's fields map onto the knock format this way: IP is CLIENT, the
@@ -19,7 +19,7 @@ import (
 // FLAG0 and the mask, when given, is FLAG1 as a prefix length. Without an
 // explicit format the lab builds CLIENT,PORT,FLAG0[,FLAG1][,FLAGn...],CHECKSUM,
 // the layout of the knockclient configurations in docs/compat.md.
-type legacy struct{}
+type legacyMode struct{}
 
 // setup is the half of the form both ends of a knock must agree on.
 type setup struct {
@@ -87,12 +87,12 @@ func readSpan(f Form, errs Errors, notes *[]string) string {
 	return ""
 }
 
-func (s setup) codec(l *Lab, fm format.Format, iv bool) (*knock.Codec, error) {
-	return knock.New(knock.Config{Format: fm.String(), Cipher: s.cipher, Key: s.key,
+func (s setup) codec(l *Lab, fm format.Format, iv bool) (*legacy.Codec, error) {
+	return legacy.New(legacy.Config{Format: fm.String(), Cipher: s.cipher, Key: s.key,
 		IV: iv, Span: s.span, Rand: l.rand, Now: l.now, Location: l.loc})
 }
 
-func (legacy) encode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
+func (legacyMode) encode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 	errs := Errors{}
 	s := readSetup(f, errs)
 	in := readInput(f, errs)
@@ -130,7 +130,7 @@ func (legacy) encode(_ context.Context, l *Lab, f Form) (*Result, Errors) {
 
 // stamp fills in what the lab supplies: RAND unless given, and the THIS*
 // fields from the lab's clock.
-func (l *Lab) stamp(in input, fm format.Format, notes *[]string) (knock.Values, error) {
+func (l *Lab) stamp(in input, fm format.Format, notes *[]string) (legacy.Values, error) {
 	v := in.values
 	if fm.Has(format.Rand) && !in.hasRand {
 		b, err := l.draw(1)

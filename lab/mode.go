@@ -22,7 +22,7 @@ type mode interface {
 const defaultMode = "legacy"
 
 var modes = map[string]mode{
-	"legacy": legacy{},
+	"legacy": legacyMode{},
 	"sealed": sealedMode{},
 }
 

@@ -6,13 +6,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 )
 
 // Result is one knock laid out for people: every stage of it, its bytes
-// labelled with what they are (for the legacy knock, a knock.Trace). The
+// labelled with what they are (for the legacy knock, a legacy.Trace). The
 // page renders it and the JSON API returns it as is, so both show the
 // same thing.
 type Result struct {
@@ -68,7 +68,7 @@ type Segment struct {
 
 // newResult lays out a trace made or read by codec c. Stages the trace did
 // not reach (a knock that failed to decrypt has no plain bytes) stay empty.
-func newResult(action string, c *knock.Codec, tr knock.Trace) *Result {
+func newResult(action string, c *legacy.Codec, tr legacy.Trace) *Result {
 	r := &Result{
 		Mode: "legacy", Action: action, Format: c.Format().String(), Cipher: c.Cipher(),
 		Span: c.Span().String(), SpanSize: c.Span().Size(), Bits: c.Span().Bits(),
@@ -96,7 +96,7 @@ var roles = map[string]string{
 	"THISYEAR": "clock", "THISDAY": "clock", "THISHOUR": "clock", "THISMINUTE": "clock", "THISSECOND": "clock",
 }
 
-func plainParts(f format.Format, tr knock.Trace) []Part {
+func plainParts(f format.Format, tr legacy.Trace) []Part {
 	var parts []Part
 	off := 0
 	for _, fl := range f.Fields() {
@@ -131,7 +131,7 @@ func paddingText(pad int) string {
 
 // paddingLen is how many bytes of PKCS#5 padding encryption added: the
 // ciphertext's length less the plain bytes'.
-func paddingLen(tr knock.Trace) int {
+func paddingLen(tr legacy.Trace) int {
 	ct := len(tr.Sealed) - headerLen(tr)
 	if tr.Plain == nil || ct <= len(tr.Plain) {
 		return 0
@@ -139,14 +139,14 @@ func paddingLen(tr knock.Trace) int {
 	return ct - len(tr.Plain)
 }
 
-func headerLen(tr knock.Trace) int {
+func headerLen(tr legacy.Trace) int {
 	if tr.IV == nil {
 		return 0
 	}
 	return len(cbc.Header) + len(tr.IV)
 }
 
-func sealedParts(cipher string, tr knock.Trace) []Part {
+func sealedParts(cipher string, tr legacy.Trace) []Part {
 	if cipher == "none" {
 		return []Part{{Name: "not encrypted", Kind: "plain", Text: "the plain bytes as they are", Bytes: ints(tr.Sealed)}}
 	}
@@ -221,7 +221,7 @@ func kindOf(k format.Kind) string {
 }
 
 // fieldText is a field's value as people write it.
-func fieldText(fl format.Field, v knock.Values) string {
+func fieldText(fl format.Field, v legacy.Values) string {
 	x := v.Of(fl)
 	switch fl.Kind {
 	case format.Client:
@@ -238,7 +238,7 @@ func fieldText(fl format.Field, v knock.Values) string {
 	return fmt.Sprint(x)
 }
 
-func valuesOf(f format.Format, v knock.Values) map[string]any {
+func valuesOf(f format.Format, v legacy.Values) map[string]any {
 	out := map[string]any{}
 	for _, fl := range f.Fields() {
 		out[fl.String()] = v.Of(fl)
@@ -247,7 +247,7 @@ func valuesOf(f format.Format, v knock.Values) map[string]any {
 }
 
 // valuesText lists the values of a knock, for error messages.
-func valuesText(f format.Format, v knock.Values) string {
+func valuesText(f format.Format, v legacy.Values) string {
 	var parts []string
 	for _, fl := range f.Fields() {
 		parts = append(parts, fl.String()+" "+fmt.Sprint(v.Of(fl)))

@@ -3,9 +3,9 @@ package settings
 import (
 	"strings"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 )
 
@@ -35,12 +35,12 @@ func (s *Set) Span() (*portspan.Span, error) {
 
 // LegacyConfig returns the codec configuration of the legacy knock, with
 // every error placed at the setting at fault.
-func (s *Set) LegacyConfig() (knock.Config, error) {
+func (s *Set) LegacyConfig() (legacy.Config, error) {
 	loc, err := s.Location()
 	if err != nil {
-		return knock.Config{}, err
+		return legacy.Config{}, err
 	}
-	cfg := knock.Config{Format: s.String("knock"), Span: s.String("portspan"), IV: s.Bool("iv"), Location: loc}
+	cfg := legacy.Config{Format: s.String("knock"), Span: s.String("portspan"), IV: s.Bool("iv"), Location: loc}
 	if _, err := format.Parse(cfg.Format); err != nil {
 		return cfg, s.Errorf("knock", "%v", err)
 	}
@@ -66,10 +66,10 @@ func (s *Set) LegacyConfig() (knock.Config, error) {
 }
 
 // LegacyCodec builds the legacy codec.
-func (s *Set) LegacyCodec() (*knock.Codec, error) {
+func (s *Set) LegacyCodec() (*legacy.Codec, error) {
 	cfg, err := s.LegacyConfig()
 	if err != nil {
 		return nil, err
 	}
-	return knock.New(cfg)
+	return legacy.New(cfg)
 }

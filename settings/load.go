@@ -19,8 +19,8 @@ type Value struct {
 
 // Set is the raw parameters of one program, before typing.
 type Set struct {
-	prog   Program
-	vals   map[string]Value
+	prog     Program
+	vals     map[string]Value
 	File     string   // the configuration file read, "" if none
 	Ignore   []string // keys of the other program, seen and ignored
 	searched []string // where the file was looked for, when -conf was not given

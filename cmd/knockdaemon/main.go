@@ -15,8 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/manpage"
-	"github.com/portknock/knock/service"
 	"github.com/portknock/knock/settings"
 )
 
@@ -56,12 +56,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if set.Int("debug") >= 2 {
-		service.DumpSettings(stderr, set)
+		daemon.DumpSettings(stderr, set)
 	}
 	if set.String("decode") != "" {
 		return decode(set, stdout, stderr)
 	}
-	d, err := service.New(set, service.Options{Stderr: stderr})
+	d, err := daemon.New(set, daemon.Options{Stderr: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
 		return exitConfig
@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // serve runs the daemon until SIGTERM or SIGINT, reloading on SIGHUP.
-func serve(d *service.Daemon, args, search []string, stderr io.Writer) int {
+func serve(d *daemon.Daemon, args, search []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -100,7 +100,7 @@ func serve(d *service.Daemon, args, search []string, stderr io.Writer) int {
 }
 
 func decode(set *settings.Set, stdout, stderr io.Writer) int {
-	ports, err := service.ParsePorts(set.String("decode"))
+	ports, err := daemon.ParsePorts(set.String("decode"))
 	if err != nil {
 		fmt.Fprintf(stderr, "knockdaemon: -decode: %v\n", err)
 		return exitConfig
@@ -114,7 +114,7 @@ func decode(set *settings.Set, stdout, stderr io.Writer) int {
 	}
 	// Deciding needs no firewall and no source, and reads the replay
 	// cache without writing it.
-	d, err := service.NewDecoder(set)
+	d, err := daemon.NewDecoder(set)
 	if err != nil {
 		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
 		return exitConfig
@@ -140,7 +140,7 @@ func decode(set *settings.Set, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func uninstall(d *service.Daemon, stdout, stderr io.Writer) int {
+func uninstall(d *daemon.Daemon, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.Uninstall(ctx); err != nil {

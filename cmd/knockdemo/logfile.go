@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/client"
-	"github.com/portknock/knock/service"
+	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/settings"
 )
 
@@ -70,7 +70,7 @@ replayfile   = %s
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(&prefixed{s: s, prefix: "daemon: "}, &slog.HandlerOptions{ReplaceAttr: dropTime}))
-	d, err := service.New(dset, service.Options{Log: logger})
+	d, err := daemon.New(dset, daemon.Options{Log: logger})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/portknock/knock/client"
+	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/netns"
-	"github.com/portknock/knock/service"
 	"github.com/portknock/knock/settings"
 )
 
@@ -109,7 +109,7 @@ func (s *story) startDaemon(ctx context.Context, pair *netns.Pair, conf string) 
 		return nil, err
 	}
 	log := slog.New(slog.NewTextHandler(&prefixed{s: s, prefix: "daemon: "}, &slog.HandlerOptions{Level: slog.LevelInfo, ReplaceAttr: dropTime}))
-	d, err := service.New(set, service.Options{Log: log, Backend: service.BackendOptions{NetNSFd: fd}, Source: service.SourceOptions{NetNSFd: fd}})
+	d, err := daemon.New(set, daemon.Options{Log: log, Backend: daemon.BackendOptions{NetNSFd: fd}, Source: daemon.SourceOptions{NetNSFd: fd}})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-// Package knock turns knock parameters into a sequence of ports and back,
+// Package legacy turns knock parameters into a sequence of ports and back,
 // byte for byte as the Perl port-knocking prototype (v0.30) did, so that
 // knocks made by its knockclient decode here and the other way round.
 //
@@ -14,9 +14,9 @@
 //
 // Encoding the first vector of the compatibility notes (docs/compat.md):
 //
-//	c, _ := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM",
+//	c, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM",
 //		Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
-//	ports, _ := c.Encode(knock.Values{Client: netip.MustParseAddr("142.103.205.1"),
+//	ports, _ := c.Encode(legacy.Values{Client: netip.MustParseAddr("142.103.205.1"),
 //		Port: 22, Flags: map[int]int{0: 15}})
 //	fmt.Println(ports) // [966 914 795 964 831 862 807 932]
 //
@@ -25,7 +25,7 @@
 // padding and checksum now and then, and a captured knock can be replayed.
 // The daemon guards against what it can (protected-port lists, replay
 // cache, time windows); new deployments should prefer package sealed.
-package knock
+package legacy
 
 import (
 	"crypto/rand"
@@ -125,7 +125,7 @@ func (c *Codec) indexLengths() {
 	if c.cipher == nil {
 		add(c.format.Len(), false)
 	} else {
-		sealed := c.cipher.SealedLen(c.format.Len())
+		sealed := c.cipher.CiphertextLen(c.format.Len())
 		add(sealed, false)
 		for l := 1; l <= c.cipher.BlockSize(); l++ {
 			add(len(cbc.Header)+l+sealed, true)

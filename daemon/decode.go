@@ -1,4 +1,4 @@
-package service
+package daemon
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock"
-	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/engine"
+	"github.com/portknock/knock/legacy"
 )
 
 // Verdict is what the daemon makes of one sequence, for -decode.
@@ -43,9 +43,9 @@ func ParsePorts(s string) ([]uint16, error) {
 // nothing.
 func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	v := Verdict{Fields: map[string]any{}}
-	if l, ok := d.cfg.Decoder.(*daemon.Legacy); ok {
+	if l, ok := d.cfg.Decoder.(*engine.Legacy); ok {
 		vals, err := l.Codec.Decode(ports)
-		if err == nil || errors.Is(err, knock.ErrChecksum) {
+		if err == nil || errors.Is(err, legacy.ErrChecksum) {
 			v.Fields = legacyFields(l, vals)
 			v.Valid = err == nil
 		}
@@ -58,7 +58,7 @@ func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	}
 	req, err := d.engine.Explain(ports, src)
 	if err != nil {
-		v.Reason = daemon.ReasonOf(err)
+		v.Reason = engine.ReasonOf(err)
 		v.Message = err.Error()
 		return v
 	}
@@ -86,9 +86,9 @@ func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	return v
 }
 
-func legacyFields(l *daemon.Legacy, vals knock.Values) map[string]any {
+func legacyFields(l *engine.Legacy, vals legacy.Values) map[string]any {
 	out := map[string]any{}
-	for k, s := range daemon.FieldMap(l.Codec.Format(), vals) {
+	for k, s := range engine.FieldMap(l.Codec.Format(), vals) {
 		if n, err := strconv.Atoi(s); err == nil {
 			out[k] = n
 		} else {

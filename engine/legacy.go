@@ -1,4 +1,4 @@
-package daemon
+package engine
 
 import (
 	"crypto/sha256"
@@ -9,13 +9,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
+	"github.com/portknock/knock/legacy"
 )
 
 // Legacy decodes the Perl prototype's knock.
 type Legacy struct {
-	Codec *knock.Codec
+	Codec *legacy.Codec
 	// TimeField is the field that carries the minutes to stay open, such
 	// as "FLAG0" (the prototype's TIME); "" for the configured default.
 	// A value of 0 closes the port.
@@ -115,11 +115,11 @@ func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request,
 
 func legacyReason(err error) string {
 	switch {
-	case errors.Is(err, knock.ErrLength):
+	case errors.Is(err, legacy.ErrLength):
 		return ReasonLength
-	case errors.Is(err, knock.ErrNotInSpan):
+	case errors.Is(err, legacy.ErrNotInSpan):
 		return ReasonSpan
-	case errors.Is(err, knock.ErrChecksum):
+	case errors.Is(err, legacy.ErrChecksum):
 		return ReasonChecksum
 	}
 	return ReasonDecrypt

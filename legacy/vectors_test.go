@@ -1,12 +1,12 @@
-package knock_test
+package legacy_test
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/internal/vector"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
 )
 
@@ -35,9 +35,9 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-func codecFor(t *testing.T, v vector.Vector) *knock.Codec {
+func codecFor(t *testing.T, v vector.Vector) *legacy.Codec {
 	t.Helper()
-	c, err := knock.New(knock.Config{Format: v.Get("format"), Cipher: v.Get("cipher"), Key: v.Get("key"), Span: v.Get("span")})
+	c, err := legacy.New(legacy.Config{Format: v.Get("format"), Cipher: v.Get("cipher"), Key: v.Get("key"), Span: v.Get("span")})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -86,7 +86,7 @@ func checkRoundTrip(t *testing.T, v vector.Vector) {
 func checkDecodeError(t *testing.T, v vector.Vector) {
 	c := codecFor(t, v)
 	_, err := c.Decode(v.Ports(t, "ports"))
-	if got := knock.Reason(err); got != v.Get("expect") {
+	if got := legacy.Reason(err); got != v.Get("expect") {
 		t.Fatalf("decode failed for reason %q (%v), want %q", got, err, v.Get("expect"))
 	}
 	t.Logf("error, as users see it: %v", err)

@@ -1,4 +1,4 @@
-package service
+package daemon
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
 	"github.com/portknock/knock/firewall/iptables"
@@ -36,7 +36,7 @@ type BackendOptions struct {
 	IPTablesPre []string // iptables: command prefix, such as ip netns exec NAME
 }
 
-func newBackend(set *settings.Set, prot []daemon.Port, fields []string, log *slog.Logger, o BackendOptions) (Backend, error) {
+func newBackend(set *settings.Set, prot []engine.Port, fields []string, log *slog.Logger, o BackendOptions) (Backend, error) {
 	switch kind := strings.ToLower(set.String("firewall")); kind {
 	case "nft", "nftables":
 		return newNFT(set, prot, o)
@@ -68,7 +68,7 @@ func newBackend(set *settings.Set, prot []daemon.Port, fields []string, log *slo
 	}
 }
 
-func newNFT(set *settings.Set, prot []daemon.Port, o BackendOptions) (Backend, error) {
+func newNFT(set *settings.Set, prot []engine.Port, o BackendOptions) (Backend, error) {
 	cfg := nft.Config{NetNSFd: o.NetNSFd}
 	switch m := strings.ToLower(set.String("nftmode")); m {
 	case "own", "own-table":

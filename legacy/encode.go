@@ -1,4 +1,4 @@
-package knock
+package legacy
 
 import (
 	"fmt"
@@ -85,12 +85,12 @@ func (c *Codec) trace(v Values, iv []byte) (Trace, error) {
 	t.Values.Checksum = checksumOf(c.format, plain)
 	if c.cipher != nil {
 		if iv == nil {
-			t.Sealed, err = c.cipher.Seal(plain, nil)
+			t.Sealed, err = c.cipher.Encrypt(plain, nil)
 			if err != nil {
 				return Trace{}, err
 			}
 		} else {
-			t.Sealed = c.cipher.SealIV(plain, iv)
+			t.Sealed = c.cipher.EncryptIV(plain, iv)
 		}
 	}
 	t.Ports = c.span.Pack(t.Sealed)

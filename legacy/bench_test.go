@@ -1,26 +1,26 @@
-package knock_test
+package legacy_test
 
 import (
 	"net/netip"
 	"testing"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
+	"github.com/portknock/knock/legacy"
 )
 
 // benchFormat has 8 fields (11 bytes): one block for 16-byte-block ciphers,
 // two for 8-byte-block ones.
 const benchFormat = "CLIENT,PORT,FLAG0,FLAG1,RAND,THISHOUR,THISMINUTE,CHECKSUM"
 
-func benchCodec(b *testing.B, cipher string) *knock.Codec {
-	c, err := knock.New(knock.Config{Format: benchFormat, Cipher: cipher, Key: "correct horse battery staple", Span: "2000-2255"})
+func benchCodec(b *testing.B, cipher string) *legacy.Codec {
+	c, err := legacy.New(legacy.Config{Format: benchFormat, Cipher: cipher, Key: "correct horse battery staple", Span: "2000-2255"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return c
 }
 
-var benchValues = knock.Values{Client: netip.MustParseAddr("192.0.2.77"), Port: 22, Flags: map[int]int{0: 15, 1: 1}}
+var benchValues = legacy.Values{Client: netip.MustParseAddr("192.0.2.77"), Port: 22, Flags: map[int]int{0: 15, 1: 1}}
 
 func BenchmarkEncode(b *testing.B) {
 	for _, name := range append([]string{"none"}, cbc.Names()...) {

@@ -1,4 +1,4 @@
-package service
+package daemon
 
 import (
 	"errors"
@@ -6,15 +6,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
 )
 
 // engineConfig builds what the decision engine decides with.
-func engineConfig(set *settings.Set) (daemon.Config, *portspan.Span, error) {
-	var cfg daemon.Config
+func engineConfig(set *settings.Set) (engine.Config, *portspan.Span, error) {
+	var cfg engine.Config
 	span, err := set.Span()
 	if err != nil {
 		return cfg, nil, err
@@ -42,7 +42,7 @@ func engineConfig(set *settings.Set) (daemon.Config, *portspan.Span, error) {
 	return cfg, span, nil
 }
 
-func decoder(set *settings.Set, span *portspan.Span) (daemon.Decoder, error) {
+func decoder(set *settings.Set, span *portspan.Span) (engine.Decoder, error) {
 	mode, err := set.Mode()
 	if err != nil {
 		return nil, err
@@ -60,21 +60,21 @@ func decoder(set *settings.Set, span *portspan.Span) (daemon.Decoder, error) {
 		if window > sealed.MaxWindow {
 			return nil, set.Errorf("window", "the sealed knock allows at most 8h")
 		}
-		return &daemon.Sealed{Key: key, Span: span, Window: window, SPA: spa}, nil
+		return &engine.Sealed{Key: key, Span: span, Window: window, SPA: spa}, nil
 	}
 	codec, err := set.LegacyCodec()
 	if err != nil {
 		return nil, err
 	}
 	loc, _ := set.Location()
-	l := &daemon.Legacy{Codec: codec, Window: window, ReplayTTL: set.Duration("replayttl"), Location: loc}
+	l := &engine.Legacy{Codec: codec, Window: window, ReplayTTL: set.Duration("replayttl"), Location: loc}
 	if tf := set.String("timefield"); !strings.EqualFold(tf, "none") {
 		l.TimeField = tf
 	}
 	l.CloseField = set.String("closefield")
 	if err := l.CheckFields(); err != nil {
 		setting := "knock"
-		if fe, ok := errors.AsType[*daemon.FieldError](err); ok {
+		if fe, ok := errors.AsType[*engine.FieldError](err); ok {
 			setting = fe.Setting
 		}
 		return nil, set.Errorf(setting, "%v", err)
@@ -83,9 +83,9 @@ func decoder(set *settings.Set, span *portspan.Span) (daemon.Decoder, error) {
 }
 
 // protected reads "tcp/22, udp/1194" lists.
-func protected(set *settings.Set) ([]daemon.Port, error) {
-	var out []daemon.Port
-	seen := map[daemon.Port]bool{}
+func protected(set *settings.Set) ([]engine.Port, error) {
+	var out []engine.Port
+	seen := map[engine.Port]bool{}
 	for _, item := range set.List("protected", true) {
 		proto, num, ok := strings.Cut(strings.ToLower(item), "/")
 		if !ok {
@@ -95,7 +95,7 @@ func protected(set *settings.Set) ([]daemon.Port, error) {
 		if err != nil || n < 1 || n > 65535 || (proto != "tcp" && proto != "udp") {
 			return nil, set.Errorf("protected", "%q is not a protected port: expected tcp/PORT or udp/PORT, PORT from 1 to 65535", item)
 		}
-		p := daemon.Port{Proto: proto, Port: uint16(n)}
+		p := engine.Port{Proto: proto, Port: uint16(n)}
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)
@@ -110,12 +110,12 @@ func protected(set *settings.Set) ([]daemon.Port, error) {
 // apart checks that knocks and protected services never share a port:
 // knock packets are logged and dropped, and a protected port in the span
 // would see its own connections taken for knocks.
-func apart(set *settings.Set, cfg daemon.Config, span *portspan.Span) error {
+func apart(set *settings.Set, cfg engine.Config, span *portspan.Span) error {
 	for _, p := range cfg.Protected {
 		if span.Contains(p.Port) {
 			return set.Errorf("portspan", "includes the protected port %s: keep the knock span apart from the services it guards", p)
 		}
-		if s, ok := cfg.Decoder.(daemon.SPADecoder); ok && s.SPAPort() == p.Port {
+		if s, ok := cfg.Decoder.(engine.SPADecoder); ok && s.SPAPort() == p.Port {
 			return set.Errorf("spaport", "is the protected port %s: choose another port for single-packet authorization", p)
 		}
 	}
@@ -123,13 +123,13 @@ func apart(set *settings.Set, cfg daemon.Config, span *portspan.Span) error {
 }
 
 // describe is one line about the knock the daemon expects, for the log.
-func describe(cfg daemon.Config, span *portspan.Span) string {
+func describe(cfg engine.Config, span *portspan.Span) string {
 	ports := make([]string, len(cfg.Protected))
 	for i, p := range cfg.Protected {
 		ports[i] = p.String()
 	}
 	kind := "legacy"
-	if _, ok := cfg.Decoder.(*daemon.Sealed); ok {
+	if _, ok := cfg.Decoder.(*engine.Sealed); ok {
 		kind = "sealed"
 	}
 	return fmt.Sprintf("%s knocks of %v ports on %s (%d ports) may open %s", kind, cfg.Decoder.Lengths(), span, span.Size(), strings.Join(ports, ", "))

@@ -1,4 +1,4 @@
-package knock
+package legacy
 
 import (
 	"bytes"
@@ -117,10 +117,10 @@ func (c *Codec) decodeBytes(t Trace, n int) (Trace, error) {
 	if c.cipher != nil {
 		// A knock this long can only be a RandomIV knock: without the
 		// header, the rest need not be decrypted.
-		if n != c.cipher.SealedLen(c.format.Len()) && !bytes.HasPrefix(sealed, []byte(cbc.Header)) {
+		if n != c.cipher.CiphertextLen(c.format.Len()) && !bytes.HasPrefix(sealed, []byte(cbc.Header)) {
 			return t, &decodeError{kind: ErrDecrypt, format: "%d bytes without a RandomIV header", args: []any{n}}
 		}
-		t.Plain, t.IV, err = c.cipher.Open(sealed)
+		t.Plain, t.IV, err = c.cipher.Decrypt(sealed)
 		if err != nil {
 			return t, &decodeError{kind: ErrDecrypt, cause: err}
 		}

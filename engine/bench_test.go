@@ -1,4 +1,4 @@
-package daemon
+package engine
 
 import (
 	"math/rand/v2"
@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
+	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/tracker"
 )
 
 func benchEngine(b testing.TB) (*Engine, *clock) {
-	codec, err := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
+	codec, err := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package knock_test
+package legacy_test
 
 import (
 	"bytes"
@@ -11,24 +11,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/internal/vector"
+	"github.com/portknock/knock/legacy"
 )
 
 func Example() {
-	c, _ := knock.New(knock.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM",
+	c, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM",
 		Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
-	ports, _ := c.Encode(knock.Values{Client: netip.MustParseAddr("142.103.205.1"),
+	ports, _ := c.Encode(legacy.Values{Client: netip.MustParseAddr("142.103.205.1"),
 		Port: 22, Flags: map[int]int{0: 15}})
 	fmt.Println(ports)
 	// Output: [966 914 795 964 831 862 807 932]
 }
 
 // fixedClock and counting randomness make encodings repeatable.
-func testConfig(format, cipher, span string, iv bool, seed uint64) knock.Config {
+func testConfig(format, cipher, span string, iv bool, seed uint64) legacy.Config {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	return knock.Config{
+	return legacy.Config{
 		Format: format, Cipher: cipher, Key: "k" + fmt.Sprint(seed), Span: span, IV: iv,
 		Rand: readerFunc(func(p []byte) (int, error) {
 			for i := range p {
@@ -67,11 +67,11 @@ func TestEncodeDecodeProperty(t *testing.T) {
 		span := fmt.Sprintf("%d-%d", first, first+1<<bits-1)
 		iv := cipher != "none" && rng.IntN(2) == 0
 		cfg := testConfig(strings.Join(fs, ","), cipher, span, iv, uint64(i))
-		c, err := knock.New(cfg)
+		c, err := legacy.New(cfg)
 		if err != nil {
 			t.Fatalf("%+v: %v", cfg, err)
 		}
-		in := knock.Values{
+		in := legacy.Values{
 			Client: netip.AddrFrom4([4]byte{byte(i), 2, 3, byte(rng.Uint32())}),
 			Port:   rng.IntN(256),
 			Flags:  map[int]int{0: rng.IntN(256), 7: rng.IntN(256)},
@@ -98,8 +98,8 @@ func TestEncodeDecodeProperty(t *testing.T) {
 
 func TestEncodeUsesClockAndRandomness(t *testing.T) {
 	cfg := testConfig("RAND,THISMINUTE,THISSECOND,CHECKSUM", "Blowfish", "745-1000", true, 9)
-	c, _ := knock.New(cfg)
-	tr, err := c.Trace(knock.Values{})
+	c, _ := legacy.New(cfg)
+	tr, err := c.Trace(legacy.Values{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +110,10 @@ func TestEncodeUsesClockAndRandomness(t *testing.T) {
 	if len(tr.IV) != 8 || !bytes.HasPrefix(tr.Sealed, []byte(cbc.Header)) {
 		t.Errorf("IV %x, sealed %q: want an 8-byte IV after the header", tr.IV, tr.Sealed[:8])
 	}
-	if _, err := knock.New(knock.Config{Format: "CLIENT", Span: "0-255", IV: true}); err == nil {
+	if _, err := legacy.New(legacy.Config{Format: "CLIENT", Span: "0-255", IV: true}); err == nil {
 		t.Error("an IV without a cipher must be refused")
 	}
-	if _, err := knock.New(knock.Config{Format: "CLIENT", Span: "0-255", Cipher: "Blowfish"}); err == nil {
+	if _, err := legacy.New(legacy.Config{Format: "CLIENT", Span: "0-255", Cipher: "Blowfish"}); err == nil {
 		t.Error("a cipher without a key must be refused")
 	}
 }
@@ -126,12 +126,12 @@ func FuzzDecode(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	var codecs []*knock.Codec
+	var codecs []*legacy.Codec
 	for i, v := range vs {
 		if !v.Has("format") || v.Has("expect-encode") {
 			continue
 		}
-		c, err := knock.New(knock.Config{Format: v.Get("format"), Cipher: v.Get("cipher"), Key: v.Get("key"), Span: v.Get("span")})
+		c, err := legacy.New(legacy.Config{Format: v.Get("format"), Cipher: v.Get("cipher"), Key: v.Get("key"), Span: v.Get("span")})
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func FuzzDecode(f *testing.F) {
 		}
 		tr, err := c.DecodeTrace(ports)
 		if err != nil {
-			if knock.Reason(err) == "" {
+			if legacy.Reason(err) == "" {
 				t.Fatalf("error without a reason: %v", err)
 			}
 			return
@@ -163,7 +163,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestReason(t *testing.T) {
-	if knock.Reason(errors.New("x")) != "" || knock.Reason(nil) != "" {
+	if legacy.Reason(errors.New("x")) != "" || legacy.Reason(nil) != "" {
 		t.Fatal("Reason of an unrelated error must be empty")
 	}
 }
