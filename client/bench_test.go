@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
 	"github.com/portknock/knock/legacy"
@@ -32,7 +33,7 @@ func BenchmarkLogLine(b *testing.B) {
 	}
 	defer s.Close()
 	for b.Loop() {
-		if err := s.Send(client.Packet{Proto: client.TCP, Port: 966}); err != nil {
+		if err := s.Send(client.Packet{Proto: knock.TCP, Port: 966}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -41,8 +42,8 @@ func BenchmarkLogLine(b *testing.B) {
 // BenchmarkSend: one knock to this machine's loopback (nothing listens on
 // port 1), through the real sockets: a SYN, or a datagram.
 func BenchmarkSend(b *testing.B) {
-	for _, proto := range []string{client.TCP, client.UDP} {
-		b.Run(proto, func(b *testing.B) {
+	for _, proto := range []knock.Proto{knock.TCP, knock.UDP} {
+		b.Run(string(proto), func(b *testing.B) {
 			s, err := client.System{}.Sender(netip.MustParseAddr("127.0.0.1"))
 			if err != nil {
 				b.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/source/logfile"
@@ -64,7 +65,7 @@ func (p *plan) buildSealed(c *Client) (built, error) {
 		m.Client, m.Port, m.Proto, m.Duration, m.Close, m.Time.UTC().Format("2006-01-02T15:04:05Z"))
 	c.debugf(1, "bytes: %x", b)
 	if p.spa != 0 {
-		return built{packets: []Packet{{Proto: UDP, Port: p.spa, Payload: sealed.MarshalSPA(b)}}}, nil
+		return built{packets: []Packet{{Proto: knock.UDP, Port: p.spa, Payload: sealed.MarshalSPA(b)}}}, nil
 	}
 	ports := sealed.Encode(p.span, b)
 	c.debugf(1, "ports (%s, %d bits each): %s", p.span, p.span.Bits(), FormatSequence(ports))
@@ -74,7 +75,7 @@ func (p *plan) buildSealed(c *Client) (built, error) {
 func (p *plan) sequence(ports []uint16) built {
 	k := built{ports: ports, packets: make([]Packet, len(ports))}
 	for i, port := range ports {
-		k.packets[i] = Packet{Proto: p.proto, Port: port}
+		k.packets[i] = Packet{Proto: knock.Proto(p.proto), Port: port}
 	}
 	return k
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
 	"github.com/portknock/knock/settings"
@@ -56,7 +57,7 @@ func TestOriginalFileKnocks(t *testing.T) {
 		t.Fatalf("ports %v, want %v", got, v1)
 	}
 	for _, s := range r.net.Sent() {
-		if s.Remote != remote || s.Proto != client.TCP || s.Payload != nil {
+		if s.Remote != remote || s.Proto != knock.TCP || s.Payload != nil {
 			t.Fatalf("sent %+v", s)
 		}
 	}
@@ -84,7 +85,7 @@ func TestQuietPrintsNothing(t *testing.T) {
 	if err := r.run(t); err != nil {
 		t.Fatal(err)
 	}
-	if r.stdout.Len()+r.stderr.Len() != 0 || len(r.net.Sent()) != 8 || r.net.Sent()[0].Proto != client.UDP {
+	if r.stdout.Len()+r.stderr.Len() != 0 || len(r.net.Sent()) != 8 || r.net.Sent()[0].Proto != knock.UDP {
 		t.Fatalf("stdout %q stderr %q sent %v", r.stdout.String(), r.stderr.String(), r.net.Sent())
 	}
 	if len(r.clock.Sleeps()) != 0 {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
@@ -22,7 +23,7 @@ import (
 type Result struct {
 	Fields []Field
 	Valid  bool
-	Reason string // legacy.Reason or sealed.Reason; "" when valid
+	Reason knock.Reason // why it does not decode; "" when valid
 }
 
 // Field is one named value of a Result.
@@ -83,7 +84,7 @@ func DecodeLegacy(c *legacy.Codec, ports []uint16) (Result, error) {
 	return r, nil
 }
 
-func undecodable(reason string, err error) error {
+func undecodable(reason knock.Reason, err error) error {
 	if reason == "" {
 		return fmt.Errorf("%w: %w", ErrUndecodable, err)
 	}
@@ -113,7 +114,7 @@ func legacyFields(f format.Format, v legacy.Values) []Field {
 func DecodeSealed(k *sealed.Key, span *portspan.Span, ports []uint16, src netip.Addr, now time.Time, window time.Duration) (Result, error) {
 	b, err := sealed.Decode(span, ports)
 	if err != nil {
-		return Result{Reason: sealed.Reason(err)}, undecodable(sealed.Reason(err), err)
+		return Result{Reason: knock.Reason(sealed.Reason(err))}, undecodable(knock.Reason(sealed.Reason(err)), err)
 	}
 	return OpenSealed(k, b, src, now, window)
 }
@@ -122,7 +123,7 @@ func DecodeSealed(k *sealed.Key, span *portspan.Span, ports []uint16, src netip.
 func OpenSealed(k *sealed.Key, b []byte, src netip.Addr, now time.Time, window time.Duration) (Result, error) {
 	m, err := sealed.OpenFrom(k, b, src, now, sealed.MaxWindow)
 	if err != nil {
-		r := Result{Reason: sealed.Reason(err), Fields: []Field{{"mode", "sealed"}}}
+		r := Result{Reason: knock.Reason(sealed.Reason(err)), Fields: []Field{{"mode", "sealed"}}}
 		if errors.Is(err, sealed.ErrAuth) {
 			r.Fields = append(r.Fields, clearFields(b)...)
 			r.Fields = append(r.Fields, Field{"tag", false})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/portknock/knock"
 )
 
 // Errors that decide knockclient's exit status; every other error is a
@@ -20,16 +22,10 @@ var (
 	ErrUndecodable = errors.New("sequence does not decode")
 )
 
-// Protocols of knocks and of single-packet authorization.
-const (
-	TCP = "tcp"
-	UDP = "udp"
-)
-
 // Packet is one knock: a TCP SYN or a UDP datagram to Port, carrying
 // Payload (UDP only; nil for a plain knock).
 type Packet struct {
-	Proto   string
+	Proto   knock.Proto
 	Port    uint16
 	Payload []byte
 }

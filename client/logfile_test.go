@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
 	"github.com/portknock/knock/source/logfile"
@@ -99,7 +100,7 @@ func TestLogLinesNeverInterleave(t *testing.T) {
 			}
 			defer s.Close()
 			for i := range lines {
-				if err := s.Send(client.Packet{Proto: client.TCP, Port: uint16(1000 + i)}); err != nil {
+				if err := s.Send(client.Packet{Proto: knock.TCP, Port: uint16(1000 + i)}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -141,7 +142,7 @@ func ExampleOpenFileSender() {
 	defer os.Remove(path)
 	s, _ := client.OpenFileSender(path, "_DATE_ SRC=_CLIENT_ DST=_REMOTE_ SPT=_CLIENTPORT_ DPT=_REMOTEPORT_",
 		netip.MustParseAddr("10.1.1.1"), netip.MustParseAddr("10.1.1.2"), clock, clienttest.NewRand(0))
-	s.Send(client.Packet{Proto: client.TCP, Port: 966})
+	s.Send(client.Packet{Proto: knock.TCP, Port: 966})
 	s.Close()
 	data, _ := os.ReadFile(path)
 	fmt.Print(string(data))

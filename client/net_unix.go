@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/portknock/knock"
 	"golang.org/x/sys/unix"
 )
 
@@ -88,9 +89,9 @@ func (s socketSender) Close() error { return nil }
 func (s socketSender) Send(p Packet) error {
 	sa, family := sockaddr(netip.AddrPortFrom(s.remote, p.Port))
 	switch p.Proto {
-	case TCP:
+	case knock.TCP:
 		return sendSYN(family, sa)
-	case UDP:
+	case knock.UDP:
 		return sendDatagram(family, sa, p.Payload)
 	}
 	return fmt.Errorf("protocol %q: expected tcp or udp", p.Proto)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/portspan"
@@ -49,7 +50,7 @@ func (c *Client) plan(ctx context.Context) (*plan, error) {
 	if p.mode, err = s.Mode(); err != nil {
 		return nil, err
 	}
-	if p.proto, err = choice(s, "protocol", TCP, UDP); err != nil {
+	if p.proto, err = choice(s, "protocol", string(knock.TCP), string(knock.UDP)); err != nil {
 		return nil, err
 	}
 	if p.mode == settings.ModeLegacy {
@@ -116,7 +117,7 @@ func (c *Client) planSealed(p *plan) error {
 	if p.port < 1 || p.port > 65535 {
 		return s.Errorf("port", "expected a port to open, 1 to 65535")
 	}
-	proto, err := choice(s, "openprotocol", TCP, UDP)
+	proto, err := choice(s, "openprotocol", string(knock.TCP), string(knock.UDP))
 	if err != nil {
 		return err
 	}
@@ -156,7 +157,7 @@ func (c *Client) planVerify(p *plan) error {
 		p.verify = false
 	case p.port < 1:
 		return s.Errorf("port", "-verify connects to port, and port 0 cannot be connected to")
-	case p.mode == settings.ModeSealed && p.msg.Proto == UDP:
+	case p.mode == settings.ModeSealed && p.msg.Proto == string(knock.UDP):
 		return s.Errorf("openprotocol", "-verify connects over TCP, and cannot tell whether a UDP port is open")
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
@@ -57,7 +58,7 @@ func TestSPA(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := r.net.Sent()
-	if len(sent) != 1 || sent[0].Proto != client.UDP || sent[0].Port != 62201 || sent[0].Remote != remote {
+	if len(sent) != 1 || sent[0].Proto != knock.UDP || sent[0].Port != 62201 || sent[0].Remote != remote {
 		t.Fatalf("sent %v", sent)
 	}
 	b, err := sealed.ParseSPA(sent[0].Payload)

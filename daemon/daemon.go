@@ -24,36 +24,35 @@ import (
 
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/firewall/command"
 	"github.com/portknock/knock/metrics"
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
-	"github.com/portknock/knock/tracker"
 )
 
-// Options are the service's edges.
+// Options are the daemon's edges.
 type Options struct {
 	Stderr   io.Writer
 	Now      func() time.Time
 	Backend  BackendOptions
 	Source   SourceOptions
-	Log      *slog.Logger  // overrides the logger the settings describe (tests)
-	Firewall Backend       // overrides the backend the settings describe (tests)
-	Repair   time.Duration // how often the firewall is checked and repaired (default 5 s)
+	Log      *slog.Logger     // overrides the logger the settings describe (tests)
+	Firewall firewall.Backend // overrides the backend the settings describe (tests)
+	Repair   time.Duration    // how often the firewall is checked and repaired (default 5 s)
 }
 
 // Daemon is an assembled knockdaemon.
 type Daemon struct {
-	set     *settings.Set
+	set     *settings.Set // for placing errors at their setting only
+	cfg     *Config
 	opts    Options
 	log     *slog.Logger
 	engine  *engine.Engine
-	cfg     engine.Config
-	span    *portspan.Span
 	src     source.Source
-	fw      Backend
+	fw      firewall.Backend
 	replay  *replay.Cache
+	claims  engine.Claims
 	metrics *engine.Metrics
 	reg     *metrics.Registry
 	mu      sync.Mutex // guards src for reloads
@@ -62,7 +61,8 @@ type Daemon struct {
 }
 
 // New checks every setting and builds every part; nothing runs yet and,
-// apart from opening the replay cache, nothing on the host is changed.
+// apart from opening the replay cache (never in -test), nothing on the
+// host is changed.
 func New(set *settings.Set, o Options) (*Daemon, error) {
 	if o.Stderr == nil {
 		o.Stderr = os.Stderr
@@ -73,57 +73,91 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 	if o.Repair == 0 {
 		o.Repair = 5 * time.Second
 	}
-	d := &Daemon{set: set, opts: o, reg: &metrics.Registry{}, reloads: make(chan reloadReq)}
-	var err error
-	if d.log = o.Log; d.log == nil {
-		if d.log, err = newLogger(set, o.Stderr); err != nil {
-			return nil, err
-		}
-	}
-	if d.cfg, d.span, err = engineConfig(set); err != nil {
+	cfg, err := Load(set)
+	if err != nil {
 		return nil, err
+	}
+	d := &Daemon{set: set, cfg: cfg, opts: o, reg: &metrics.Registry{}, reloads: make(chan reloadReq)}
+	if d.log = o.Log; d.log == nil {
+		if d.log, err = newLogger(cfg.Log, o.Stderr); err != nil {
+			return nil, set.Errorf("logto", "%w", err)
+		}
 	}
 	if d.fw = o.Firewall; d.fw == nil {
-		if d.fw, err = newBackend(set, d.cfg.Protected, fieldNames(d.cfg), d.log, o.Backend); err != nil {
-			return nil, err
+		if d.fw, err = newBackend(cfg.Firewall, d.log, o.Backend); err != nil {
+			return nil, d.firewallError(err)
 		}
 	}
-	if d.src, err = newSource(set, d.span, d.extraPorts(), d.log, o.Now, o.Source); err != nil {
-		return nil, err
+	if d.src, err = newSource(cfg.Source, d.log, o.Now, o.Source); err != nil {
+		return nil, d.sourceError(err)
 	}
-	if d.cfg.Replay {
-		if d.replay, err = openReplay(set, o.Now); err != nil {
-			return nil, err
+	if cfg.Replay.On {
+		if cfg.Test {
+			// -test changes nothing on disk: the cache is read, never written.
+			if d.replay, err = replay.OpenReadOnly(cfg.Replay.File, o.Now); err != nil {
+				return nil, set.Errorf("replayfile", "%w", err)
+			}
+			d.claims = &cacheClaims{c: d.replay, readOnly: true}
+		} else {
+			if d.replay, err = openReplay(cfg.Replay.File, o.Now); err != nil {
+				return nil, set.Errorf("replayfile", "%w", err)
+			}
+			d.claims = &cacheClaims{c: d.replay}
 		}
 	}
 	d.metrics = engine.NewMetrics(d.reg)
 	d.reg.CounterMap("knockdaemon_source_events_total", "What the knock source counted: packets or lines seen, parsed, malformed, overruns.", "event", d.sourceCounters)
-	tr := tracker.New(tracker.Config{Probation: set.Int("maxsources"), Active: set.Int("maxactive"),
-		Depth: depthFor(d.cfg), Timeout: set.Duration("knocktimeout")})
-	d.engine, err = engine.New(d.cfg, engine.Deps{Tracker: tr, Replay: d.replay, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
+	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
+// firewallError places a backend's refusal at the setting at fault.
+func (d *Daemon) firewallError(err error) error {
+	switch d.cfg.Firewall.Kind {
+	case FirewallCommand:
+		name := "opencommand"
+		if ce, ok := errors.AsType[*command.ConfigError](err); ok && ce.Template == "stop" {
+			name = "closecommand"
+		}
+		return d.set.Errorf(name, "%w", err)
+	case FirewallNFT:
+		return d.set.Errorf("nfttable", "%w", err)
+	}
+	return d.set.Errorf("firewall", "%w", err)
+}
+
+// sourceError places a source's refusal at the setting at fault.
+func (d *Daemon) sourceError(err error) error {
+	switch {
+	case d.cfg.Source.Mode == RunFile:
+		return d.set.Errorf("logfile", "%w", err)
+	case d.cfg.Source.Capture == CaptureAFPacket:
+		return d.set.Errorf("interface", "%w", err)
+	}
+	return d.set.Errorf("capture", "%w", err)
+}
+
 // NewDecoder builds only what deciding takes, for knockdaemon -decode: no
-// source, a firewall that is never called, and the replay cache as it is
-// on disk, read and never written.
+// source, no firewall, and the replay cache as it is on disk, read and
+// never written.
 func NewDecoder(set *settings.Set) (*Daemon, error) {
-	d := &Daemon{set: set, reg: &metrics.Registry{}, log: slog.New(slog.DiscardHandler)}
-	var err error
-	if d.cfg, d.span, err = engineConfig(set); err != nil {
+	cfg, err := Load(set)
+	if err != nil {
 		return nil, err
 	}
-	d.cfg.DryRun = true
-	if d.cfg.Replay {
-		if d.replay, err = replay.OpenReadOnly(set.Path("replayfile"), nil); err != nil {
-			return nil, set.Errorf("replayfile", "%v", err)
+	cfg.Engine.DryRun = true
+	d := &Daemon{set: set, cfg: cfg, reg: &metrics.Registry{}, log: slog.New(slog.DiscardHandler)}
+	if cfg.Replay.On {
+		if d.replay, err = replay.OpenReadOnly(cfg.Replay.File, nil); err != nil {
+			return nil, set.Errorf("replayfile", "%w", err)
 		}
+		d.claims = &cacheClaims{c: d.replay, readOnly: true}
 	}
 	d.metrics = engine.NewMetrics(d.reg)
-	d.engine, err = engine.New(d.cfg, engine.Deps{Replay: d.replay, Firewall: noFirewall{}, Log: d.log, Metrics: d.metrics})
+	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Firewall: noFirewall{}, Log: d.log, Metrics: d.metrics})
 	return d, err
 }
 
@@ -139,45 +173,13 @@ func (d *Daemon) Uninstall(ctx context.Context) error { return d.fw.Uninstall(ct
 // DumpSettings writes every setting with its origin, the key masked.
 func DumpSettings(w io.Writer, set *settings.Set) { dumpSettings(w, set, settings.Daemon) }
 
-// depthFor keeps room in each queue for the longest knock, foreign knocks
-// it may skip, and strays before it.
-func depthFor(cfg engine.Config) int {
-	l := cfg.Decoder.Lengths()
-	return l[len(l)-1] + cfg.Decoder.Skip() + 8
-}
-
-// extraPorts lists the ports beyond the span the sources must report: the
-// single-packet authorization port of the sealed mode.
-func (d *Daemon) extraPorts() []uint16 {
-	if s, ok := d.cfg.Decoder.(engine.SPADecoder); ok && s.SPAPort() != 0 && !d.span.Contains(s.SPAPort()) {
-		return []uint16{s.SPAPort()}
-	}
-	return nil
-}
-
-func fieldNames(cfg engine.Config) []string {
-	if l, ok := cfg.Decoder.(*engine.Legacy); ok {
-		var out []string
-		for _, f := range l.Codec.Format().Fields() {
-			out = append(out, strings.ToLower(f.String()))
-		}
-		return out
-	}
-	return []string{"client", "port", "proto", "duration", "close", "time", "nonce"}
-}
-
-func openReplay(set *settings.Set, now func() time.Time) (*replay.Cache, error) {
-	path := set.Path("replayfile")
+func openReplay(path string, now func() time.Time) (*replay.Cache, error) {
 	if path != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, set.Errorf("replayfile", "%v", err)
+			return nil, err
 		}
 	}
-	c, err := replay.Open(path, 0, now)
-	if err != nil {
-		return nil, set.Errorf("replayfile", "%v", err)
-	}
-	return c, nil
+	return replay.Open(path, 0, now)
 }
 
 // sourceCounters reads the running source's own counts.
@@ -193,7 +195,7 @@ func (d *Daemon) sourceCounters() map[string]uint64 {
 
 // Describe is what the daemon will do, for the start-up log and -test.
 func (d *Daemon) Describe() string {
-	return describe(d.cfg, d.span) + "\nfirewall:\n" + d.fw.Describe()
+	return describe(d.cfg.Engine) + "\nfirewall:\n" + d.fw.Describe()
 }
 
 // Metrics returns the engine's counters.
@@ -204,30 +206,35 @@ func (d *Daemon) Metrics() *engine.Metrics { return d.metrics }
 // leaves the firewall's guard in place: stopping must never open a port.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
-	if !d.cfg.DryRun {
+	if !d.cfg.Test {
 		if err := d.fw.Setup(ctx); err != nil {
 			return fmt.Errorf("installing the firewall: %w%s", err, permissionHint(err))
 		}
 	}
-	d.log.Info("knockdaemon started", "knock", describe(d.cfg, d.span), "runmode", d.set.String("runmode"), "firewall", d.set.String("firewall"), "dry_run", d.cfg.DryRun)
-	for _, k := range d.set.Ignore {
+	for _, k := range d.cfg.Ignored {
 		d.log.Debug("setting of knockclient ignored", "key", k)
 	}
-	d.warnWeak()
+	for _, w := range d.cfg.Warnings {
+		d.log.Warn(w)
+	}
+	if !d.fw.Durable() {
+		d.log.Warn("the firewall backend's grants end only when this daemon runs their stop command: a daemon that is killed leaves them open until it restarts; prefer firewall = nft")
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hits := make(chan source.Hit, 4096)
 	errc := make(chan error, 3)
 	d.startSource(ctx, hits, errc)
-	if addr := d.set.String("metrics"); addr != "" {
-		if err := d.serveMetrics(ctx, addr); err != nil {
+	if d.cfg.Metrics != "" {
+		if err := d.serveMetrics(ctx, d.cfg.Metrics); err != nil {
 			return err
 		}
 	}
 	go d.repair(ctx)
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.engine.Run(ctx, hits) }()
+	d.log.Info("knockdaemon started", "knock", describe(d.cfg.Engine), "runmode", d.cfg.Source.Mode, "firewall", d.cfg.Firewall.Kind, "dry_run", d.cfg.Test)
 	var err error
 loop:
 	for {
@@ -251,7 +258,7 @@ loop:
 	if serr := d.fw.Stop(stopCtx); serr != nil {
 		err = errors.Join(err, serr)
 	}
-	if d.cfg.DryRun {
+	if d.cfg.Test {
 		d.log.Info("knockdaemon stopped (test mode: the firewall was never touched)")
 	} else {
 		d.log.Info("knockdaemon stopped; the firewall guard stays in place")
@@ -286,7 +293,7 @@ func permissionHint(err error) string {
 // `flush ruleset` by the host's own firewall reload), and sweeps expired
 // rules where the backend keeps them.
 func (d *Daemon) repair(ctx context.Context) {
-	if d.cfg.DryRun {
+	if d.cfg.Test {
 		return
 	}
 	t := time.NewTicker(d.opts.Repair)
@@ -299,10 +306,8 @@ func (d *Daemon) repair(ctx context.Context) {
 			if err := d.fw.Setup(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error("firewall check failed", "err", err)
 			}
-			if s, ok := d.fw.(interface {
-				Sweep(context.Context) (int, error)
-			}); ok {
-				s.Sweep(ctx)
+			if _, err := d.fw.Sweep(ctx); err != nil && ctx.Err() == nil {
+				d.log.Error("firewall sweep failed", "err", err)
 			}
 		}
 	}
@@ -323,21 +328,6 @@ func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
 	go func() { <-ctx.Done(); srv.Close() }()
 	d.log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
 	return nil
-}
-
-// warnWeak says so when the legacy knock leaves garbage or replays a way in.
-func (d *Daemon) warnWeak() {
-	l, ok := d.cfg.Decoder.(*engine.Legacy)
-	if !ok {
-		return
-	}
-	f := l.Codec.Format()
-	if !d.cfg.CheckClient || !strings.Contains(f.String(), "CLIENT") {
-		d.log.Warn("the legacy knock is not tied to the sender: under a flood, a random sequence that happens to decode may open a protected port to its source; set checkclient = yes with CLIENT in the knock, or use mode = sealed")
-	}
-	if d.cfg.Replay && !f.HasTime() && !strings.Contains(f.String(), "RAND") && !d.set.Bool("iv") {
-		d.log.Warn("every knock of this configuration is the same sequence, so replay protection refuses it again for replayttl after each use; set iv = yes (or add RAND or THIS* fields) on both ends, or use mode = sealed", "replayttl", d.set.Duration("replayttl"))
-	}
 }
 
 func (d *Daemon) close() {

@@ -1,13 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
-	"github.com/portknock/knock/engine"
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/legacy"
 )
 
@@ -43,7 +44,7 @@ func ParsePorts(s string) ([]uint16, error) {
 // nothing.
 func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	v := Verdict{Fields: map[string]any{}}
-	if l, ok := d.cfg.Decoder.(*engine.Legacy); ok {
+	if l := d.legacy(); l != nil {
 		vals, err := l.Codec.Decode(ports)
 		if err == nil || errors.Is(err, legacy.ErrChecksum) {
 			v.Fields = legacyFields(l, vals)
@@ -56,9 +57,9 @@ func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	if !src.IsValid() {
 		src = netip.IPv4Unspecified()
 	}
-	req, err := d.engine.Explain(ports, src)
+	req, err := d.engine.Explain(context.Background(), ports, src, d.claims)
 	if err != nil {
-		v.Reason = engine.ReasonOf(err)
+		v.Reason = string(knock.ReasonOf(err))
 		v.Message = err.Error()
 		return v
 	}
@@ -73,7 +74,7 @@ func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	if req.Close {
 		verb = "close"
 	} else if dur == 0 {
-		dur = d.cfg.Duration
+		dur = d.cfg.Engine.Duration
 	}
 	proto := req.Proto
 	if proto == "" {
@@ -81,14 +82,14 @@ func (d *Daemon) Decode(ports []uint16, src netip.Addr) Verdict {
 	}
 	v.Action = fmt.Sprintf("%s %s/%d to %s", verb, proto, req.Port, req.Client)
 	if !req.Close {
-		v.Action += fmt.Sprintf(" for %s", min(dur, d.cfg.MaxDuration))
+		v.Action += fmt.Sprintf(" for %s", min(dur, d.cfg.Engine.MaxDuration))
 	}
 	return v
 }
 
-func legacyFields(l *engine.Legacy, vals legacy.Values) map[string]any {
+func legacyFields(l *legacy.Protocol, vals legacy.Values) map[string]any {
 	out := map[string]any{}
-	for k, s := range engine.FieldMap(l.Codec.Format(), vals) {
+	for k, s := range legacy.FieldMap(l.Codec.Format(), vals) {
 		if n, err := strconv.Atoi(s); err == nil {
 			out[k] = n
 		} else {
@@ -96,4 +97,14 @@ func legacyFields(l *engine.Legacy, vals legacy.Values) map[string]any {
 		}
 	}
 	return out
+}
+
+// legacy is the legacy protocol of the configuration, if any.
+func (d *Daemon) legacy() *legacy.Protocol {
+	for _, p := range d.cfg.Engine.Protocols {
+		if l, ok := p.(*legacy.Protocol); ok {
+			return l
+		}
+	}
+	return nil
 }

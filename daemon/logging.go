@@ -13,35 +13,27 @@ import (
 // newLogger builds the daemon's logger: text or JSON lines, to stderr or
 // syslog; -quiet shows warnings and errors only, -debug everything. Keys
 // never reach it: no setting carrying a secret is ever logged.
-func newLogger(set *settings.Set, stderr io.Writer) (*slog.Logger, error) {
+func newLogger(lc LogConfig, stderr io.Writer) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	switch {
-	case set.Int("debug") > 0:
+	case lc.Level > 0:
 		level = slog.LevelDebug
-	case set.Bool("quiet"):
+	case lc.Level < 0:
 		level = slog.LevelWarn
 	}
 	out := stderr
-	switch to := strings.ToLower(set.String("logto")); to {
-	case "stderr", "":
-	case "syslog":
+	if lc.To == "syslog" {
 		w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, "knockdaemon")
 		if err != nil {
-			return nil, set.Errorf("logto", "cannot reach syslog: %v", err)
+			return nil, fmt.Errorf("cannot reach syslog: %w", err)
 		}
 		out = w
-	default:
-		return nil, set.Errorf("logto", "expected stderr or syslog")
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch f := strings.ToLower(set.String("logformat")); f {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(out, opts)), nil
-	case "json":
+	if lc.Format == "json" {
 		return slog.New(slog.NewJSONHandler(out, opts)), nil
-	default:
-		return nil, set.Errorf("logformat", "expected text or json")
 	}
+	return slog.New(slog.NewTextHandler(out, opts)), nil
 }
 
 // dumpSettings writes every parameter with its value and origin, the key

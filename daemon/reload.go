@@ -3,31 +3,10 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
 )
-
-// Settings that say where knocks come from, and how the firewall is
-// reached: a reload rebuilds those parts only when one of them changed.
-var (
-	sourceKeys   = []string{"runmode", "logfile", "pattern", "fileformat", "fromstart", "capture", "interface", "nfloggroup", "portspan", "spaport", "mode"}
-	firewallKeys = []string{"firewall", "nftmode", "nfttable", "protected"}
-	commandKeys  = []string{"opencommand", "closecommand", "commandtimeout"}
-	restartKeys  = []string{"replay", "replayfile", "maxsources", "maxactive", "knocktimeout", "metrics", "logformat", "logto"}
-)
-
-func changed(a, b *settings.Set, keys []string) []string {
-	var out []string
-	for _, k := range keys {
-		va, vb := a.Get(k), b.Get(k)
-		if va.Text != vb.Text || !slices.Equal(va.Values, vb.Values) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
 
 // Reload applies new settings to a running daemon, as SIGHUP does. Every
 // new part is built and checked first; on any error nothing changes and
@@ -49,51 +28,69 @@ type reloadReq struct {
 	done chan error
 }
 
+// restartOnly compares what a reload cannot change, and names it.
+func restartOnly(a, b *Config) []string {
+	var out []string
+	if a.Replay != b.Replay {
+		out = append(out, "replay, replayfile")
+	}
+	if changed(a.Trackers, b.Trackers) {
+		out = append(out, "maxsources, maxactive, knocktimeout")
+	}
+	if a.Metrics != b.Metrics {
+		out = append(out, "metrics")
+	}
+	if a.Log.Format != b.Log.Format || a.Log.To != b.Log.To {
+		out = append(out, "logformat, logto")
+	}
+	if a.Test != b.Test {
+		out = append(out, "test")
+	}
+	if a.Firewall.Kind != b.Firewall.Kind && (a.Firewall.Kind == FirewallCommand || b.Firewall.Kind == FirewallCommand) {
+		out = append(out, "firewall (to or from command: pending stop commands belong to the running backend)")
+	}
+	if a.Firewall.Kind == FirewallCommand && b.Firewall.Kind == FirewallCommand &&
+		(a.Firewall.Open != b.Firewall.Open || a.Firewall.Close != b.Firewall.Close || a.Firewall.CommandTimeout != b.Firewall.CommandTimeout) {
+		out = append(out, "opencommand, closecommand, commandtimeout (pending stop commands belong to the running backend)")
+	}
+	return out
+}
+
 func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- source.Hit, errc chan<- error) error {
-	if ks := changed(d.set, set, restartKeys); len(ks) > 0 {
-		return fmt.Errorf("changing %v needs a restart; nothing was reloaded", ks)
-	}
-	if ks := changed(d.set, set, commandKeys); len(ks) > 0 && set.String("firewall") == "command" {
-		return fmt.Errorf("changing %v needs a restart (pending stop commands belong to the running backend); nothing was reloaded", ks)
-	}
-	cfg, span, err := engineConfig(set)
+	cfg, err := Load(set)
 	if err != nil {
 		return err
 	}
-	fw := d.fw
-	wasCommand, isCommand := d.set.String("firewall") == "command", set.String("firewall") == "command"
-	if wasCommand != isCommand {
-		return fmt.Errorf("switching to or from the command firewall needs a restart; nothing was reloaded")
+	if ks := restartOnly(d.cfg, cfg); len(ks) > 0 {
+		return fmt.Errorf("changing %v needs a restart; nothing was reloaded", ks)
 	}
-	// The command backend does not know the protected ports (the engine
-	// checks them), so only the other backends are rebuilt.
-	if !isCommand && len(changed(d.set, set, firewallKeys)) > 0 {
-		if fw, err = newBackend(set, cfg.Protected, fieldNames(cfg), d.log, d.opts.Backend); err != nil {
+	fw := d.fw
+	// The command backend keeps its pending stop commands: it is never
+	// replaced by a reload (the engine checks the protected ports). The
+	// kernel's backends are rebuilt when what they install changed.
+	if d.opts.Firewall == nil && cfg.Firewall.Kind != FirewallCommand && changed(d.cfg.Firewall, cfg.Firewall) {
+		if fw, err = newBackend(cfg.Firewall, d.log, d.opts.Backend); err != nil {
 			return err
 		}
 	}
 	var src source.Source
-	if len(changed(d.set, set, sourceKeys)) > 0 {
-		var extra []uint16
-		if s, ok := cfg.Decoder.(interface{ SPAPort() uint16 }); ok && s.SPAPort() != 0 && !span.Contains(s.SPAPort()) {
-			extra = []uint16{s.SPAPort()}
-		}
-		src, err = newSource(set, span, extra, d.log, d.opts.Now, d.opts.Source)
-		if err != nil {
+	if changed(d.cfg.Source, cfg.Source) {
+		if src, err = newSource(cfg.Source, d.log, d.opts.Now, d.opts.Source); err != nil {
 			return err
 		}
 	}
 	// Everything is built: apply.
-	if fw != d.fw && !cfg.DryRun {
+	if fw != d.fw && !cfg.Test {
 		if err := fw.Setup(ctx); err != nil {
 			return fmt.Errorf("installing the new firewall settings: %w", err)
 		}
 	}
-	if err := d.engine.Reload(ctx, cfg); err != nil {
+	cfg.Engine.NotBefore = d.cfg.Engine.NotBefore
+	if err := d.engine.Reload(ctx, cfg.Engine); err != nil {
 		return err
 	}
 	d.engine.SetFirewall(fw)
-	d.fw, d.cfg, d.span, d.set = fw, cfg, span, set
+	d.fw, d.cfg, d.set = fw, cfg, set
 	if src != nil {
 		d.mu.Lock()
 		d.srcStop()
@@ -101,6 +98,6 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		d.mu.Unlock()
 		d.startSource(ctx, hits, errc)
 	}
-	d.log.Info("configuration reloaded", "knock", describe(cfg, span))
+	d.log.Info("configuration reloaded", "knock", describe(cfg.Engine))
 	return nil
 }

@@ -1,14 +1,14 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
-	"github.com/portknock/knock/portspan"
-	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/logfile"
+	"github.com/portknock/knock/source/nflog"
 )
 
 // SourceOptions are what tests and the demo change.
@@ -19,33 +19,31 @@ type SourceOptions struct {
 	Open func(f func() error) error
 }
 
-// newSource builds the knock source runmode names.
-func newSource(set *settings.Set, span *portspan.Span, extra []uint16, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
-	switch mode := strings.ToLower(set.String("runmode")); mode {
-	case "file":
-		patterns := set.List("pattern", false)
-		if ff := set.String("fileformat"); ff != "" {
-			p, err := logfile.PatternFor(ff)
-			if err != nil {
-				return nil, set.Errorf("fileformat", "%v", err)
-			}
-			patterns = append(patterns, p)
-		}
-		if len(patterns) > 0 && len(set.List("pattern", false)) == 0 {
-			patterns = append(patterns, logfile.DefaultPatterns...)
-		}
-		src, err := logfile.New(logfile.Config{Path: set.Path("logfile"), Patterns: patterns, FromStart: set.Bool("fromstart"), Now: now, Logger: log})
-		if err != nil {
-			name := "logfile"
-			if strings.Contains(err.Error(), "pattern") {
-				name = "pattern"
-			}
-			return nil, set.Errorf(name, "%v", err)
-		}
-		return src, nil
-	case "network":
-		return newNetworkSource(set, span, extra, log, now, o)
-	default:
-		return nil, set.Errorf("runmode", "expected file or network")
+// newSource builds the knock source sc describes. Adding a source is one
+// case here and one package under source/.
+func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
+	if sc.Mode == RunFile {
+		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, Now: now, Logger: log})
 	}
+	if len(sc.Spans) != 1 {
+		return nil, fmt.Errorf("the packet sources watch one knock span, not %d", len(sc.Spans))
+	}
+	switch sc.Capture {
+	case CaptureNFLOG:
+		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: sc.Spans[0], Extra: sc.Extra, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
+	case CaptureAFPacket:
+		var src *afpacket.Source
+		open := func() (err error) {
+			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: sc.Spans[0], Extra: sc.Extra, Now: now})
+			return err
+		}
+		var err error
+		if o.Open != nil {
+			err = o.Open(open)
+		} else {
+			err = open()
+		}
+		return src, err
+	}
+	return nil, fmt.Errorf("no capture %q", sc.Capture)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/firewall"
@@ -62,7 +63,7 @@ func BenchmarkKnockToOpen(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	nb, err := nft.New(nft.Config{Protected: []firewall.Port{{Proto: "tcp", Port: 22}}, NetNSFd: fd})
+	nb, err := nft.New(nft.Config{Protected: []knock.Port{{Proto: "tcp", Port: 22}}, NetNSFd: fd})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func BenchmarkKnockToOpen(b *testing.B) {
 			}
 			defer s.Close()
 			for _, p := range sealed.Encode(span, msg) {
-				if err := s.Send(client.Packet{Proto: client.TCP, Port: p}); err != nil {
+				if err := s.Send(client.Packet{Proto: knock.TCP, Port: p}); err != nil {
 					return err
 				}
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 )
 
@@ -55,7 +56,7 @@ func (l *lab) send(remote netip.Addr, ports []uint16) {
 		}
 		defer s.Close()
 		for _, p := range ports {
-			if err := s.Send(client.Packet{Proto: client.TCP, Port: p}); err != nil {
+			if err := s.Send(client.Packet{Proto: knock.TCP, Port: p}); err != nil {
 				return err
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -8,11 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
 	"github.com/portknock/knock/legacy"
-	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/source"
-	"github.com/portknock/knock/tracker"
 )
 
 func benchEngine(b testing.TB) (*Engine, *clock) {
@@ -21,11 +20,11 @@ func benchEngine(b testing.TB) (*Engine, *clock) {
 		b.Fatal(err)
 	}
 	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	rc, _ := replay.Open("", 0, clk.now)
+	rc := newMemClaims()
 	e, err := New(Config{
-		Decoder:   &Legacy{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: time.Hour},
-		Protected: []Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true,
-	}, Deps{Replay: rc, Firewall: firewalltest.New(clk.now), Now: clk.now, Tracker: tracker.New(tracker.Config{})})
+		Protocols: []Protocol{&legacy.Protocol{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: time.Hour}},
+		Protected: []knock.Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true,
+	}, Deps{Claims: rc, Firewall: firewalltest.New(clk.now), Now: clk.now})
 	if err != nil {
 		b.Fatal(err)
 	}

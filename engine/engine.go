@@ -26,29 +26,39 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
-	"github.com/portknock/knock/replay"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/tracker"
 )
 
-// Port is a protected port: the only ports a knock may ever open.
-type Port = firewall.Port
-
 // Config is what the engine decides with. Reload swaps it whole.
 type Config struct {
-	Decoder     Decoder
-	Protected   []Port
+	// Protocols are the knocks understood, several at once: each is a
+	// SpanProtocol, a DatagramProtocol or both.
+	Protocols   []Protocol
+	Protected   []knock.Port
 	Duration    time.Duration // when the knock carries none (default 5 min)
 	MaxDuration time.Duration // the most a knock may ask for (default 24 h)
-	CheckClient bool          // a knock's CLIENT must be the packet's source
-	Replay      bool          // refuse knocks accepted before
-	DryRun      bool          // decide and log, change no firewall (-test)
+	CheckClient bool          // an address carried in the knock must be the packet's source
+	Replay      bool          // refuse knocks accepted before (needs Deps.Claims)
+	// NotBefore refuses knocks stamped before it: set when the replay
+	// cache was lost, so knocks it can no longer vouch for stay out.
+	NotBefore time.Time
+	DryRun    bool // decide and log, change no firewall, claim nothing (-test)
 }
 
 func (c *Config) check() error {
-	if c.Decoder == nil {
-		return fmt.Errorf("no knock decoder configured")
+	if len(c.Protocols) == 0 {
+		return fmt.Errorf("no knock protocol configured")
+	}
+	for _, p := range c.Protocols {
+		_, span := p.(SpanProtocol)
+		_, dgram := p.(DatagramProtocol)
+		if !span && !dgram {
+			return fmt.Errorf("knock protocol %s reads neither spans nor datagrams", p.Name())
+		}
 	}
 	if len(c.Protected) == 0 {
 		return fmt.Errorf("no protected ports: list the ports knocks may open (for example protected = tcp/22)")
@@ -65,19 +75,27 @@ func (c *Config) check() error {
 	return nil
 }
 
+// spanRoute is a span protocol with its own queues.
+type spanRoute struct {
+	proto   SpanProtocol
+	span    *portspan.Span
+	lengths []int // proto.Lengths(), read once per configuration
+	tracker *tracker.Tracker
+}
+
 // Engine is the decision engine.
 type Engine struct {
-	cfg     Config
-	tracker *tracker.Tracker
-	replay  *replay.Cache
-	fw      firewall.Backend
-	log     *slog.Logger
-	now     func() time.Time
-	m       *Metrics
-	acts    *actor
-	lengths []int // cfg.Decoder.Lengths(), read once per configuration
-	reloads chan reload
-	limiter *logLimiter
+	cfg      Config
+	spans    []spanRoute
+	dgrams   map[uint16]DatagramProtocol
+	trackers tracker.Config
+	claims   Claims
+	log      *slog.Logger
+	now      func() time.Time
+	m        *Metrics
+	acts     *actor
+	reloads  chan reload
+	limiter  *logLimiter
 }
 
 type reload struct {
@@ -87,9 +105,11 @@ type reload struct {
 
 // Deps are the engine's edges, passed in so tests can fake them.
 type Deps struct {
-	Tracker  *tracker.Tracker
-	Replay   *replay.Cache // nil: replay protection off
-	Firewall firewall.Backend
+	// Trackers sizes the queues of each span protocol (Depth is set per
+	// protocol from its longest knock).
+	Trackers tracker.Config
+	Claims   Claims // nil: replay protection off
+	Firewall Firewall
 	Log      *slog.Logger
 	Now      func() time.Time
 	Metrics  *Metrics
@@ -100,7 +120,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	if cfg.Replay && d.Replay == nil {
+	if cfg.Replay && d.Claims == nil {
 		return nil, fmt.Errorf("replay protection is on but no replay cache was given")
 	}
 	if d.Now == nil {
@@ -112,16 +132,60 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(nil)
 	}
-	if d.Tracker == nil {
-		d.Tracker = tracker.New(tracker.Config{})
-	}
 	e := &Engine{
-		cfg: cfg, tracker: d.Tracker, replay: d.Replay, fw: d.Firewall, log: d.Log, now: d.Now,
+		trackers: d.Trackers, claims: d.Claims, log: d.Log, now: d.Now,
 		m: d.Metrics, reloads: make(chan reload), limiter: newLogLimiter(d.Now, 20),
-		lengths: cfg.Decoder.Lengths(),
 	}
-	e.acts = newActor(d.Firewall, d.Log, d.Metrics, d.Now)
+	if err := e.route(cfg); err != nil {
+		return nil, err
+	}
+	e.cfg = cfg
+	e.acts = newActor(d.Firewall, d.Claims, d.Log, d.Metrics, d.Now)
 	return e, nil
+}
+
+// route sorts cfg's protocols by how their knocks arrive, keeping the
+// queues of a span whose knocks keep their shape.
+func (e *Engine) route(cfg Config) error {
+	old := e.spans
+	var spans []spanRoute
+	dgrams := map[uint16]DatagramProtocol{}
+	for _, p := range cfg.Protocols {
+		if sp, ok := p.(SpanProtocol); ok {
+			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths()}
+			for _, o := range spans {
+				if o.span.Overlaps(r.span) {
+					return fmt.Errorf("the knock spans of %s (%s) and %s (%s) overlap: give each protocol its own ports", o.proto.Name(), o.span, sp.Name(), r.span)
+				}
+			}
+			tc := e.trackers
+			tc.Depth = DepthFor(sp)
+			for _, o := range old {
+				if o.proto.Name() == sp.Name() && o.span.String() == r.span.String() && o.tracker.Config() == tc.Defaulted() {
+					r.tracker = o.tracker
+				}
+			}
+			if r.tracker == nil {
+				r.tracker = tracker.New(tc)
+			}
+			spans = append(spans, r)
+		}
+		if dp, ok := p.(DatagramProtocol); ok && dp.DatagramPort() != 0 {
+			if o, dup := dgrams[dp.DatagramPort()]; dup {
+				return fmt.Errorf("%s and %s both read datagrams on udp/%d", o.Name(), dp.Name(), dp.DatagramPort())
+			}
+			dgrams[dp.DatagramPort()] = dp
+		}
+	}
+	e.spans, e.dgrams = spans, dgrams
+	return nil
+}
+
+// DepthFor is the queue depth a span protocol needs: its longest knock,
+// the foreign knocks it may skip, and strays before it.
+func DepthFor(p SpanProtocol) int {
+	l := p.Lengths()
+	return l[len(l)-1] + p.Skip() + 8
 }
 
 // Run reads hits until ctx ends, then waits for pending firewall changes.
@@ -140,14 +204,23 @@ func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
 		case r := <-e.reloads:
 			r.done <- e.apply(r.cfg)
 		case <-tick.C:
-			e.m.publishTracker(e.tracker.Stats())
+			e.m.publishTracker(e.trackerStats())
 		}
 	}
 }
 
-// SetFirewall swaps the firewall backend: changes decided from now on go
-// to fw. The caller has set fw up; grants in the kernel are untouched.
-func (e *Engine) SetFirewall(fw firewall.Backend) { e.acts.setFirewall(fw) }
+func (e *Engine) trackerStats() tracker.Stats {
+	var s tracker.Stats
+	for _, r := range e.spans {
+		t := r.tracker.Stats()
+		s.Probation += t.Probation
+		s.Active += t.Active
+		s.Evicted += t.Evicted
+		s.Expired += t.Expired
+		s.Promoted += t.Promoted
+	}
+	return s
+}
 
 // Reload swaps the configuration between two hits. Queues, the replay
 // cache and granted access are kept.
@@ -165,11 +238,13 @@ func (e *Engine) apply(cfg Config) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	if cfg.Replay && e.replay == nil {
+	if cfg.Replay && e.claims == nil {
 		return fmt.Errorf("replay protection cannot be turned on by a reload: restart the daemon")
 	}
+	if err := e.route(cfg); err != nil {
+		return err
+	}
 	e.cfg = cfg
-	e.lengths = cfg.Decoder.Lengths()
 	return nil
 }
 
@@ -178,94 +253,124 @@ var errImplausible = errors.New("the knock's first bytes cannot start a knock")
 // Handle decides on one hit. Run calls it; tests may call it directly.
 func (e *Engine) Handle(h source.Hit) {
 	e.m.Hits.Inc()
-	d := e.cfg.Decoder
-	if sd, ok := d.(SPADecoder); ok && h.Payload != nil && h.Proto == source.UDP && sd.SPAPort() != 0 && h.Port == sd.SPAPort() {
-		e.handleSPA(sd, h)
-		return
+	src := h.Src.Unmap()
+	if h.Proto == knock.UDP && h.Payload != nil {
+		if dp, ok := e.dgrams[h.Port]; ok {
+			e.handleDatagram(dp, h, src)
+			return
+		}
 	}
-	if !d.InSpan(h.Port) {
-		e.m.OutsideSpan.Inc()
-		return
+	for i := range e.spans {
+		if e.spans[i].span.Contains(h.Port) {
+			e.handleSpan(&e.spans[i], h, src)
+			return
+		}
 	}
+	e.m.OutsideSpan.Inc()
+}
+
+func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	at := h.Time
 	if at.IsZero() {
 		at = e.now()
 	}
-	src := h.Src.Unmap()
-	queue := e.tracker.Add(src, h.Port, at)
-	lengths := e.lengths
-	if len(queue) < lengths[0] {
+	queue := r.tracker.Add(src, h.Port, at)
+	if len(queue) < r.lengths[0] {
 		return
 	}
-	best, bestErr := "", error(nil)
-	for cand := range candidates(queue, lengths, min(d.Skip(), 2), d.Plausible) {
-		req, err := e.check(cand, src)
+	p := r.proto
+	best, bestErr := knock.Reason(""), error(nil)
+	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
+		req, err := e.check(p, cand, src)
 		if err == nil {
-			e.tracker.Consume(src)
+			r.tracker.Consume(src)
 			e.accept(req, src)
 			return
 		}
-		if r := ReasonOf(err); best == "" || stage[r] > stage[best] {
-			best, bestErr = r, err
+		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
+			best, bestErr = rs, err
 		}
 	}
 	if best == "" {
 		// Every candidate failed the first look.
-		best, bestErr = ReasonMalformed, errImplausible
+		best, bestErr = knock.ReasonMalformed, errImplausible
 	}
-	e.m.rejected(best).Inc()
-	e.logReject(best, bestErr, src)
+	e.refuse(p.Name(), best, bestErr, src)
 }
 
-// handleSPA decides on a single-packet authorization datagram.
-func (e *Engine) handleSPA(sd SPADecoder, h source.Hit) {
-	src := h.Src.Unmap()
-	req, err := sd.DecodeSPA(h.Payload, src, e.now())
+// handleDatagram decides on a single-packet authorization datagram.
+func (e *Engine) handleDatagram(dp DatagramProtocol, h source.Hit, src netip.Addr) {
+	req, err := dp.DecodeDatagram(h.Payload, src, e.now())
 	if err == nil {
 		req, err = e.policy(req, src)
 	}
 	if err != nil {
-		reason := ReasonOf(err)
-		e.m.rejected(reason).Inc()
-		e.logReject(reason, err, src)
+		e.refuse(dp.Name(), knock.ReasonOf(err), err, src)
 		return
 	}
 	e.accept(req, src)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
-// without acting and without remembering it: knockdaemon -decode. It must
-// not run while Run does.
-func (e *Engine) Explain(ports []uint16, src netip.Addr) (Request, error) {
-	return e.check(ports, src.Unmap())
+// without acting and without remembering it: knockdaemon -decode. The
+// replay cache is asked through claims, which must not record (a
+// read-only cache). It must not run while Run does.
+func (e *Engine) Explain(ctx context.Context, ports []uint16, src netip.Addr, claims Claims) (knock.Request, error) {
+	src = src.Unmap()
+	var (
+		req knock.Request
+		err error
+	)
+	for _, r := range e.spans {
+		if !r.span.Contains(ports[0]) {
+			continue
+		}
+		if req, err = e.check(r.proto, ports, src); err != nil {
+			return req, err
+		}
+		if e.cfg.Replay && claims != nil {
+			fresh, cerr := claims.Claim(ctx, req.ReplayID, req.ReplayUntil)
+			if cerr != nil {
+				return req, knock.Refuse(knock.ReasonReplay, fmt.Errorf("the replay cache cannot tell: %w", cerr))
+			}
+			if !fresh {
+				return req, knock.Refuse(knock.ReasonReplay, errReplayed)
+			}
+		}
+		return req, nil
+	}
+	return req, knock.Refuse(knock.ReasonSpan, fmt.Errorf("port %d is in no knock span", ports[0]))
 }
 
+var errReplayed = errors.New("this knock was accepted before")
+
 // check runs every check on one candidate.
-func (e *Engine) check(ports []uint16, src netip.Addr) (Request, error) {
-	req, err := e.cfg.Decoder.Decode(ports, src, e.now())
+func (e *Engine) check(p SpanProtocol, ports []uint16, src netip.Addr) (knock.Request, error) {
+	req, err := p.Decode(ports, src, e.now())
 	if err != nil {
 		return req, err
 	}
 	return e.policy(req, src)
 }
 
-// policy runs the checks that follow decoding: client, port, replay.
-func (e *Engine) policy(req Request, src netip.Addr) (Request, error) {
+// policy runs the checks that follow decoding: time horizon, client,
+// port. The replay claim comes later, off the packet path.
+func (e *Engine) policy(req knock.Request, src netip.Addr) (knock.Request, error) {
+	if !e.cfg.NotBefore.IsZero() && !req.Stamp.IsZero() && req.Stamp.Before(e.cfg.NotBefore) {
+		return req, knock.Refuse(knock.ReasonStale, fmt.Errorf("the knock is stamped %s, before %s: the replay cache was lost and cannot vouch for older knocks", req.Stamp.Format(time.RFC3339), e.cfg.NotBefore.Format(time.RFC3339)))
+	}
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
-		return req, reject(ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
+		return req, knock.Refuse(knock.ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
 	}
 	if len(e.protocols(req)) == 0 {
-		return req, reject(ReasonPort, fmt.Errorf("port %d is not a protected port (%s)", req.Port, e.protectedText()))
-	}
-	if e.cfg.Replay && e.replay.Seen(req.ReplayID) {
-		return req, reject(ReasonReplay, fmt.Errorf("this knock was accepted before"))
+		return req, knock.Refuse(knock.ReasonPort, fmt.Errorf("port %d is not a protected port (%s)", req.Port, e.protectedText()))
 	}
 	return req, nil
 }
 
-// protocols returns the protected protocols the request may act on.
-func (e *Engine) protocols(req Request) []string {
-	var out []string
+// protocols returns the protected transport protocols the request may act on.
+func (e *Engine) protocols(req knock.Request) []knock.Proto {
+	var out []knock.Proto
 	for _, p := range e.cfg.Protected {
 		if p.Port == req.Port && (req.Proto == "" || req.Proto == p.Proto) {
 			out = append(out, p.Proto)
@@ -282,8 +387,9 @@ func (e *Engine) protectedText() string {
 	return strings.Join(s, ", ")
 }
 
-// accept records a valid knock and queues its firewall changes.
-func (e *Engine) accept(req Request, src netip.Addr) {
+// accept hands a knock that passed every check but the replay claim to
+// the actor, which claims it and changes the firewall.
+func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	dur := req.Duration
 	if dur == 0 && !req.Close {
 		dur = e.cfg.Duration
@@ -291,41 +397,26 @@ func (e *Engine) accept(req Request, src netip.Addr) {
 	if dur > e.cfg.MaxDuration {
 		dur = e.cfg.MaxDuration
 	}
-	if e.cfg.Replay && !e.cfg.DryRun {
-		if err := e.replay.Add(req.ReplayID, req.ReplayUntil); err != nil {
-			// Fail closed: a knock that could not be remembered could be
-			// replayed, so it opens nothing.
-			e.m.rejected(ReasonReplay).Inc()
-			e.log.Error("knock refused: the replay cache cannot record it", "src", src, "err", err)
-			return
-		}
-	}
-	e.m.Accepted.Inc()
-	verb := "open"
-	if req.Close {
-		verb = "close"
-	}
+	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: e.cfg.Replay && !e.cfg.DryRun}
 	for _, proto := range e.protocols(req) {
-		g := firewall.Grant{Addr: req.Client.Unmap(), Proto: proto, Port: req.Port, Duration: dur, Fields: req.Fields}
-		e.log.Info("knock accepted", "action", verb, "src", src, "client", g.Addr, "port", fmt.Sprintf("%s/%d", proto, g.Port), "duration", dur, "dry_run", e.cfg.DryRun)
-		if !e.cfg.DryRun {
-			e.acts.submit(action{grant: g, close: req.Close, at: e.now()})
-		}
+		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: proto, Port: req.Port, Duration: dur, Fields: req.Fields})
 	}
+	e.acts.submit(d)
 }
 
-func (e *Engine) logReject(reason string, err error, src netip.Addr) {
-	// Failures before decryption are what every stray packet and every
-	// flood produces: debug only. Later ones decrypted under the key,
-	// which deserves the operator's eye, within a rate limit.
+func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {
+	e.m.rejected(reason).Inc()
+	// Failures before authentication are what every stray packet and
+	// every flood produces: debug only. Later ones passed the key, which
+	// deserves the operator's eye, within a rate limit.
 	level := slog.LevelDebug
-	if stage[reason] >= stage[ReasonStale] {
+	if reason.Authentic() {
 		level = slog.LevelWarn
 	}
 	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
 		return
 	}
-	e.log.Log(context.Background(), level, "knock rejected", "reason", reason, "src", src, "err", err)
+	e.log.Log(context.Background(), level, "knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
 }
 
 // candidates yields the tails of queue worth decoding: for each length
@@ -399,3 +490,7 @@ func (w *window) emit() bool {
 	}
 	return w.yield(w.buf)
 }
+
+// SetFirewall swaps the firewall: changes decided from now on go to fw.
+// The caller has set fw up; grants in the kernel are untouched.
+func (e *Engine) SetFirewall(fw Firewall) { e.acts.setFirewall(fw) }

@@ -1,15 +1,17 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
 	"github.com/portknock/knock/legacy"
-	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/source"
 )
 
@@ -27,24 +29,24 @@ type rig struct {
 	clk *clock
 }
 
-func newRig(t *testing.T, mutate func(*Config, *Legacy)) *rig {
+func newRig(t *testing.T, mutate func(*Config, *legacy.Protocol)) *rig {
 	t.Helper()
 	codec, err := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	leg := &Legacy{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: 24 * time.Hour}
-	cfg := Config{Decoder: leg, Protected: []Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true}
+	leg := &legacy.Protocol{Codec: codec, TimeField: "FLAG0", Window: time.Minute, ReplayTTL: 24 * time.Hour}
+	cfg := Config{Protocols: []Protocol{leg}, Protected: []knock.Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true}
 	if mutate != nil {
 		mutate(&cfg, leg)
 	}
 	if err := leg.CheckFields(); err != nil {
 		t.Fatal(err)
 	}
-	rc, _ := replay.Open("", 0, clk.now)
+	rc := newMemClaims()
 	fw := firewalltest.New(clk.now)
-	e, err := New(cfg, Deps{Replay: rc, Firewall: fw, Now: clk.now})
+	e, err := New(cfg, Deps{Claims: rc, Firewall: fw, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +56,7 @@ func newRig(t *testing.T, mutate func(*Config, *Legacy)) *rig {
 func (r *rig) knock(src string, ports ...uint16) {
 	for _, p := range ports {
 		r.clk.t = r.clk.t.Add(100 * time.Millisecond)
-		r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr(src), Proto: source.TCP, Port: p})
+		r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr(src), Proto: knock.TCP, Port: p})
 	}
 	r.e.acts.drain()
 }
@@ -85,14 +87,14 @@ func TestStrayBeforeKnockIsSkipped(t *testing.T) {
 func TestRejections(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		mutate func(*Config, *Legacy)
+		mutate func(*Config, *legacy.Protocol)
 		src    string
 		ports  []uint16
-		reason string
+		reason knock.Reason
 	}{
-		{"wrong source", nil, "10.9.9.9", v1, ReasonClient},
-		{"port not protected", func(c *Config, _ *Legacy) { c.Protected = []Port{{Proto: "tcp", Port: 443}} }, "142.103.205.1", v1, ReasonPort},
-		{"changed port", nil, "142.103.205.1", append(slices.Clone(v1[:7]), 933), ReasonDecrypt},
+		{"wrong source", nil, "10.9.9.9", v1, knock.ReasonClient},
+		{"port not protected", func(c *Config, _ *legacy.Protocol) { c.Protected = []knock.Port{{Proto: "tcp", Port: 443}} }, "142.103.205.1", v1, knock.ReasonPort},
+		{"changed port", nil, "142.103.205.1", append(slices.Clone(v1[:7]), 933), knock.ReasonDecrypt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t, tc.mutate)
@@ -111,8 +113,8 @@ func TestReplayRefused(t *testing.T) {
 	r := newRig(t, nil)
 	r.knock("142.103.205.1", v1...)
 	r.knock("142.103.205.1", v1...)
-	if len(r.fw.Log) != 1 || r.e.m.Rejected(ReasonReplay) != 1 {
-		t.Fatalf("replay: firewall %v, replay rejections %d", r.fw.Log, r.e.m.Rejected(ReasonReplay))
+	if len(r.fw.Log) != 1 || r.e.m.Rejected(knock.ReasonReplay) != 1 {
+		t.Fatalf("replay: firewall %v, replay rejections %d", r.fw.Log, r.e.m.Rejected(knock.ReasonReplay))
 	}
 }
 
@@ -123,10 +125,10 @@ func TestStaleKnock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := newRig(t, func(c *Config, l *Legacy) { l.Codec, l.TimeField = codec, "" })
+	r := newRig(t, func(c *Config, l *legacy.Protocol) { l.Codec, l.TimeField = codec, "" })
 	r.knock("10.0.0.1", ports...) // made at 11:50, daemon at 12:00, window 1 min
-	if r.e.m.Rejected(ReasonStale) != 1 || len(r.fw.Log) != 0 {
-		t.Fatalf("stale knock: rejections %d, firewall %v", r.e.m.Rejected(ReasonStale), r.fw.Log)
+	if r.e.m.Rejected(knock.ReasonStale) != 1 || len(r.fw.Log) != 0 {
+		t.Fatalf("stale knock: rejections %d, firewall %v", r.e.m.Rejected(knock.ReasonStale), r.fw.Log)
 	}
 }
 
@@ -134,7 +136,7 @@ func TestCloseKnock(t *testing.T) {
 	codec, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000", IV: true})
 	open, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("10.0.0.1"), Port: 22, Flags: map[int]int{0: 30}})
 	shut, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("10.0.0.1"), Port: 22, Flags: map[int]int{0: 0}})
-	r := newRig(t, func(c *Config, l *Legacy) { l.Codec = codec })
+	r := newRig(t, func(c *Config, l *legacy.Protocol) { l.Codec = codec })
 	r.knock("10.0.0.1", open...)
 	r.knock("10.0.0.1", shut...)
 	want := []string{"open 10.0.0.1 tcp/22 30m0s", "close 10.0.0.1 tcp/22"}
@@ -144,7 +146,7 @@ func TestCloseKnock(t *testing.T) {
 }
 
 func TestDryRunChangesNothing(t *testing.T) {
-	r := newRig(t, func(c *Config, _ *Legacy) { c.DryRun = true })
+	r := newRig(t, func(c *Config, _ *legacy.Protocol) { c.DryRun = true })
 	r.knock("142.103.205.1", v1...)
 	if len(r.fw.Log) != 0 || r.e.m.Accepted.Value() != 1 {
 		t.Fatalf("dry run: firewall %v, accepted %d", r.fw.Log, r.e.m.Accepted.Value())
@@ -152,7 +154,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 }
 
 func TestDurationCapped(t *testing.T) {
-	r := newRig(t, func(c *Config, _ *Legacy) { c.MaxDuration = 10 * time.Minute; c.Duration = time.Minute })
+	r := newRig(t, func(c *Config, _ *legacy.Protocol) { c.MaxDuration = 10 * time.Minute; c.Duration = time.Minute })
 	r.knock("142.103.205.1", v1...)
 	if !slices.Equal(r.fw.Log, []string{"open 142.103.205.1 tcp/22 10m0s"}) {
 		t.Fatalf("firewall log %v: 15 minutes asked, 10 allowed", r.fw.Log)
@@ -164,7 +166,7 @@ func TestDurationCapped(t *testing.T) {
 // anything, because CLIENT must then also equal the spoofed source.
 func TestGarbageNeverOpens(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, func(c *Config, _ *Legacy) { c.Replay = false })
+	r := newRig(t, func(c *Config, _ *legacy.Protocol) { c.Replay = false })
 	rng := rand.New(rand.NewPCG(11, 12))
 	srcs := make([]netip.Addr, 64)
 	for i := range srcs {
@@ -173,12 +175,12 @@ func TestGarbageNeverOpens(t *testing.T) {
 	const packets = 600_000
 	for i := 0; i < packets; i++ {
 		r.clk.t = r.clk.t.Add(time.Microsecond)
-		r.e.Handle(source.Hit{Time: r.clk.t, Src: srcs[rng.IntN(len(srcs))], Proto: source.TCP, Port: uint16(745 + rng.IntN(256))})
+		r.e.Handle(source.Hit{Time: r.clk.t, Src: srcs[rng.IntN(len(srcs))], Proto: knock.TCP, Port: uint16(745 + rng.IntN(256))})
 	}
 	r.e.acts.drain()
-	decoded := r.e.m.Rejected(ReasonClient) + r.e.m.Rejected(ReasonPort)
+	decoded := r.e.m.Rejected(knock.ReasonClient) + r.e.m.Rejected(knock.ReasonPort)
 	t.Logf("%d packets: %d garbage candidates decoded (client or port check refused them), %d failed the checksum",
-		packets, decoded, r.e.m.Rejected(ReasonChecksum))
+		packets, decoded, r.e.m.Rejected(knock.ReasonChecksum))
 	if len(r.fw.Log) != 0 {
 		t.Fatalf("garbage opened the firewall: %v", r.fw.Log)
 	}
@@ -207,4 +209,26 @@ func TestCandidates(t *testing.T) {
 	if !slices.EqualFunc(got, want, slices.Equal[[]uint16]) {
 		t.Fatalf("skip 2: %v, want %v", got, want)
 	}
+}
+
+// memClaims is a Claims in memory that can be told to fail.
+type memClaims struct {
+	mu   sync.Mutex
+	ids  map[knock.ReplayID]time.Time
+	fail error
+}
+
+func newMemClaims() *memClaims { return &memClaims{ids: map[knock.ReplayID]time.Time{}} }
+
+func (m *memClaims) Claim(_ context.Context, id knock.ReplayID, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return false, m.fail
+	}
+	if _, ok := m.ids[id]; ok {
+		return false, nil
+	}
+	m.ids[id] = until
+	return true, nil
 }

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/metrics"
 	"github.com/portknock/knock/tracker"
 )
@@ -15,7 +16,7 @@ type Metrics struct {
 
 	reg      *metrics.Registry
 	rejects  *metrics.CounterVec
-	byReason map[string]*metrics.Counter
+	byReason map[knock.Reason]*metrics.Counter
 	Latency  *latency
 
 	// The tracker belongs to the decision loop; it publishes its sizes
@@ -42,11 +43,11 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		Accepted:       reg.Counter("knockdaemon_knocks_accepted_total", "Knocks that passed every check.").With(),
 		ActionsDropped: reg.Counter("knockdaemon_actions_dropped_total", "Firewall changes dropped because the firewall fell behind.").With(),
 		rejects:        reg.Counter("knockdaemon_knocks_rejected_total", "Packets whose queue was tried and opened nothing, by the furthest check reached.", "reason"),
-		byReason:       map[string]*metrics.Counter{},
+		byReason:       map[knock.Reason]*metrics.Counter{},
 		Latency:        &latency{},
 	}
-	for r := range stage {
-		m.byReason[r] = m.rejects.With(r)
+	for _, r := range knock.Reasons {
+		m.byReason[r] = m.rejects.With(string(r))
 	}
 	reg.Gauge("knockdaemon_sources_tracked", "Source addresses with knocks in their queue.", func() float64 {
 		return float64(m.probation.Load() + m.active.Load())
@@ -63,15 +64,15 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 	return m
 }
 
-func (m *Metrics) rejected(reason string) *metrics.Counter {
+func (m *Metrics) rejected(reason knock.Reason) *metrics.Counter {
 	if c, ok := m.byReason[reason]; ok {
 		return c
 	}
-	return m.rejects.With(reason)
+	return m.rejects.With(string(reason))
 }
 
 // Rejected returns the count for a reason, for tests and status.
-func (m *Metrics) Rejected(reason string) uint64 { return m.rejected(reason).Value() }
+func (m *Metrics) Rejected(reason knock.Reason) uint64 { return m.rejected(reason).Value() }
 
 // Registry returns the registry the metrics live in.
 func (m *Metrics) Registry() *metrics.Registry { return m.reg }

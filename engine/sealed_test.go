@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
 	"github.com/portknock/knock/portspan"
-	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/source"
 )
@@ -23,10 +23,10 @@ func sealedRig(t *testing.T) (*rig, *sealed.Key, *portspan.Span) {
 	}
 	span, _ := portspan.Parse("40000-40255")
 	clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	rc, _ := replay.Open("", 0, clk.now)
+	rc := newMemClaims()
 	fw := firewalltest.New(clk.now)
-	cfg := Config{Decoder: &Sealed{Key: key, Span: span, SPA: 62201}, Protected: []Port{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 1194}}, CheckClient: true, Replay: true}
-	e, err := New(cfg, Deps{Replay: rc, Firewall: fw, Now: clk.now})
+	cfg := Config{Protocols: []Protocol{&sealed.Protocol{Key: key, Span: span, SPA: 62201}}, Protected: []knock.Port{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 1194}}, CheckClient: true, Replay: true}
+	e, err := New(cfg, Deps{Claims: rc, Firewall: fw, Now: clk.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +77,15 @@ func TestSealedForgedOrReplayedNeverOpens(t *testing.T) {
 	msg := sealMsg(t, key, sealed.Message{Client: netip.MustParseAddr("10.77.0.2"), Port: 22, Proto: "tcp", Time: r.clk.t, Nonce: 3})
 	r.knock("10.77.0.2", sealed.Encode(span, msg)...)
 	r.knock("10.77.0.2", sealed.Encode(span, msg)...) // replayed
-	if len(r.fw.Log) != 1 || r.e.m.Rejected(ReasonReplay) != 1 {
-		t.Fatalf("replay: firewall %v, replay rejections %d", r.fw.Log, r.e.m.Rejected(ReasonReplay))
+	if len(r.fw.Log) != 1 || r.e.m.Rejected(knock.ReasonReplay) != 1 {
+		t.Fatalf("replay: firewall %v, replay rejections %d", r.fw.Log, r.e.m.Rejected(knock.ReasonReplay))
 	}
 	// Every single-bit alteration of another message is refused.
 	m2 := sealMsg(t, key, sealed.Message{Client: netip.MustParseAddr("10.77.0.2"), Port: 22, Proto: "tcp", Time: r.clk.t, Nonce: 4})
 	for bit := 0; bit < 8*len(m2); bit++ {
 		forged := bytes.Clone(m2)
 		forged[bit/8] ^= 1 << (bit % 8)
-		r.e.tracker.Consume(netip.MustParseAddr("10.77.0.2"))
+		r.e.spans[0].tracker.Consume(netip.MustParseAddr("10.77.0.2"))
 		r.knock("10.77.0.2", sealed.Encode(span, forged)...)
 	}
 	if len(r.fw.Log) != 1 {
@@ -113,17 +113,17 @@ func TestSPAOpensWithOnePacket(t *testing.T) {
 	r, key, _ := sealedRig(t)
 	msg := sealMsg(t, key, sealed.Message{Implicit: true, Client: netip.MustParseAddr("fd77::2"), Port: 1194, Proto: "udp", Duration: time.Hour, Time: r.clk.t, Nonce: 5})
 	dgram := sealed.MarshalSPA(msg)
-	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::2"), Proto: source.UDP, Port: 62201, Payload: dgram})
-	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::2"), Proto: source.UDP, Port: 62201, Payload: dgram})
+	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::2"), Proto: knock.UDP, Port: 62201, Payload: dgram})
+	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::2"), Proto: knock.UDP, Port: 62201, Payload: dgram})
 	r.e.acts.drain()
-	if !slices.Equal(r.fw.Log, []string{"open fd77::2 udp/1194 1h0m0s"}) || r.e.m.Rejected(ReasonReplay) != 1 {
-		t.Fatalf("SPA: firewall %v, replays %d", r.fw.Log, r.e.m.Rejected(ReasonReplay))
+	if !slices.Equal(r.fw.Log, []string{"open fd77::2 udp/1194 1h0m0s"}) || r.e.m.Rejected(knock.ReasonReplay) != 1 {
+		t.Fatalf("SPA: firewall %v, replays %d", r.fw.Log, r.e.m.Rejected(knock.ReasonReplay))
 	}
 	// From another source, the implicit address does not authenticate.
 	msg2 := sealMsg(t, key, sealed.Message{Implicit: true, Client: netip.MustParseAddr("fd77::2"), Port: 1194, Proto: "udp", Time: r.clk.t, Nonce: 6})
-	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::3"), Proto: source.UDP, Port: 62201, Payload: sealed.MarshalSPA(msg2)})
+	r.e.Handle(source.Hit{Time: r.clk.t, Src: netip.MustParseAddr("fd77::3"), Proto: knock.UDP, Port: 62201, Payload: sealed.MarshalSPA(msg2)})
 	r.e.acts.drain()
-	if len(r.fw.Log) != 1 || r.e.m.Rejected(ReasonAuth) != 1 {
-		t.Fatalf("SPA from a spoofed source: firewall %v, auth rejections %d", r.fw.Log, r.e.m.Rejected(ReasonAuth))
+	if len(r.fw.Log) != 1 || r.e.m.Rejected(knock.ReasonAuth) != 1 {
+		t.Fatalf("SPA from a spoofed source: firewall %v, auth rejections %d", r.fw.Log, r.e.m.Rejected(knock.ReasonAuth))
 	}
 }

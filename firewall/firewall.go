@@ -11,29 +11,16 @@ package firewall
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/portknock/knock"
 )
-
-// Protocols a grant can open.
-const (
-	TCP = "tcp"
-	UDP = "udp"
-)
-
-// Port is a protected port: a protocol and a port number.
-type Port struct {
-	Proto string // TCP or UDP
-	Port  uint16
-}
-
-func (p Port) String() string { return fmt.Sprintf("%s/%d", p.Proto, p.Port) }
 
 // Grant is one port opened to one address.
 type Grant struct {
 	Addr     netip.Addr    // who may connect (IPv4 unmapped, or IPv6)
-	Proto    string        // TCP or UDP
+	Proto    knock.Proto   // knock.TCP or knock.UDP
 	Port     uint16        // the protected port
 	Duration time.Duration // how long from now; access ends on its own after it
 	// Fields are the knock's fields by lower-case name ("client",
@@ -41,12 +28,33 @@ type Grant struct {
 	Fields map[string]string
 }
 
-// Backend is a firewall the daemon can open and close ports in.
+// Backend is a firewall the daemon can open and close ports in, with its
+// whole lifecycle: the daemon installs it, grants and ends access through
+// it, sweeps it, describes it, and lets go of it at stop or -uninstall.
 type Backend interface {
+	// Setup installs or repairs what the backend needs, keeping grants.
+	// It is called at start and again from time to time.
+	Setup(ctx context.Context) error
 	// Open grants access. Opening a grant that is already open refreshes
 	// its duration.
 	Open(ctx context.Context, g Grant) error
 	// Close revokes access before its time. Closing a grant that is not
 	// open is not an error.
 	Close(ctx context.Context, g Grant) error
+	// Grants lists the access in force, each with the time it has left.
+	Grants(ctx context.Context) ([]Grant, error)
+	// Sweep ends expired access the kernel does not end by itself and
+	// says how much it ended; a backend whose kernel does it returns 0.
+	Sweep(ctx context.Context) (int, error)
+	// Stop is called when the daemon stops: backends whose grants live
+	// in the kernel leave everything in place (failing closed); the
+	// command backend runs its pending stop commands.
+	Stop(ctx context.Context) error
+	// Uninstall removes what Setup installed.
+	Uninstall(ctx context.Context) error
+	// Describe tells the operator what is, or would be, installed.
+	Describe() string
+	// Durable reports whether grants end on time without the daemon:
+	// true when the kernel ends them, false when the process must.
+	Durable() bool
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/legacy"
@@ -123,7 +124,7 @@ func maskFits(fm format.Format, v legacy.Values) bool {
 
 // progress ranks how far a failed decode got: the attempt that got
 // furthest explains the failure best.
-var progress = map[string]int{"length": 0, "span": 1, "decrypt": 2, "checksum": 3}
+var progress = map[knock.Reason]int{"length": 0, "span": 1, "decrypt": 2, "checksum": 3}
 
 func pick(tries []attempt) attempt {
 	best := tries[0]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/portspan"
@@ -25,16 +26,16 @@ var (
 
 // Reason names the check a Decode error failed, for logs and counters:
 // "span", "length", "decrypt", "checksum", or "" for other errors.
-func Reason(err error) string {
+func Reason(err error) knock.Reason {
 	switch {
 	case errors.Is(err, ErrNotInSpan):
-		return "span"
+		return knock.ReasonSpan
 	case errors.Is(err, ErrLength):
-		return "length"
+		return knock.ReasonLength
 	case errors.Is(err, ErrDecrypt):
-		return "decrypt"
+		return knock.ReasonDecrypt
 	case errors.Is(err, ErrChecksum):
-		return "checksum"
+		return knock.ReasonChecksum
 	}
 	return ""
 }

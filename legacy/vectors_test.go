@@ -86,7 +86,7 @@ func checkRoundTrip(t *testing.T, v vector.Vector) {
 func checkDecodeError(t *testing.T, v vector.Vector) {
 	c := codecFor(t, v)
 	_, err := c.Decode(v.Ports(t, "ports"))
-	if got := legacy.Reason(err); got != v.Get("expect") {
+	if got := legacy.Reason(err); string(got) != v.Get("expect") {
 		t.Fatalf("decode failed for reason %q (%v), want %q", got, err, v.Get("expect"))
 	}
 	t.Logf("error, as users see it: %v", err)

@@ -232,3 +232,13 @@ func (s *Span) UnpackSymbols(syms []int, n int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Overlaps reports whether s and o share a port.
+func (s *Span) Overlaps(o *Span) bool {
+	for _, p := range s.ports {
+		if o.Contains(p) {
+			return true
+		}
+	}
+	return false
+}

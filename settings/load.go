@@ -231,12 +231,12 @@ func (s *Set) Missing(name, why string) error {
 // came from (file:line, or the command line).
 func (s *Set) Errorf(name, format string, args ...any) error {
 	v := s.Get(name)
-	msg := fmt.Sprintf(format, args...)
+	err := fmt.Errorf(format, args...) // keeps a %w of args
 	switch v.Origin {
 	case "command line":
-		return fmt.Errorf("-%s %q: %s", name, v.Text, msg)
+		return fmt.Errorf("-%s %q: %w", name, v.Text, err)
 	case "default":
-		return fmt.Errorf("%s (default %q): %s", name, v.Text, msg)
+		return fmt.Errorf("%s (default %q): %w", name, v.Text, err)
 	}
-	return fmt.Errorf("%s: %s: %s", v.Origin, name, msg)
+	return fmt.Errorf("%s: %s: %w", v.Origin, name, err)
 }

@@ -11,21 +11,17 @@ import (
 	"context"
 	"net/netip"
 	"time"
-)
 
-// Protocols a hit can arrive by.
-const (
-	TCP = "tcp"
-	UDP = "udp"
+	"github.com/portknock/knock"
 )
 
 // Hit is one packet seen on a port: a TCP SYN or a UDP datagram.
 type Hit struct {
-	Time  time.Time  // when the packet arrived (or was logged)
-	Src   netip.Addr // its source address, unmapped (IPv4 as 4 bytes)
-	Dst   netip.Addr // its destination, when known
-	Proto string     // TCP or UDP
-	Port  uint16     // its destination port
+	Time  time.Time   // when the packet arrived (or was logged)
+	Src   netip.Addr  // its source address, unmapped (IPv4 as 4 bytes)
+	Dst   netip.Addr  // its destination, when known
+	Proto knock.Proto // knock.TCP or knock.UDP
+	Port  uint16      // its destination port
 	// Payload is the UDP payload, for single-packet authorization; nil
 	// when the source cannot see payloads (log files) or for TCP.
 	Payload []byte

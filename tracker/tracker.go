@@ -193,3 +193,9 @@ func (t *Tracker) Stats() Stats {
 
 // Depth is the number of knocks kept per active source.
 func (t *Tracker) Depth() int { return t.cfg.Depth }
+
+// Config returns the tracker's sizes, defaults filled in.
+func (t *Tracker) Config() Config { return t.cfg }
+
+// Defaulted returns c with its defaults filled in, as New would.
+func (c Config) Defaulted() Config { c.defaults(); return c }

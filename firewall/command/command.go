@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -48,6 +49,7 @@ type Config struct {
 // Backend is a firewall.Backend that runs commands.
 type Backend struct {
 	start, stop *Template
+	text        [2]string // the start and stop templates as written
 	run         runner
 	clock       Clock
 
@@ -60,7 +62,7 @@ type Backend struct {
 // target is what a grant opens: Open again on the same target reschedules.
 type target struct {
 	addr  netip.Addr
-	proto string
+	proto knock.Proto
 	port  uint16
 }
 
@@ -74,7 +76,7 @@ type pending struct {
 
 // New parses the templates and finds their programs.
 func New(cfg Config) (*Backend, error) {
-	b := &Backend{pending: map[target]*pending{}, clock: cfg.Clock,
+	b := &Backend{pending: map[target]*pending{}, clock: cfg.Clock, text: [2]string{cfg.Start, cfg.Stop},
 		run: runner{timeout: cfg.Timeout, maxOutput: cfg.MaxOutput, log: cfg.Log}}
 	if b.clock == nil {
 		b.clock = SystemClock
@@ -263,7 +265,7 @@ func check(g firewall.Grant) (target, error) {
 	if !a.IsValid() || a.Zone() != "" {
 		return target{}, fmt.Errorf("command: address %q: %w", g.Addr.String(), ErrBadGrant)
 	}
-	if (g.Proto != firewall.TCP && g.Proto != firewall.UDP) || g.Port == 0 {
+	if (g.Proto != knock.TCP && g.Proto != knock.UDP) || g.Port == 0 {
 		return target{}, fmt.Errorf("command: port %q: %w", fmt.Sprintf("%s/%d", g.Proto, g.Port), ErrBadGrant)
 	}
 	return target{a, g.Proto, g.Port}, nil
@@ -278,7 +280,7 @@ func values(g firewall.Grant) map[string]string {
 	}
 	v["IP"] = g.Addr.Unmap().String()
 	v["PORT"] = strconv.Itoa(int(g.Port))
-	v["PROTO"] = g.Proto
+	v["PROTO"] = string(g.Proto)
 	v["TIME"] = strconv.FormatInt(ceilDiv(g.Duration, time.Minute), 10)
 	v["SECONDS"] = strconv.FormatInt(ceilDiv(g.Duration, time.Second), 10)
 	return v
@@ -296,3 +298,28 @@ func ceilDiv(d, unit time.Duration) int64 {
 }
 
 var _ firewall.Backend = (*Backend)(nil)
+
+// Setup implements firewall.Backend: commands need nothing installed.
+func (b *Backend) Setup(context.Context) error { return nil }
+
+// Uninstall implements firewall.Backend: nothing was installed.
+func (b *Backend) Uninstall(context.Context) error { return nil }
+
+// Sweep implements firewall.Backend: stop commands run on their own timers.
+func (b *Backend) Sweep(context.Context) (int, error) { return 0, nil }
+
+// Stop implements firewall.Backend: every pending stop command runs now.
+func (b *Backend) Stop(ctx context.Context) error { return b.Shutdown(ctx) }
+
+// Grants implements firewall.Backend: the grants whose stop command is
+// pending.
+func (b *Backend) Grants(context.Context) ([]firewall.Grant, error) { return b.Pending(), nil }
+
+// Durable implements firewall.Backend: access ends only when this process
+// runs the stop command, so a killed daemon leaves it open.
+func (b *Backend) Durable() bool { return false }
+
+// Describe implements firewall.Backend.
+func (b *Backend) Describe() string {
+	return fmt.Sprintf("commands: open %q, close %q", b.text[0], b.text[1])
+}

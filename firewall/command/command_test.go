@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -182,10 +183,10 @@ func TestValues(t *testing.T) {
 func TestBadGrants(t *testing.T) {
 	b, _ := newBackend(t, Config{Start: "true", Stop: "true"})
 	for _, g := range []firewall.Grant{
-		{Proto: firewall.TCP, Port: 22, Duration: time.Minute},
+		{Proto: knock.TCP, Port: 22, Duration: time.Minute},
 		{Addr: client, Proto: "icmp", Port: 22, Duration: time.Minute},
-		{Addr: client, Proto: firewall.UDP, Duration: time.Minute},
-		{Addr: client, Proto: firewall.UDP, Port: 53},
+		{Addr: client, Proto: knock.UDP, Duration: time.Minute},
+		{Addr: client, Proto: knock.UDP, Port: 53},
 	} {
 		if err := b.Open(context.Background(), g); !errors.Is(err, ErrBadGrant) {
 			t.Errorf("Open(%+v) = %v, want ErrBadGrant", g, err)

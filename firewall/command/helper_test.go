@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -58,7 +59,7 @@ func helperCmd(t *testing.T, mode string) string {
 var client = netip.MustParseAddr("192.0.2.1")
 
 func grant(a netip.Addr, d time.Duration) firewall.Grant {
-	return firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: d}
+	return firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: d}
 }
 
 func newBackend(t testing.TB, cfg Config) (*Backend, *fakeClock) {

@@ -5,10 +5,12 @@ package firewalltest
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -19,13 +21,15 @@ type Backend struct {
 	expires map[key]time.Time
 	// Log records every call, as "open 10.0.0.1 tcp/22 30s" or "close ...".
 	Log []string
+	// Calls records the lifecycle calls: "setup", "stop", "uninstall".
+	Calls []string
 	// Fail, when set, makes Open and Close return it.
 	Fail error
 }
 
 type key struct {
 	addr  string
-	proto string
+	proto knock.Proto
 	port  uint16
 }
 
@@ -71,6 +75,44 @@ func (b *Backend) Active() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Setup implements firewall.Backend; it is logged as "setup".
+func (b *Backend) Setup(context.Context) error { b.note("setup"); return nil }
+
+// Uninstall implements firewall.Backend; it is logged as "uninstall".
+func (b *Backend) Uninstall(context.Context) error { b.note("uninstall"); return nil }
+
+// Stop implements firewall.Backend; it is logged as "stop".
+func (b *Backend) Stop(context.Context) error { b.note("stop"); return nil }
+
+// Sweep implements firewall.Backend: the fake's grants expire by the clock.
+func (b *Backend) Sweep(context.Context) (int, error) { return 0, nil }
+
+// Durable implements firewall.Backend: the fake behaves as the kernel does.
+func (b *Backend) Durable() bool { return true }
+
+// Describe implements firewall.Backend.
+func (b *Backend) Describe() string { return "a fake firewall in memory" }
+
+// Grants implements firewall.Backend.
+func (b *Backend) Grants(context.Context) ([]firewall.Grant, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []firewall.Grant
+	now := b.now()
+	for k, exp := range b.expires {
+		if now.Before(exp) {
+			out = append(out, firewall.Grant{Addr: netip.MustParseAddr(k.addr), Proto: k.proto, Port: k.port, Duration: exp.Sub(now)})
+		}
+	}
+	return out, nil
+}
+
+func (b *Backend) note(what string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Calls = append(b.Calls, what)
 }
 
 var _ firewall.Backend = (*Backend)(nil)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/internal/testenv"
 )
@@ -149,7 +150,7 @@ func TestLegacy(t *testing.T) {
 			testenv.Missing(t, name, err, "apt-get install iptables")
 		}
 	}
-	b := e.backendWith(t, Config{Protected: []Port{{Proto: firewall.TCP, Port: 22}},
+	b := e.backendWith(t, Config{Protected: []knock.Port{{Proto: knock.TCP, Port: 22}},
 		IPTables: "iptables-legacy", IP6Tables: "ip6tables-legacy"})
 	mustSetup(t, b)
 	mustSetup(t, b)

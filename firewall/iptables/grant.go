@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -19,7 +20,7 @@ func (b *Backend) Open(ctx context.Context, g firewall.Grant) error {
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(b.protected, Port{Proto: want.proto, Port: want.port}) {
+	if !slices.Contains(b.protected, knock.Port{Proto: want.proto, Port: want.port}) {
 		return fmt.Errorf("iptables: opening %s/%d: %w", want.proto, want.port, ErrNotProtected)
 	}
 	f := b.familyOf(want.addr)
@@ -68,7 +69,7 @@ func target(g firewall.Grant) (grantRule, error) {
 	if !a.IsValid() || a.Zone() != "" || a.IsUnspecified() {
 		return grantRule{}, fmt.Errorf("iptables: address %q: %w", g.Addr.String(), ErrBadGrant)
 	}
-	if (g.Proto != firewall.TCP && g.Proto != firewall.UDP) || g.Port == 0 {
+	if (g.Proto != knock.TCP && g.Proto != knock.UDP) || g.Port == 0 {
 		return grantRule{}, fmt.Errorf("iptables: port %q: %w", fmt.Sprintf("%s/%d", g.Proto, g.Port), ErrBadGrant)
 	}
 	return grantRule{addr: a, proto: g.Proto, port: g.Port}, nil

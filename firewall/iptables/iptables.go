@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock"
 )
 
 // DefaultChain is the chain the backend owns unless configured otherwise.
@@ -34,14 +34,13 @@ var (
 )
 
 // Port is one protected port.
-type Port = firewall.Port
 
 // Config configures a Backend.
 type Config struct {
 	// Chain is the chain the backend owns; DefaultChain when empty.
 	Chain string
 	// Protected are the ports the guard closes and grants open.
-	Protected []Port
+	Protected []knock.Port
 	// IPTables and IP6Tables name the binaries; "iptables" and
 	// "ip6tables" on PATH when empty.
 	IPTables, IP6Tables string
@@ -59,7 +58,7 @@ type Config struct {
 // Backend is a firewall.Backend over iptables and ip6tables.
 type Backend struct {
 	chain     string
-	protected []Port
+	protected []knock.Port
 	wrapper   []string
 	timeout   time.Duration
 	now       func() time.Time
@@ -119,14 +118,14 @@ func isBuiltin(name string) bool {
 	return false
 }
 
-func checkPorts(ports []Port) ([]Port, error) {
+func checkPorts(ports []knock.Port) ([]knock.Port, error) {
 	if len(ports) == 0 {
 		return nil, fmt.Errorf("iptables: no protected ports configured: %w", ErrConfig)
 	}
-	var out []Port
-	seen := map[Port]bool{}
+	var out []knock.Port
+	seen := map[knock.Port]bool{}
 	for _, p := range ports {
-		if (p.Proto != firewall.TCP && p.Proto != firewall.UDP) || p.Port == 0 {
+		if (p.Proto != knock.TCP && p.Proto != knock.UDP) || p.Port == 0 {
 			return nil, fmt.Errorf("iptables: protected port %q: want tcp or udp and a port from 1 to 65535: %w", p.String(), ErrConfig)
 		}
 		if !seen[p] {
@@ -189,4 +188,16 @@ func (b *Backend) run(ctx context.Context, f *family, args ...string) (string, e
 		return "", &CmdError{Args: argv, Err: err, Stderr: strings.TrimSpace(stderr.String())}
 	}
 	return stdout.String(), nil
+}
+
+// Stop implements firewall.Backend: rules end by their time match.
+func (b *Backend) Stop(context.Context) error { return nil }
+
+// Durable implements firewall.Backend: a rule's time match ends it even
+// if the daemon is gone.
+func (b *Backend) Durable() bool { return true }
+
+// Describe implements firewall.Backend.
+func (b *Backend) Describe() string {
+	return "iptables chain " + DefaultChain + " jumped to from INPUT"
 }

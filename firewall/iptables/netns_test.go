@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
@@ -73,10 +74,10 @@ func echo(ln net.Listener) {
 
 // backend returns a Backend working in the host namespace, protecting
 // tcp/22 unless ports are given.
-func (e *env) backend(t testing.TB, now func() time.Time, ports ...Port) *Backend {
+func (e *env) backend(t testing.TB, now func() time.Time, ports ...knock.Port) *Backend {
 	t.Helper()
 	if len(ports) == 0 {
-		ports = []Port{{Proto: firewall.TCP, Port: 22}}
+		ports = []knock.Port{{Proto: knock.TCP, Port: 22}}
 	}
 	return e.backendWith(t, Config{Protected: ports, Now: now})
 }
@@ -150,7 +151,7 @@ func mustSetup(t testing.TB, b *Backend) {
 }
 
 func grant(a netip.Addr, d time.Duration) firewall.Grant {
-	return firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: d}
+	return firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: d}
 }
 
 // ruleset returns "iptables -S" of the host namespace for a binary.

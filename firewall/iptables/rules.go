@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/portknock/knock"
 )
 
 // Comments that tag the backend's rules.
@@ -28,7 +30,7 @@ var maxStop = time.Date(2038, 12, 31, 23, 59, 59, 0, time.UTC)
 // end of the stop second.
 type grantRule struct {
 	addr  netip.Addr
-	proto string
+	proto knock.Proto
 	port  uint16
 	stop  int64 // Unix seconds: the last second the rule matches
 }
@@ -44,7 +46,7 @@ func (g grantRule) sameTarget(o grantRule) bool {
 // listed rule can be compared and deleted by its text.
 func (g grantRule) args() []string {
 	src := netip.PrefixFrom(g.addr, g.addr.BitLen()).String()
-	return []string{"-s", src, "-p", g.proto, "-m", g.proto, "--dport", strconv.Itoa(int(g.port)),
+	return []string{"-s", src, "-p", string(g.proto), "-m", string(g.proto), "--dport", strconv.Itoa(int(g.port)),
 		"-m", "time", "--datestop", time.Unix(g.stop, 0).UTC().Format(dateLayout),
 		"-m", "comment", "--comment", grantTag, "-j", "ACCEPT"}
 }
@@ -67,7 +69,7 @@ func parseGrant(args []string) (grantRule, bool) {
 	if err != nil {
 		return grantRule{}, false
 	}
-	g := grantRule{addr: pfx.Addr(), proto: args[3], port: uint16(port), stop: stop.Unix()}
+	g := grantRule{addr: pfx.Addr(), proto: knock.Proto(args[3]), port: uint16(port), stop: stop.Unix()}
 	if g.proto != "tcp" && g.proto != "udp" {
 		return grantRule{}, false
 	}
@@ -76,10 +78,10 @@ func parseGrant(args []string) (grantRule, bool) {
 }
 
 // guardArgs are the guard rules for the protected ports, in order.
-func guardArgs(ports []Port) [][]string {
+func guardArgs(ports []knock.Port) [][]string {
 	var out [][]string
 	for _, p := range ports {
-		match := []string{"-p", p.Proto, "-m", p.Proto, "--dport", strconv.Itoa(int(p.Port))}
+		match := []string{"-p", string(p.Proto), "-m", string(p.Proto), "--dport", strconv.Itoa(int(p.Port))}
 		out = append(out,
 			concat(match, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-m", "comment", "--comment", guardTag, "-j", "ACCEPT"),
 			concat(match, "-m", "comment", "--comment", guardTag, "-j", "DROP"))

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock"
 )
 
 // TestSetupTwiceKeepsGrants: a restarted daemon's Setup keeps the grants of
@@ -54,7 +54,7 @@ func TestSetupRepairs(t *testing.T) {
 	mustSetup(t, b)
 	golden(t, "moved-twice.v4.golden", e.ruleset(t, "iptables"))
 
-	b = e.backend(t, clock, Port{Proto: firewall.TCP, Port: 22}, Port{Proto: firewall.UDP, Port: 1194})
+	b = e.backend(t, clock, knock.Port{Proto: knock.TCP, Port: 22}, knock.Port{Proto: knock.UDP, Port: 1194})
 	mustSetup(t, b)
 	golden(t, "ports-changed.v4.golden", e.ruleset(t, "iptables"))
 	golden(t, "ports-changed.v6.golden", e.ruleset(t, "ip6tables"))

@@ -8,18 +8,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
 func TestNewRejects(t *testing.T) {
-	tcp22 := []Port{{Proto: firewall.TCP, Port: 22}}
+	tcp22 := []knock.Port{{Proto: knock.TCP, Port: 22}}
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
 		{Config{}, "no protected ports configured: invalid iptables configuration"},
-		{Config{Protected: []Port{{Proto: "icmp", Port: 22}}}, `protected port "icmp/22"`},
-		{Config{Protected: []Port{{Proto: firewall.TCP, Port: 0}}}, `protected port "tcp/0"`},
+		{Config{Protected: []knock.Port{{Proto: "icmp", Port: 22}}}, `protected port "icmp/22"`},
+		{Config{Protected: []knock.Port{{Proto: knock.TCP, Port: 0}}}, `protected port "tcp/0"`},
 		{Config{Protected: tcp22, Chain: "INPUT"}, `chain name "INPUT"`},
 		{Config{Protected: tcp22, Chain: "-x"}, `chain name "-x"`},
 		{Config{Protected: tcp22, Chain: strings.Repeat("A", 29)}, "chain name"},
@@ -38,7 +39,7 @@ func TestNewRejects(t *testing.T) {
 // command runs (the binaries here would fail the test if called).
 func TestOpenRejects(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 0, 0, 500e6, time.UTC)
-	b, err := New(Config{Protected: []Port{{Proto: firewall.TCP, Port: 22}}, IPTables: "/bin/false", IP6Tables: "/bin/false",
+	b, err := New(Config{Protected: []knock.Port{{Proto: knock.TCP, Port: 22}}, IPTables: "/bin/false", IP6Tables: "/bin/false",
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -48,16 +49,16 @@ func TestOpenRejects(t *testing.T) {
 		g    firewall.Grant
 		want error
 	}{
-		{firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 23, Duration: time.Minute}, ErrNotProtected},
-		{firewall.Grant{Addr: a, Proto: firewall.UDP, Port: 22, Duration: time.Minute}, ErrNotProtected},
+		{firewall.Grant{Addr: a, Proto: knock.TCP, Port: 23, Duration: time.Minute}, ErrNotProtected},
+		{firewall.Grant{Addr: a, Proto: knock.UDP, Port: 22, Duration: time.Minute}, ErrNotProtected},
 		{firewall.Grant{Addr: a, Proto: "sctp", Port: 22, Duration: time.Minute}, ErrBadGrant},
-		{firewall.Grant{Proto: firewall.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
-		{firewall.Grant{Addr: netip.MustParseAddr("0.0.0.0"), Proto: firewall.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
-		{firewall.Grant{Addr: netip.MustParseAddr("fe80::1%eth0"), Proto: firewall.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
-		{firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: 0}, ErrBadGrant},
-		{firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: -time.Hour}, ErrBadGrant},
-		{firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: 400 * time.Millisecond}, ErrBadGrant},
-		{firewall.Grant{Addr: a, Proto: firewall.TCP, Port: 22, Duration: 10 * 365 * 24 * time.Hour}, ErrBadGrant},
+		{firewall.Grant{Proto: knock.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
+		{firewall.Grant{Addr: netip.MustParseAddr("0.0.0.0"), Proto: knock.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
+		{firewall.Grant{Addr: netip.MustParseAddr("fe80::1%eth0"), Proto: knock.TCP, Port: 22, Duration: time.Minute}, ErrBadGrant},
+		{firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: 0}, ErrBadGrant},
+		{firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: -time.Hour}, ErrBadGrant},
+		{firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: 400 * time.Millisecond}, ErrBadGrant},
+		{firewall.Grant{Addr: a, Proto: knock.TCP, Port: 22, Duration: 10 * 365 * 24 * time.Hour}, ErrBadGrant},
 	} {
 		if err := b.Open(context.Background(), tc.g); !errors.Is(err, tc.want) {
 			t.Errorf("Open(%+v) = %v, want %v", tc.g, err, tc.want)
@@ -69,7 +70,7 @@ func TestOpenRejects(t *testing.T) {
 // grant ends, so access ends at most a second early and never late; an
 // IPv4-mapped address is written as IPv4.
 func TestStop(t *testing.T) {
-	b := &Backend{protected: []Port{{Proto: firewall.TCP, Port: 22}}}
+	b := &Backend{protected: []knock.Port{{Proto: knock.TCP, Port: 22}}}
 	for _, tc := range []struct {
 		now  time.Time
 		d    time.Duration
@@ -81,7 +82,7 @@ func TestStop(t *testing.T) {
 		{time.Date(2030, 1, 2, 4, 0, 0, 0, time.FixedZone("CET", 3600)), time.Second, "2030-01-02T03:00:00"},
 	} {
 		b.now = func() time.Time { return tc.now }
-		r, err := b.grantRule(firewall.Grant{Addr: netip.MustParseAddr("::ffff:192.0.2.1"), Proto: firewall.TCP, Port: 22, Duration: tc.d})
+		r, err := b.grantRule(firewall.Grant{Addr: netip.MustParseAddr("::ffff:192.0.2.1"), Proto: knock.TCP, Port: 22, Duration: tc.d})
 		if err != nil {
 			t.Fatal(err)
 		}

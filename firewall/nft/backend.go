@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/nftables"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 )
 
@@ -169,11 +171,11 @@ func (b *Backend) Grants(ctx context.Context) ([]firewall.Grant, error) {
 // element checks a grant and returns its set and key.
 func (b *Backend) element(g firewall.Grant, mustProtect bool) (*nftables.Set, []byte, error) {
 	addr := g.Addr.Unmap().WithZone("")
-	p := Port{Proto: g.Proto, Port: g.Port}
+	p := knock.Port{Proto: g.Proto, Port: g.Port}
 	if mustProtect && !slices.Contains(b.cfg.Protected, p) {
 		return nil, nil, fmt.Errorf("%w: %s is not among %v", ErrNotProtected, p, b.cfg.Protected)
 	}
-	if p.Proto != firewall.TCP && p.Proto != firewall.UDP {
+	if p.Proto != knock.TCP && p.Proto != knock.UDP {
 		return nil, nil, fmt.Errorf("%w: protocol %q", ErrNotProtected, p.Proto)
 	}
 	set := b.set6
@@ -239,4 +241,24 @@ func tableFamily(f string) nftables.TableFamily {
 		return nftables.TableFamilyIPv6
 	}
 	return nftables.TableFamilyINet
+}
+
+// Sweep implements firewall.Backend: set elements time out in the kernel.
+func (b *Backend) Sweep(context.Context) (int, error) { return 0, nil }
+
+// Stop implements firewall.Backend: grants stay in the kernel, which ends
+// them on time, and the guard stays in place.
+func (b *Backend) Stop(context.Context) error { return nil }
+
+// Durable implements firewall.Backend.
+func (b *Backend) Durable() bool { return true }
+
+// Describe implements firewall.Backend: the ruleset, and in existing-table
+// mode the rules the administrator's own chain needs.
+func (b *Backend) Describe() string {
+	s := b.Ruleset()
+	if b.cfg.Mode == ExistingTable {
+		s += "\n# Your input chain must accept what these sets grant, before it drops:\n#   " + strings.Join(b.AdminRules(), "\n#   ") + "\n"
+	}
+	return s
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
@@ -19,7 +20,7 @@ func BenchmarkOpen(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		if err := be.Open(ctx, firewall.Grant{Addr: addr, Proto: firewall.TCP, Port: 22, Duration: time.Hour}); err != nil {
+		if err := be.Open(ctx, firewall.Grant{Addr: addr, Proto: knock.TCP, Port: 22, Duration: time.Hour}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock"
 )
 
 // Mode says whose table the grants live in.
@@ -42,7 +42,6 @@ const (
 )
 
 // Port is one protected port.
-type Port = firewall.Port
 
 // Config says where and what the backend guards.
 type Config struct {
@@ -60,7 +59,7 @@ type Config struct {
 	Set4, Set6 string
 	// Protected lists the ports a grant may open. OwnTable mode keeps
 	// them closed to everyone else; in both modes Open refuses others.
-	Protected []Port
+	Protected []knock.Port
 	// NetNSFd is a network namespace fd to work in; 0 is the current one.
 	NetNSFd int
 }
@@ -158,14 +157,14 @@ func validName(s string) bool {
 
 // checkPorts validates the protected ports and returns them sorted and
 // without duplicates.
-func checkPorts(ports []Port) ([]Port, error) {
+func checkPorts(ports []knock.Port) ([]knock.Port, error) {
 	if len(ports) == 0 {
 		return nil, fmt.Errorf("%w: no protected ports: a knock would have nothing to open", ErrConfig)
 	}
-	out := make([]Port, 0, len(ports))
+	out := make([]knock.Port, 0, len(ports))
 	for _, p := range ports {
-		if p.Proto != firewall.TCP && p.Proto != firewall.UDP {
-			return nil, fmt.Errorf("%w: protected port %d: protocol %q: want %q or %q", ErrConfig, p.Port, p.Proto, firewall.TCP, firewall.UDP)
+		if p.Proto != knock.TCP && p.Proto != knock.UDP {
+			return nil, fmt.Errorf("%w: protected port %d: protocol %q: want %q or %q", ErrConfig, p.Port, p.Proto, knock.TCP, knock.UDP)
 		}
 		if p.Port == 0 {
 			return nil, fmt.Errorf("%w: protected port %q: port 0 cannot be connected to", ErrConfig, p.String())
@@ -174,7 +173,7 @@ func checkPorts(ports []Port) ([]Port, error) {
 			out = append(out, p)
 		}
 	}
-	slices.SortFunc(out, func(a, b Port) int {
+	slices.SortFunc(out, func(a, b knock.Port) int {
 		return cmp.Or(cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port, b.Port))
 	})
 	return out, nil

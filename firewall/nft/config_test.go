@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 )
@@ -19,9 +20,9 @@ func TestConfigRefused(t *testing.T) {
 		says string
 	}{
 		{"no ports", nft.Config{}, "no protected ports"},
-		{"port 0", nft.Config{Protected: []nft.Port{{Proto: "tcp"}}}, `protected port "tcp/0"`},
-		{"unknown proto", nft.Config{Protected: []nft.Port{{Proto: "sctp", Port: 22}}}, `protocol "sctp"`},
-		{"upper-case proto", nft.Config{Protected: []nft.Port{{Proto: "TCP", Port: 22}}}, `protocol "TCP"`},
+		{"port 0", nft.Config{Protected: []knock.Port{{Proto: "tcp"}}}, `protected port "tcp/0"`},
+		{"unknown proto", nft.Config{Protected: []knock.Port{{Proto: "sctp", Port: 22}}}, `protocol "sctp"`},
+		{"upper-case proto", nft.Config{Protected: []knock.Port{{Proto: "TCP", Port: 22}}}, `protocol "TCP"`},
 		{"unknown mode", nft.Config{Mode: "mark", Protected: ssh}, `mode "mark"`},
 		{"own table not inet", nft.Config{Family: "ip", Protected: ssh}, "always inet"},
 		{"existing without table", nft.Config{Mode: nft.ExistingTable, Protected: ssh}, "needs the name"},
@@ -53,7 +54,7 @@ func TestConfigDefaults(t *testing.T) {
 		{nft.Config{Mode: nft.ExistingTable, Family: "ip", Table: "filter"}, "filter", "portknock4", ""},
 		{nft.Config{Mode: nft.ExistingTable, Family: "ip6", Table: "filter"}, "filter", "", "portknock6"},
 	} {
-		tc.cfg.Protected = []nft.Port{{Proto: "udp", Port: 51820}, {Proto: "tcp", Port: 22}, {Proto: "tcp", Port: 22}}
+		tc.cfg.Protected = []knock.Port{{Proto: "udp", Port: 51820}, {Proto: "tcp", Port: 22}, {Proto: "tcp", Port: 22}}
 		b, err := nft.New(tc.cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -86,11 +87,11 @@ func TestOpenRefused(t *testing.T) {
 		want error
 	}{
 		{"port not protected", own, grant("192.0.2.1", 3306, time.Hour), nft.ErrNotProtected},
-		{"udp on a tcp port", own, firewall.Grant{Addr: netip.MustParseAddr("192.0.2.1"), Proto: firewall.UDP, Port: 22, Duration: time.Hour}, nft.ErrNotProtected},
+		{"udp on a tcp port", own, firewall.Grant{Addr: netip.MustParseAddr("192.0.2.1"), Proto: knock.UDP, Port: 22, Duration: time.Hour}, nft.ErrNotProtected},
 		{"zero duration", own, grant("192.0.2.1", 22, 0), nft.ErrDuration},
 		{"half a second", own, grant("192.0.2.1", 22, time.Second/2), nft.ErrDuration},
 		{"negative duration", own, grant("192.0.2.1", 22, -time.Second), nft.ErrDuration},
-		{"no address", own, firewall.Grant{Proto: firewall.TCP, Port: 22, Duration: time.Hour}, nft.ErrFamily},
+		{"no address", own, firewall.Grant{Proto: knock.TCP, Port: 22, Duration: time.Hour}, nft.ErrFamily},
 		{"ipv6 in an ip table", v4only, grant("2001:db8::1", 22, time.Hour), nft.ErrFamily},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
@@ -15,7 +16,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the kernel's listing")
 
-var goldenPorts = []nft.Port{{Proto: firewall.TCP, Port: 22}, {Proto: firewall.UDP, Port: 51820}, {Proto: firewall.TCP, Port: 2222}}
+var goldenPorts = []knock.Port{{Proto: knock.TCP, Port: 22}, {Proto: knock.UDP, Port: 51820}, {Proto: knock.TCP, Port: 2222}}
 
 // golden compares got with testdata/name, or rewrites it under -update.
 func golden(t *testing.T, name, got string) {

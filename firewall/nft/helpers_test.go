@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
@@ -17,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var ssh = []nft.Port{{Proto: firewall.TCP, Port: 22}}
+var ssh = []knock.Port{{Proto: knock.TCP, Port: 22}}
 
 // needKernel skips or fails unless the test can build namespaces and read
 // rulesets back with the nft binary.
@@ -135,5 +136,5 @@ func describe(g firewall.Grant) string {
 }
 
 func grant(addr string, port uint16, d time.Duration) firewall.Grant {
-	return firewall.Grant{Addr: netip.MustParseAddr(addr), Proto: firewall.TCP, Port: port, Duration: d}
+	return firewall.Grant{Addr: netip.MustParseAddr(addr), Proto: knock.TCP, Port: port, Duration: d}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
@@ -115,13 +116,13 @@ func TestSetupTwiceKeepsGrants(t *testing.T) {
 	needKernel(t)
 	t.Parallel()
 	ns := netnstest.New(t, "again")
-	two := append([]nft.Port{{Proto: firewall.UDP, Port: 51820}}, ssh...)
+	two := append([]knock.Port{{Proto: knock.UDP, Port: 51820}}, ssh...)
 	b := setUp(t, ns, nft.Config{Protected: two})
 	ctx := context.Background()
 	if err := b.Open(ctx, grant("192.0.2.1", 22, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	wg := firewall.Grant{Addr: grant("2001:db8::1", 0, 0).Addr, Proto: firewall.UDP, Port: 51820, Duration: time.Hour}
+	wg := firewall.Grant{Addr: grant("2001:db8::1", 0, 0).Addr, Proto: knock.UDP, Port: 51820, Duration: time.Hour}
 	if err := b.Open(ctx, wg); err != nil {
 		t.Fatal(err)
 	}

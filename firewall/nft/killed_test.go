@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"golang.org/x/sys/unix"
@@ -85,7 +86,7 @@ func TestStandInDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	g := firewall.Grant{Addr: netip.MustParseAddr(addr), Proto: firewall.TCP, Port: 22, Duration: 4 * time.Second}
+	g := firewall.Grant{Addr: netip.MustParseAddr(addr), Proto: knock.TCP, Port: 22, Duration: 4 * time.Second}
 	if err := b.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/portknock/knock"
 )
 
 // Timeouts of the probe element: long enough that the first cannot run
@@ -27,7 +28,7 @@ func (b *Backend) probeRefresh(c *nftables.Conn) (bool, error) {
 	if set == b.set6 {
 		addr = netip.IPv6Unspecified()
 	}
-	key := allowedKey(addr, Port{Proto: "tcp", Port: 0})
+	key := allowedKey(addr, knock.Port{Proto: "tcp", Port: 0})
 	for _, d := range []time.Duration{probeFirst, probeSecond} {
 		if err := c.SetAddElements(set, []nftables.SetElement{{Key: key, Timeout: d}}); err != nil {
 			return false, err

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/internal/netnstest"
@@ -148,7 +149,7 @@ func grantLife(t *testing.T, l *lab, b *nft.Backend, f family) {
 	if l.reaches(f.client, f.host) {
 		t.Fatal("port 22 reachable before any knock")
 	}
-	g := firewall.Grant{Addr: f.client, Proto: firewall.TCP, Port: 22, Duration: 3 * time.Second}
+	g := firewall.Grant{Addr: f.client, Proto: knock.TCP, Port: 22, Duration: 3 * time.Second}
 	if err := b.Open(context.Background(), g); err != nil {
 		t.Fatal(err)
 	}
@@ -176,14 +177,14 @@ func TestTrafficUDP(t *testing.T) {
 	needKernel(t)
 	t.Parallel()
 	l := newLab(t)
-	b := setUp(t, l.Host, nft.Config{Protected: append([]nft.Port{{Proto: firewall.UDP, Port: 22}}, ssh...)})
+	b := setUp(t, l.Host, nft.Config{Protected: append([]knock.Port{{Proto: knock.UDP, Port: 22}}, ssh...)})
 	for _, f := range l.families() {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
 			if l.reachesUDP(f.client, f.host) {
 				t.Fatal("udp/22 answered before any knock")
 			}
-			g := firewall.Grant{Addr: f.client, Proto: firewall.UDP, Port: 22, Duration: time.Hour}
+			g := firewall.Grant{Addr: f.client, Proto: knock.UDP, Port: 22, Duration: time.Hour}
 			if err := b.Open(context.Background(), g); err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +213,7 @@ func TestDefaultDropHost(t *testing.T) {
 		l := newLab(t)
 		load(t, l.Host, readFile(t, "default-drop.nft"))
 		b := setUp(t, l.Host, nft.Config{Protected: ssh})
-		g := firewall.Grant{Addr: l.ClientV4, Proto: firewall.TCP, Port: 22, Duration: time.Hour}
+		g := firewall.Grant{Addr: l.ClientV4, Proto: knock.TCP, Port: 22, Duration: time.Hour}
 		if err := b.Open(context.Background(), g); err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
 	"github.com/portknock/knock/source"
@@ -98,14 +99,14 @@ func TestLoopback(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
 	run(t, open(t, p, afpacket.Config{Interface: "lo", Span: packettest.Span(t, "745-1000")}), hits)
-	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800})
+	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: knock.TCP, Port: 800})
 	self := []packettest.Knock{
-		{Dst: p.HostV6, Proto: source.TCP, Port: 801},
-		{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("to myself")},
+		{Dst: p.HostV6, Proto: knock.TCP, Port: 801},
+		{Dst: p.HostV4, Proto: knock.UDP, Port: 802, Payload: []byte("to myself")},
 	}
 	packettest.SendFrom(t, p.Host, self...)
-	want := []source.Hit{{Src: p.HostV6, Dst: p.HostV6, Proto: source.TCP, Port: 801}}
-	marker := source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("to myself")}
+	want := []source.Hit{{Src: p.HostV6, Dst: p.HostV6, Proto: knock.TCP, Port: 801}}
+	marker := source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: knock.UDP, Port: 802, Payload: []byte("to myself")}
 	packettest.Expect(t, hits, want, marker)
 }
 
@@ -117,7 +118,7 @@ func TestClockAndCounters(t *testing.T) {
 	hits := make(chan source.Hit, 100)
 	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000"), Now: func() time.Time { return now }})
 	run(t, s, hits)
-	k := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
+	k := packettest.Knock{Dst: p.HostV6, Proto: knock.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
 	for range 2 {
 		if h := <-hits; !h.Time.Equal(now) || !packettest.Same(h, packettest.HitOf(p, k)) {
@@ -138,13 +139,13 @@ func TestOverrun(t *testing.T) {
 	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000"), ReadBuffer: 1})
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
-		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
+		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 900, Payload: []byte("flood")}
 	}
 	packettest.Send(t, p, flood...)
 	hits := make(chan source.Hit, len(flood))
 	run(t, s, hits)
 	n := drain(hits, 500*time.Millisecond)
-	marker := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 901, Payload: []byte("marker")}
+	marker := packettest.Knock{Dst: p.HostV6, Proto: knock.UDP, Port: 901, Payload: []byte("marker")}
 	packettest.Send(t, p, marker)
 	packettest.Expect(t, hits, nil, packettest.HitOf(p, marker))
 	c := s.Counters()

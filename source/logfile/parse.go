@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 )
 
@@ -152,7 +153,7 @@ func (pt *pattern) hit(line []byte, m []int) (source.Hit, error) {
 	if !ok {
 		return source.Hit{}, ErrNotKnock
 	}
-	if flags, shown := groupShown(line, m, pt.flags); shown && proto == source.TCP && !bareSYN(flags) {
+	if flags, shown := groupShown(line, m, pt.flags); shown && proto == knock.TCP && !bareSYN(flags) {
 		return source.Hit{}, ErrNotKnock
 	}
 	h := source.Hit{Proto: proto}
@@ -193,12 +194,12 @@ func groupShown(line []byte, m []int, idx []int) (string, bool) {
 
 // protocol maps the proto group to a hit's protocol; no group means TCP,
 // the prototype's knocks.
-func protocol(s string) (string, bool) {
+func protocol(s string) (knock.Proto, bool) {
 	switch {
-	case s == "" || strings.EqualFold(s, source.TCP):
-		return source.TCP, true
-	case strings.EqualFold(s, source.UDP):
-		return source.UDP, true
+	case s == "" || strings.EqualFold(s, string(knock.TCP)):
+		return knock.TCP, true
+	case strings.EqualFold(s, string(knock.UDP)):
+		return knock.UDP, true
 	}
 	return "", false
 }

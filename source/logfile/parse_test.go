@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 )
 
@@ -180,7 +181,7 @@ func checkHit(t *testing.T, line string, h source.Hit) {
 			t.Fatalf("%q: address %v is mapped or zoned", line, a)
 		}
 	}
-	if !h.Src.IsValid() || (h.Proto != source.TCP && h.Proto != source.UDP) {
+	if !h.Src.IsValid() || (h.Proto != knock.TCP && h.Proto != knock.UDP) {
 		t.Fatalf("%q: bad hit %+v", line, h)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/nflog"
 	"github.com/portknock/knock/source/packet/packettest"
@@ -58,7 +59,7 @@ func TestRuleRestoredAfterFlush(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 800, Payload: []byte("after")}
+	k := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 800, Payload: []byte("after")}
 	packettest.Send(t, p, k)
 	packettest.Expect(t, hits, nil, packettest.HitOf(p, k))
 }

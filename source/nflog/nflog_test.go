@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
 	"github.com/portknock/knock/source"
@@ -94,11 +95,11 @@ func TestInterface(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
 	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Interface: "lo"}, hits)
-	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: source.TCP, Port: 800},
-		packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 801, Payload: []byte("x")})
-	marker := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")}
+	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: knock.TCP, Port: 800},
+		packettest.Knock{Dst: p.HostV6, Proto: knock.UDP, Port: 801, Payload: []byte("x")})
+	marker := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 802, Payload: []byte("marker")}
 	packettest.SendFrom(t, p.Host, marker)
-	packettest.Expect(t, hits, nil, source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: source.UDP, Port: 802, Payload: []byte("marker")})
+	packettest.Expect(t, hits, nil, source.Hit{Src: p.HostV4, Dst: p.HostV4, Proto: knock.UDP, Port: 802, Payload: []byte("marker")})
 }
 
 func TestNewErrors(t *testing.T) {
@@ -122,7 +123,7 @@ func TestClockAndCounters(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	hits := make(chan source.Hit, 100)
 	s := start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Now: func() time.Time { return now }}, hits)
-	k := packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 745, Payload: []byte("knock")}
+	k := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 745, Payload: []byte("knock")}
 	packettest.Send(t, p, k, k)
 	for range 2 {
 		if h := <-hits; !h.Time.Equal(now) || !packettest.Same(h, packettest.HitOf(p, k)) {
@@ -184,11 +185,11 @@ func TestOverrun(t *testing.T) {
 	s := start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), ReadBuffer: 1}, hits)
 	flood := make([]packettest.Knock, 300)
 	for i := range flood {
-		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: source.UDP, Port: 900, Payload: []byte("flood")}
+		flood[i] = packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 900, Payload: []byte("flood")}
 	}
 	packettest.Send(t, p, flood...)
 	n := drain(hits, 500*time.Millisecond)
-	marker := packettest.Knock{Dst: p.HostV6, Proto: source.UDP, Port: 901, Payload: []byte("marker")}
+	marker := packettest.Knock{Dst: p.HostV6, Proto: knock.UDP, Port: 901, Payload: []byte("marker")}
 	packettest.Send(t, p, marker) // its sequence number shows the gap of any last knocks lost
 	packettest.Expect(t, hits, nil, packettest.HitOf(p, marker))
 	c := s.Counters()

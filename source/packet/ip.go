@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 )
 
@@ -11,7 +12,7 @@ import (
 // that a caller can reject it (wrong port) before paying for the copy.
 type view struct {
 	src, dst netip.Addr
-	proto    string
+	proto    knock.Proto
 	port     uint16
 	payload  []byte
 }
@@ -161,7 +162,7 @@ func parseTransport(proto byte, b []byte, fragmented bool, v *view) error {
 		if b[13]&(tcpSYN|tcpACK) != tcpSYN {
 			return ErrNotKnock
 		}
-		v.proto, v.payload = source.TCP, nil
+		v.proto, v.payload = knock.TCP, nil
 	case protoUDP:
 		if len(b) < udpHeader {
 			return ErrTruncated
@@ -175,7 +176,7 @@ func parseTransport(proto byte, b []byte, fragmented bool, v *view) error {
 		case n > len(b):
 			n = len(b)
 		}
-		v.proto, v.payload = source.UDP, b[udpHeader:n]
+		v.proto, v.payload = knock.UDP, b[udpHeader:n]
 	default:
 		return ErrNotKnock
 	}

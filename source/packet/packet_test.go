@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 )
@@ -206,9 +207,9 @@ func FuzzParseIP(f *testing.F) {
 func checkHit(t *testing.T, h source.Hit, b []byte) {
 	t.Helper()
 	switch {
-	case h.Proto != source.TCP && h.Proto != source.UDP:
+	case h.Proto != knock.TCP && h.Proto != knock.UDP:
 		t.Fatalf("protocol %q", h.Proto)
-	case h.Proto == source.TCP && h.Payload != nil:
+	case h.Proto == knock.TCP && h.Payload != nil:
 		t.Fatalf("TCP hit with payload %x", h.Payload)
 	case !h.Src.IsValid() || !h.Dst.IsValid() || h.Src.Is4In6():
 		t.Fatalf("addresses %v -> %v", h.Src, h.Dst)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 )
 
@@ -80,7 +81,7 @@ func (v *vector) parseWant(want string) error {
 		return fmt.Errorf("bad want line %q", want)
 	}
 	var err error
-	h := source.Hit{Proto: f[1]}
+	h := source.Hit{Proto: knock.Proto(f[1])}
 	if h.Src, err = netip.ParseAddr(f[2]); err != nil {
 		return err
 	}

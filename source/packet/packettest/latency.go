@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
@@ -61,14 +62,14 @@ func Latency(b *testing.B, p *netnstest.Pair, hits <-chan source.Hit, knock Knoc
 func LatencyBenchmarks(b *testing.B, start func(b *testing.B, p *netnstest.Pair) <-chan source.Hit) {
 	for _, tc := range []struct {
 		name    string
-		proto   string
+		proto   knock.Proto
 		ipv6    bool
 		payload []byte
 	}{
-		{"udp4", source.UDP, false, []byte("single packet knock")},
-		{"udp6", source.UDP, true, []byte("single packet knock")},
-		{"tcp4", source.TCP, false, nil},
-		{"tcp6", source.TCP, true, nil},
+		{"udp4", knock.UDP, false, []byte("single packet knock")},
+		{"udp6", knock.UDP, true, []byte("single packet knock")},
+		{"tcp4", knock.TCP, false, nil},
+		{"tcp6", knock.TCP, true, nil},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			testenv.NeedRoot(b)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/portspan"
@@ -35,7 +36,7 @@ func Span(tb testing.TB, text string) *portspan.Span {
 // Knock is one packet the client sends to the host.
 type Knock struct {
 	Dst     netip.Addr
-	Proto   string // source.TCP or source.UDP
+	Proto   knock.Proto // knock.TCP or knock.UDP
 	Port    uint16
 	Payload []byte // UDP only
 }

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/source"
 )
@@ -31,15 +32,15 @@ func (s Scenario) Run(t *testing.T) {
 	v4, v6 := p.HostV4, p.HostV6
 	first, second, last := s.In[0], s.In[1], s.In[len(s.In)-1]
 	knocks := []Knock{
-		{Dst: v4, Proto: source.TCP, Port: first},
-		{Dst: v4, Proto: source.UDP, Port: second, Payload: []byte("sealed knock over IPv4")},
-		{Dst: v4, Proto: source.TCP, Port: s.Out},
-		{Dst: v6, Proto: source.TCP, Port: second},
-		{Dst: v6, Proto: source.UDP, Port: s.Out, Payload: []byte("not in the span")},
-		{Dst: v6, Proto: source.UDP, Port: first, Payload: []byte("sealed knock over IPv6")},
-		{Dst: v4, Proto: source.UDP, Port: last}, // a plain knock: no payload
-		{Dst: v4, Proto: source.UDP, Port: s.Out},
-		{Dst: v6, Proto: source.TCP, Port: last},
+		{Dst: v4, Proto: knock.TCP, Port: first},
+		{Dst: v4, Proto: knock.UDP, Port: second, Payload: []byte("sealed knock over IPv4")},
+		{Dst: v4, Proto: knock.TCP, Port: s.Out},
+		{Dst: v6, Proto: knock.TCP, Port: second},
+		{Dst: v6, Proto: knock.UDP, Port: s.Out, Payload: []byte("not in the span")},
+		{Dst: v6, Proto: knock.UDP, Port: first, Payload: []byte("sealed knock over IPv6")},
+		{Dst: v4, Proto: knock.UDP, Port: last}, // a plain knock: no payload
+		{Dst: v4, Proto: knock.UDP, Port: s.Out},
+		{Dst: v6, Proto: knock.TCP, Port: last},
 	}
 	var want []source.Hit
 	for _, k := range knocks {
@@ -51,11 +52,11 @@ func (s Scenario) Run(t *testing.T) {
 	if s.Converse {
 		for _, dst := range []netip.Addr{v4, v6} {
 			Converse(t, p, dst, first)
-			want = append(want, HitOf(p, Knock{Dst: dst, Proto: source.TCP, Port: first}))
+			want = append(want, HitOf(p, Knock{Dst: dst, Proto: knock.TCP, Port: first}))
 		}
 	}
 	s.hostSends(t)
-	marker := Knock{Dst: v4, Proto: source.UDP, Port: first, Payload: []byte("marker")}
+	marker := Knock{Dst: v4, Proto: knock.UDP, Port: first, Payload: []byte("marker")}
 	Send(t, p, marker)
 	Expect(t, s.Hits, want, HitOf(p, marker))
 }

@@ -1,21 +1,23 @@
-package engine
+package legacy
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/format"
-	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/portspan"
 )
 
-// Legacy decodes the Perl prototype's knock.
-type Legacy struct {
-	Codec *legacy.Codec
+// Protocol is the legacy knock as the engine reads it: a sequence of
+// ports over the span, decoded by a Codec, then checked against the time
+// window.
+type Protocol struct {
+	Codec *Codec
 	// TimeField is the field that carries the minutes to stay open, such
 	// as "FLAG0" (the prototype's TIME); "" for the configured default.
 	// A value of 0 closes the port.
@@ -30,7 +32,7 @@ type Legacy struct {
 	Location *time.Location
 }
 
-// FieldError is a Legacy configuration CheckFields refused, with the
+// FieldError is a Protocol configuration CheckFields refused, with the
 // setting at fault: "timefield", "closefield" or "knock".
 type FieldError struct {
 	Setting string
@@ -42,10 +44,10 @@ func (e *FieldError) Unwrap() error { return e.Err }
 
 // CheckFields validates TimeField and CloseField against the format, and
 // that the format names a port.
-func (l *Legacy) CheckFields() error {
+func (l *Protocol) CheckFields() error {
 	f := l.Codec.Format()
 	for setting, name := range map[string]string{"timefield": l.TimeField, "closefield": l.CloseField} {
-		if name != "" && !hasField(f, name) {
+		if name != "" && !HasField(f, name) {
 			return &FieldError{setting, fmt.Errorf("field %q is not in the knock format %q (write none for no field)", name, f)}
 		}
 	}
@@ -55,7 +57,8 @@ func (l *Legacy) CheckFields() error {
 	return nil
 }
 
-func hasField(f format.Format, name string) bool {
+// HasField reports whether f has the field called name, in any case.
+func HasField(f format.Format, name string) bool {
 	for _, fl := range f.Fields() {
 		if strings.EqualFold(fl.String(), name) {
 			return true
@@ -64,25 +67,28 @@ func hasField(f format.Format, name string) bool {
 	return false
 }
 
-// Lengths implements Decoder.
-func (l *Legacy) Lengths() []int { return l.Codec.Lengths() }
+// Name implements engine.Protocol.
+func (l *Protocol) Name() knock.Protocol { return knock.Legacy }
 
-// InSpan implements Decoder.
-func (l *Legacy) InSpan(p uint16) bool { return l.Codec.Span().Contains(p) }
+// Span implements engine.SpanProtocol.
+func (l *Protocol) KnockSpan() *portspan.Span { return l.Codec.Span() }
 
-// Skip implements Decoder: the legacy knock may not skip foreign knocks,
+// Lengths implements engine.SpanProtocol.
+func (l *Protocol) Lengths() []int { return l.Codec.Lengths() }
+
+// Skip implements engine.SpanProtocol: the legacy knock may not skip foreign knocks,
 // since every extra candidate is another chance for garbage to decode.
-func (l *Legacy) Skip() int { return 0 }
+func (l *Protocol) Skip() int { return 0 }
 
-// Plausible implements Decoder: the codec's own early checks (a RandomIV
+// Plausible implements engine.SpanProtocol: the codec's own early checks (a RandomIV
 // header where the length needs one) are cheap enough.
-func (l *Legacy) Plausible([]uint16, int) bool { return true }
+func (l *Protocol) Plausible([]uint16, int) bool { return true }
 
-// Decode implements Decoder.
-func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request, error) {
+// Decode implements engine.SpanProtocol.
+func (l *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.Request, error) {
 	tr, err := l.Codec.DecodeTrace(ports)
 	if err != nil {
-		return Request{}, reject(legacyReason(err), err)
+		return knock.Request{}, knock.Refuse(legacyReason(err), err)
 	}
 	f := l.Codec.Format()
 	v := tr.Values
@@ -90,9 +96,9 @@ func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request,
 		now = now.In(l.Location)
 	}
 	if f.HasTime() && !f.Fresh(v, now, l.Window) {
-		return Request{}, reject(ReasonStale, fmt.Errorf("the knock's time fields are more than %s from the daemon's clock", l.Window))
+		return knock.Request{}, knock.Refuse(knock.ReasonStale, fmt.Errorf("the knock's time fields are more than %s from the daemon's clock", l.Window))
 	}
-	req := Request{Client: src, Port: uint16(v.Port), Fields: FieldMap(f, v)}
+	req := knock.Request{Protocol: knock.Legacy, Client: src, Port: uint16(v.Port), Fields: FieldMap(f, v)}
 	if f.Has(format.Client) {
 		req.Client, req.ClientInKnock = v.Client, true
 	}
@@ -110,19 +116,17 @@ func (l *Legacy) Decode(ports []uint16, src netip.Addr, now time.Time) (Request,
 		ttl = 2*l.Window + time.Minute
 	}
 	req.ReplayUntil = now.Add(ttl)
+	if f.HasTime() {
+		req.Stamp = now // within the window of the fields' time
+	}
 	return req, nil
 }
 
-func legacyReason(err error) string {
-	switch {
-	case errors.Is(err, legacy.ErrLength):
-		return ReasonLength
-	case errors.Is(err, legacy.ErrNotInSpan):
-		return ReasonSpan
-	case errors.Is(err, legacy.ErrChecksum):
-		return ReasonChecksum
+func legacyReason(err error) knock.Reason {
+	if r := Reason(err); r != "" {
+		return r
 	}
-	return ReasonDecrypt
+	return knock.ReasonDecrypt
 }
 
 // FieldMap names every field of the knock in lower case, as the command
@@ -137,5 +141,3 @@ func FieldMap(f format.Format, v format.Values) map[string]string {
 	}
 	return m
 }
-
-var _ Decoder = (*Legacy)(nil)

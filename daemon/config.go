@@ -1,0 +1,448 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/engine"
+	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/settings"
+	"github.com/portknock/knock/source/logfile"
+	"github.com/portknock/knock/tracker"
+)
+
+// Config is knockdaemon's configuration, typed: the file and the command
+// line are read into it once, by Load, and checked there with file:line.
+// Nothing below reads a setting by name; a reload compares two Configs.
+type Config struct {
+	Engine   engine.Config
+	Trackers tracker.Config
+	Firewall FirewallConfig
+	Source   SourceConfig
+	Replay   ReplayConfig
+	Log      LogConfig
+	Metrics  string // address of the metrics endpoint; "" for none
+	Test     bool   // -test: check, describe, change nothing
+
+	// Warnings are what start-up should tell the operator about a
+	// configuration that loads but is weak.
+	Warnings []string
+	// Ignored are the client's settings in the file, ignored here.
+	Ignored []string
+}
+
+// FirewallKind is the firewall backend.
+type FirewallKind string
+
+// Firewall backends.
+const (
+	FirewallNFT      FirewallKind = "nft"
+	FirewallIPTables FirewallKind = "iptables"
+	FirewallCommand  FirewallKind = "command"
+)
+
+// FirewallConfig is where grants go.
+type FirewallConfig struct {
+	Kind      FirewallKind
+	Protected []knock.Port
+	// nft
+	NFTExisting bool   // add to the administrator's table instead of owning one
+	NFTFamily   string // inet, ip, ip6
+	NFTTable    string
+	// command
+	Open, Close    string
+	CommandTimeout time.Duration
+	Fields         []string // the knock fields the templates may name
+}
+
+// RunMode says where knocks are read.
+type RunMode string
+
+// Run modes.
+const (
+	RunFile    RunMode = "file"
+	RunNetwork RunMode = "network"
+)
+
+// Capture is how packets are read in network mode.
+type Capture string
+
+// Captures.
+const (
+	CaptureNFLOG    Capture = "nflog"
+	CaptureAFPacket Capture = "afpacket"
+)
+
+// SourceConfig is where knocks come from.
+type SourceConfig struct {
+	Mode      RunMode
+	LogFile   string
+	Patterns  []string
+	FromStart bool
+	Capture   Capture
+	Interface string
+	NFLOGGrp  uint16
+	Drop      bool // nflog: drop the knock packets it logs (silent)
+	// Spans and Extra are the ports the source must report: every span
+	// protocol's span, and the datagram ports outside them.
+	Spans []*portspan.Span
+	Extra []uint16
+}
+
+// ReplayConfig is the replay cache.
+type ReplayConfig struct {
+	On   bool
+	File string
+}
+
+// LogConfig is the daemon's own log.
+type LogConfig struct {
+	Level  int    // -1 quiet, 0 info, 1 debug
+	Format string // text or json
+	To     string // stderr or syslog
+}
+
+// Load reads everything knockdaemon needs from set, checking each value
+// against its setting. It opens nothing and changes nothing.
+func Load(set *settings.Set) (*Config, error) {
+	c := &Config{Ignored: set.Ignore, Test: set.Bool("test"), Metrics: set.String("metrics")}
+	var err error
+	if c.Engine, err = loadEngine(set); err != nil {
+		return nil, err
+	}
+	c.Trackers = tracker.Config{Probation: set.Int("maxsources"), Active: set.Int("maxactive"), Timeout: set.Duration("knocktimeout")}
+	if c.Firewall, err = loadFirewall(set, c.Engine); err != nil {
+		return nil, err
+	}
+	if c.Source, err = loadSource(set, c.Engine); err != nil {
+		return nil, err
+	}
+	c.Replay = ReplayConfig{On: set.Bool("replay"), File: set.Path("replayfile")}
+	c.Engine.Replay = c.Replay.On
+	if c.Log, err = loadLog(set); err != nil {
+		return nil, err
+	}
+	c.Warnings = warnings(set, c)
+	return c, nil
+}
+
+func loadEngine(set *settings.Set) (engine.Config, error) {
+	cfg := engine.Config{CheckClient: set.Bool("checkclient"), DryRun: set.Bool("test")}
+	span, err := set.Span()
+	if err != nil {
+		return cfg, err
+	}
+	p, err := protocol(set, span)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Protocols = []engine.Protocol{p}
+	if cfg.Protected, err = protected(set); err != nil {
+		return cfg, err
+	}
+	if err := apart(set, cfg, span); err != nil {
+		return cfg, err
+	}
+	cfg.Duration = set.Duration("duration")
+	cfg.MaxDuration = set.Duration("maxduration")
+	if cfg.Duration <= 0 {
+		return cfg, set.Errorf("duration", "must be more than 0")
+	}
+	if cfg.Duration > cfg.MaxDuration {
+		return cfg, set.Errorf("duration", "is longer than maxduration (%s)", cfg.MaxDuration)
+	}
+	return cfg, nil
+}
+
+func protocol(set *settings.Set, span *portspan.Span) (engine.Protocol, error) {
+	mode, err := set.Mode()
+	if err != nil {
+		return nil, err
+	}
+	window := set.Duration("window")
+	if mode == settings.ModeSealed {
+		key, err := set.SealedKey()
+		if err != nil {
+			return nil, err
+		}
+		spa, err := set.SPAPort()
+		if err != nil {
+			return nil, err
+		}
+		if window > sealed.MaxWindow {
+			return nil, set.Errorf("window", "the sealed knock allows at most 8h")
+		}
+		return &sealed.Protocol{Key: key, Span: span, Window: window, SPA: spa}, nil
+	}
+	codec, err := set.LegacyCodec()
+	if err != nil {
+		return nil, err
+	}
+	loc, _ := set.Location()
+	l := &legacy.Protocol{Codec: codec, Window: window, ReplayTTL: set.Duration("replayttl"), Location: loc}
+	if tf := set.String("timefield"); !strings.EqualFold(tf, "none") && legacy.HasField(codec.Format(), tf) {
+		l.TimeField = tf
+	} else if !strings.EqualFold(tf, "none") && set.IsSet("timefield") {
+		// Named by the operator but not in the format: an error below.
+		l.TimeField = tf
+	}
+	l.CloseField = set.String("closefield")
+	if err := l.CheckFields(); err != nil {
+		setting := "knock"
+		if fe, ok := errors.AsType[*legacy.FieldError](err); ok {
+			setting = fe.Setting
+		}
+		return nil, set.Errorf(setting, "%w", err)
+	}
+	return l, nil
+}
+
+// protected reads "tcp/22, udp/1194" lists.
+func protected(set *settings.Set) ([]knock.Port, error) {
+	var out []knock.Port
+	seen := map[knock.Port]bool{}
+	for _, item := range set.List("protected", true) {
+		p, err := knock.ParsePort(item)
+		if err != nil {
+			return nil, set.Errorf("protected", "%q is not a protected port: expected tcp/PORT or udp/PORT, PORT from 1 to 65535", item)
+		}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, set.Errorf("protected", "no protected ports: list the ports knocks may open, such as tcp/22")
+	}
+	return out, nil
+}
+
+// apart checks that knocks and protected services never share a port:
+// knock packets are logged and dropped, and a protected port in the span
+// would see its own connections taken for knocks.
+func apart(set *settings.Set, cfg engine.Config, span *portspan.Span) error {
+	for _, p := range cfg.Protected {
+		if span.Contains(p.Port) {
+			return set.Errorf("portspan", "includes the protected port %s: keep the knock span apart from the services it guards", p)
+		}
+		for _, pr := range cfg.Protocols {
+			if d, ok := pr.(engine.DatagramProtocol); ok && d.DatagramPort() == p.Port {
+				return set.Errorf("spaport", "is the protected port %s: choose another port for single-packet authorization", p)
+			}
+		}
+	}
+	return nil
+}
+
+func loadFirewall(set *settings.Set, ec engine.Config) (FirewallConfig, error) {
+	fc := FirewallConfig{Protected: ec.Protected, Fields: fieldNames(ec)}
+	switch kind := FirewallKind(strings.ToLower(set.String("firewall"))); kind {
+	case FirewallNFT, "nftables":
+		fc.Kind = FirewallNFT
+	case FirewallIPTables:
+		fc.Kind = kind
+	case FirewallCommand:
+		fc.Kind = kind
+		fc.Open, fc.Close, fc.CommandTimeout = set.String("opencommand"), set.String("closecommand"), set.Duration("commandtimeout")
+		if _, err := command.New(command.Config{Start: fc.Open, Stop: fc.Close, Fields: fc.Fields, Timeout: fc.CommandTimeout}); err != nil {
+			name := "opencommand"
+			if ce, ok := errors.AsType[*command.ConfigError](err); ok && ce.Template == "stop" {
+				name = "closecommand"
+			}
+			return fc, set.Errorf(name, "%w", err)
+		}
+	default:
+		return fc, set.Errorf("firewall", "expected nft, iptables or command")
+	}
+	switch m := strings.ToLower(set.String("nftmode")); m {
+	case "own", "own-table":
+	case "existing", "existing-table":
+		fc.NFTExisting = true
+	default:
+		return fc, set.Errorf("nftmode", "expected own or existing")
+	}
+	fam, table, ok := strings.Cut(set.String("nfttable"), " ")
+	if !ok {
+		fam, table = "inet", fam
+	}
+	fc.NFTFamily, fc.NFTTable = fam, strings.TrimSpace(table)
+	if fc.Kind == FirewallNFT && !fc.NFTExisting && set.IsSet("nfttable") && fc.NFTFamily != "inet" {
+		return fc, set.Errorf("nfttable", "the daemon's own table is always inet")
+	}
+	return fc, nil
+}
+
+// fieldNames are the knock's fields a command template may name.
+func fieldNames(ec engine.Config) []string {
+	var out []string
+	for _, p := range ec.Protocols {
+		if l, ok := p.(*legacy.Protocol); ok {
+			for _, f := range l.Codec.Format().Fields() {
+				out = append(out, strings.ToLower(f.String()))
+			}
+			continue
+		}
+		out = append(out, "client", "port", "proto", "duration", "close", "time", "nonce")
+	}
+	return out
+}
+
+// watched lists the ports the sources must report for ec's protocols.
+func watched(ec engine.Config) (spans []*portspan.Span, extra []uint16) {
+	for _, p := range ec.Protocols {
+		if sp, ok := p.(engine.SpanProtocol); ok {
+			spans = append(spans, sp.KnockSpan())
+		}
+	}
+	for _, p := range ec.Protocols {
+		if d, ok := p.(engine.DatagramProtocol); ok && d.DatagramPort() != 0 {
+			inSpan := false
+			for _, s := range spans {
+				inSpan = inSpan || s.Contains(d.DatagramPort())
+			}
+			if !inSpan {
+				extra = append(extra, d.DatagramPort())
+			}
+		}
+	}
+	return spans, extra
+}
+
+func loadLog(set *settings.Set) (LogConfig, error) {
+	lc := LogConfig{}
+	switch {
+	case set.Int("debug") > 0:
+		lc.Level = 1
+	case set.Bool("quiet"):
+		lc.Level = -1
+	}
+	switch to := strings.ToLower(set.String("logto")); to {
+	case "stderr", "", "syslog":
+		lc.To = to
+	default:
+		return lc, set.Errorf("logto", "expected stderr or syslog")
+	}
+	switch f := strings.ToLower(set.String("logformat")); f {
+	case "text", "", "json":
+		lc.Format = f
+	default:
+		return lc, set.Errorf("logformat", "expected text or json")
+	}
+	return lc, nil
+}
+
+// warnings are what a loadable but weak configuration deserves.
+func warnings(set *settings.Set, c *Config) []string {
+	var out []string
+	for _, p := range c.Engine.Protocols {
+		l, ok := p.(*legacy.Protocol)
+		if !ok {
+			continue
+		}
+		f := l.Codec.Format()
+		if !c.Engine.CheckClient || !strings.Contains(f.String(), "CLIENT") {
+			out = append(out, "the legacy knock is not tied to the sender: under a flood, a random sequence that happens to decode may open a protected port to its source; set checkclient = yes with CLIENT in the knock, or use mode = sealed")
+		}
+		if c.Replay.On && !f.HasTime() && !strings.Contains(f.String(), "RAND") && !set.Bool("iv") {
+			out = append(out, "every knock of this configuration is the same sequence, so replay protection refuses it again for replayttl ("+set.Duration("replayttl").String()+") after each use; set iv = yes (or add RAND or THIS* fields) on both ends, or use mode = sealed")
+		}
+		if !set.Bool("encrypt") && !legacy.HasField(f, "CHECKSUM") {
+			out = append(out, "encrypt = no without CHECKSUM in the knock: any sequence of the right length decodes, so garbage reaches the later checks; add CHECKSUM to the knock on both ends")
+		}
+	}
+	if port := set.Get("port"); port.Origin != "default" && port.Text != "" {
+		p, err := knock.ParsePort(port.Text)
+		if err == nil && !containsPort(c.Engine.Protected, p.Port) {
+			out = append(out, "port = "+port.Text+" (the client's port, "+port.Origin+") is not among protected: a knock for it will be refused")
+		}
+	}
+	return out
+}
+
+func containsPort(ps []knock.Port, n uint16) bool {
+	for _, p := range ps {
+		if p.Port == n {
+			return true
+		}
+	}
+	return false
+}
+
+// changed reports whether a and b differ, for reload's comparisons.
+func changed(a, b any) bool { return !reflect.DeepEqual(a, b) }
+
+func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
+	sc := SourceConfig{FromStart: set.Bool("fromstart"), Interface: set.String("interface"), LogFile: set.Path("logfile")}
+	sc.Spans, sc.Extra = watched(ec)
+	switch mode := RunMode(strings.ToLower(set.String("runmode"))); mode {
+	case RunFile:
+		sc.Mode = mode
+		sc.Patterns = set.List("pattern", false)
+		if _, err := logfile.NewParser(sc.Patterns); len(sc.Patterns) > 0 && err != nil {
+			return sc, set.Errorf("pattern", "%w", err)
+		}
+		if ff := set.String("fileformat"); ff != "" {
+			p, err := logfile.PatternFor(ff)
+			if err != nil {
+				return sc, set.Errorf("fileformat", "%w", err)
+			}
+			if len(sc.Patterns) == 0 {
+				sc.Patterns = append(sc.Patterns, logfile.DefaultPatterns...)
+			}
+			sc.Patterns = append(sc.Patterns, p)
+		}
+		if sc.LogFile == "" {
+			return sc, set.Missing("logfile", "runmode = file follows a firewall log: name it")
+		}
+	case RunNetwork:
+		sc.Mode = mode
+	default:
+		return sc, set.Errorf("runmode", "expected file or network")
+	}
+	switch c := Capture(strings.ToLower(set.String("capture"))); c {
+	case CaptureNFLOG:
+		sc.Capture = c
+		g := set.Int("nfloggroup")
+		if g < 1 || g > 65535 {
+			return sc, set.Errorf("nfloggroup", "expected a group from 1 to 65535")
+		}
+		sc.NFLOGGrp = uint16(g)
+		sc.Drop = set.Bool("silent") && !set.Bool("test")
+	case CaptureAFPacket:
+		sc.Capture = c
+		if sc.Mode == RunNetwork && sc.Interface == "" {
+			return sc, set.Missing("interface", "capture = afpacket listens on one interface: name it")
+		}
+	default:
+		return sc, set.Errorf("capture", "expected nflog or afpacket")
+	}
+	return sc, nil
+}
+
+// describe is one line about the knocks the daemon expects, for the log.
+func describe(ec engine.Config) string {
+	ports := make([]string, len(ec.Protected))
+	for i, p := range ec.Protected {
+		ports[i] = p.String()
+	}
+	var kinds []string
+	for _, p := range ec.Protocols {
+		k := string(p.Name())
+		if sp, ok := p.(engine.SpanProtocol); ok {
+			s := sp.KnockSpan()
+			k += fmt.Sprintf(" knocks of %v ports on %s (%d ports)", sp.Lengths(), s, s.Size())
+		}
+		if dp, ok := p.(engine.DatagramProtocol); ok && dp.DatagramPort() != 0 {
+			k += fmt.Sprintf(", datagrams on udp/%d", dp.DatagramPort())
+		}
+		kinds = append(kinds, k)
+	}
+	return strings.Join(kinds, "; ") + " may open " + strings.Join(ports, ", ")
+}

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/portknock/knock"
+	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/portspan"
+)
+
+// The engine's edges, declared here by their user. Each has a fake: the
+// protocols' own packages in tests, firewall/firewalltest, and
+// replay.Memory for Claims.
+
+// Protocol is one kind of knock the engine understands. Every protocol
+// is also a SpanProtocol, a DatagramProtocol, or both; the engine sorts
+// them once per configuration, never per packet.
+type Protocol interface {
+	Name() knock.Protocol
+}
+
+// SpanProtocol reads knocks sent as a sequence of packets to the ports of
+// a span: the legacy knock, the sealed knock.
+type SpanProtocol interface {
+	Protocol
+	// KnockSpan is the span its knocks go to.
+	KnockSpan() *portspan.Span
+	// Lengths lists every number of ports a knock can have, ascending.
+	Lengths() []int
+	// Skip is how many foreign knocks may be skipped inside a candidate:
+	// 0 when a garbage candidate decodes now and then (legacy), up to 2
+	// when a forged candidate never passes (sealed).
+	Skip() int
+	// Plausible is a cheap first look at a candidate of n ports, given its
+	// first ports (up to 8), without allocating: false when they cannot
+	// start a knock, so that the many candidates a flood makes cost little.
+	Plausible(prefix []uint16, n int) bool
+	// Decode checks a candidate; its errors carry a knock.Reason.
+	Decode(ports []uint16, src netip.Addr, now time.Time) (knock.Request, error)
+}
+
+// DatagramProtocol reads knocks carried whole in one UDP datagram
+// (single-packet authorization).
+type DatagramProtocol interface {
+	Protocol
+	// DatagramPort is the UDP port its datagrams go to; 0 for none.
+	DatagramPort() uint16
+	// DecodeDatagram checks one payload; its errors carry a knock.Reason.
+	DecodeDatagram(payload []byte, src netip.Addr, now time.Time) (knock.Request, error)
+}
+
+// Claims is the replay cache: one atomic step records a knock's id until
+// a time and says whether it was new. An error means the claim could not
+// be recorded, and the knock is refused (failing closed). The engine
+// claims off its packet path, in the order of its decisions, from one
+// goroutine.
+type Claims interface {
+	Claim(ctx context.Context, id knock.ReplayID, until time.Time) (fresh bool, err error)
+}
+
+// Firewall is where the engine's grants go.
+type Firewall interface {
+	// Open grants access; opening an open grant extends it.
+	Open(ctx context.Context, g firewall.Grant) error
+	// Close ends access before its time; closing a closed grant is no error.
+	Close(ctx context.Context, g firewall.Grant) error
+}
