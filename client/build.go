@@ -8,8 +8,8 @@ import (
 
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/sealed"
-	"github.com/portknock/knock/source/logfile"
 )
 
 // built is one knock, ready to send.
@@ -89,9 +89,9 @@ func (p *plan) sender(c *Client) (Sender, error) {
 	}
 	template := s.String("fileformat")
 	if template == "" {
-		template = logfile.DefaultTemplate
+		template = logline.DefaultTemplate
 	}
-	if _, err := logfile.PatternFor(template); err != nil {
+	if _, err := logline.PatternFor(template); err != nil {
 		c.progressf("warning: fileformat: %v\n", err)
 	}
 	snd, err := OpenFileSender(p.logfile, template, p.client, p.remote, c.env.Clock, c.env.Rand)

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/portknock/knock"
+	"github.com/portknock/knock/sender"
 )
 
 // Errors that decide knockclient's exit status; every other error is a
@@ -22,13 +22,8 @@ var (
 	ErrUndecodable = errors.New("sequence does not decode")
 )
 
-// Packet is one knock: a TCP SYN or a UDP datagram to Port, carrying
-// Payload (UDP only; nil for a plain knock).
-type Packet struct {
-	Proto   knock.Proto
-	Port    uint16
-	Payload []byte
-}
+// Packet is one knock (package sender puts it on the wire).
+type Packet = sender.Packet
 
 // Sender delivers knocks one at a time, in the order given.
 type Sender interface {

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"os"
 
-	"github.com/portknock/knock/source/logfile"
+	"github.com/portknock/knock/logline"
 )
 
 // Ephemeral ports drawn for _CLIENTPORT_, Linux's default range.
@@ -17,7 +17,7 @@ const (
 
 // FileSender writes knocks into a faked firewall log, one line per port,
 // as the prototype's logtofile did: the line is Template rendered by
-// logfile.Render, the daemon's own template code. Each line is one write
+// logline.Render, the daemon's own template code. Each line is one write
 // to a file opened with O_APPEND, so lines of concurrent writers (another
 // client, the kernel's log) never interleave.
 type FileSender struct {
@@ -30,10 +30,10 @@ type FileSender struct {
 }
 
 // OpenFileSender opens (or creates, mode 0640) path for appending.
-// template "" is logfile.DefaultTemplate.
+// template "" is logline.DefaultTemplate.
 func OpenFileSender(path, template string, client, remote netip.Addr, clock Clock, rand io.Reader) (*FileSender, error) {
 	if template == "" {
-		template = logfile.DefaultTemplate
+		template = logline.DefaultTemplate
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
@@ -50,7 +50,7 @@ func (s *FileSender) Send(p Packet) error {
 		return fmt.Errorf("drawing a client port: %w", err)
 	}
 	sport := ephemeralLow + (int(b[0])<<8|int(b[1]))%(ephemeralHigh-ephemeralLow+1)
-	line := logfile.Render(s.template, logfile.Fields{
+	line := logline.Render(s.template, logline.Fields{
 		Date: s.clock.Now(), Client: s.client, Remote: s.remote,
 		ClientPort: uint16(sport), RemotePort: p.Port,
 	})

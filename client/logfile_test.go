@@ -14,6 +14,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/client/clienttest"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/source/logfile"
 )
 
@@ -60,14 +61,14 @@ func TestLogToFile(t *testing.T) {
 }
 
 // TestLogToFileOriginalFormat: the prototype's own fileformat line, and a
-// pattern made from it by the daemon (logfile.PatternFor).
+// pattern made from it by the daemon (logline.PatternFor).
 func TestLogToFileOriginalFormat(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "portknock.log")
 	r := newRig(t, "-conf", "testdata/knockclient.conf", "-logtofile", "-logfile", path)
 	if err := r.run(t); err != nil {
 		t.Fatal(err)
 	}
-	pat, err := logfile.PatternFor("_DATE_ fw kernel: IN=eth0 OUT= SRC=_CLIENT_ DST=_REMOTE_ PROTO=TCP SPT=_CLIENTPORT_ DPT=_REMOTEPORT_")
+	pat, err := logline.PatternFor("_DATE_ fw kernel: IN=eth0 OUT= SRC=_CLIENT_ DST=_REMOTE_ PROTO=TCP SPT=_CLIENTPORT_ DPT=_REMOTEPORT_")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall/command"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
@@ -389,7 +390,7 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 			return sc, set.Errorf("pattern", "%w", err)
 		}
 		if ff := set.String("fileformat"); ff != "" {
-			p, err := logfile.PatternFor(ff)
+			p, err := logline.PatternFor(ff)
 			if err != nil {
 				return sc, set.Errorf("fileformat", "%w", err)
 			}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/settings"
-	"github.com/portknock/knock/source/logfile"
 )
 
 // writeConf writes a configuration file and loads it with extra args.
@@ -80,7 +80,7 @@ replayfile   = %s
 	ports, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
 	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
 	for i, p := range ports {
-		fmt.Fprintln(f, logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
+		fmt.Fprintln(f, logline.Render(logline.DefaultTemplate, logline.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
 	}
 	f.Close()
 	waitFor(t, "the open command", func() bool { return exists(flag) })

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/portknock/knock/client/clienttest"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/source/logfile"
 )
 
@@ -18,7 +19,7 @@ import (
 // back as the knock: the client's address, the ports in order.
 func TestLogToFileReadByDaemon(t *testing.T) {
 	custom := "_DATE_ fw kernel: IN=eth0 OUT= SRC=_CLIENT_ DST=_REMOTE_ PROTO=TCP SPT=_CLIENTPORT_ DPT=_REMOTEPORT_"
-	pattern, err := logfile.PatternFor(custom)
+	pattern, err := logline.PatternFor(custom)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/source"
 )
 
@@ -30,7 +31,7 @@ var (
 // knockLine is line i as the client writes it: its number is in the
 // client address.
 func knockLine(i int) string {
-	return Render(DefaultTemplate, Fields{
+	return logline.Render(logline.DefaultTemplate, logline.Fields{
 		Date:       fakeNow,
 		Client:     netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
 		Remote:     remote,

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portknock/knock"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/source"
 )
 
@@ -47,13 +48,13 @@ const NetfilterLOG = ` SRC=(?P<src>\S+) DST=(?P<dst>\S*) (?:[^\[]*? )?PROTO=(?P<
 // DefaultTemplate.
 var DefaultPatterns = []string{NetfilterLOG}
 
-// The named groups a pattern may have.
+// The named groups a pattern may have (package logline names them).
 const (
-	groupSrc   = "src"   // required: the knocking address
-	groupDport = "dport" // required: the port knocked on
-	groupDst   = "dst"   // optional: the address knocked on
-	groupProto = "proto" // optional: tcp (default) or udp, any case
-	groupFlags = "flags" // optional: TCP flags as words (SYN ACK ...)
+	groupSrc   = logline.GroupSrc
+	groupDport = logline.GroupDport
+	groupDst   = logline.GroupDst
+	groupProto = logline.GroupProto
+	groupFlags = logline.GroupFlags
 )
 
 var knownGroups = []string{groupSrc, groupDport, groupDst, groupProto, groupFlags}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/portknock/knock"
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/source"
 )
 
@@ -24,8 +25,8 @@ type vector struct {
 
 // loadVectors reads testdata/lines/*.txt: a log line, then "=> want" on the
 // next line. "pattern: re" lines set the file's patterns (default:
-// DefaultPatterns), "template: t" adds PatternFor(t) ("default" is
-// DefaultTemplate); # starts a comment.
+// DefaultPatterns), "template: t" adds logline.PatternFor(t) ("default" is
+// logline.DefaultTemplate); # starts a comment.
 func loadVectors(tb testing.TB) []vector {
 	tb.Helper()
 	files, err := filepath.Glob("testdata/lines/*.txt")
@@ -59,9 +60,9 @@ func loadVectorFile(tb testing.TB, name string) []vector {
 		case strings.HasPrefix(text, "template: "):
 			t := strings.TrimPrefix(text, "template: ")
 			if t == "default" {
-				t = DefaultTemplate
+				t = logline.DefaultTemplate
 			}
-			re, err := PatternFor(t)
+			re, err := logline.PatternFor(t)
 			if err != nil {
 				tb.Fatalf("%s: %v", where, err)
 			}
@@ -155,7 +156,7 @@ func FuzzParse(f *testing.F) {
 	for _, v := range loadVectors(f) {
 		f.Add(v.line)
 	}
-	tmpl, err := PatternFor(DefaultTemplate)
+	tmpl, err := logline.PatternFor(logline.DefaultTemplate)
 	if err != nil {
 		f.Fatal(err)
 	}

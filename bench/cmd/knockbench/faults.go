@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/sealed"
-	"github.com/portknock/knock/source/logfile"
 )
 
 // faultGrant is how long the knock of the kill test asks for.
@@ -60,7 +60,7 @@ func (o *ours) makeKnock(src netip.Addr, dur time.Duration) (knockMsg, error) {
 		return k, err
 	}
 	for _, p := range ports {
-		k.lines = append(k.lines, logfile.Render(logfile.DefaultTemplate, logfile.Fields{
+		k.lines = append(k.lines, logline.Render(logline.DefaultTemplate, logline.Fields{
 			Date: time.Now(), Client: src, Remote: hostIP, ClientPort: ephemeral(), RemotePort: p}))
 	}
 	return k, nil

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portknock/knock/source/logfile"
+	"github.com/portknock/knock/logline"
 )
 
 // The log-rotation load: knocks written at rotRate for rotFor, the log
@@ -216,9 +216,9 @@ func (h *harness) rotate(w *rotWriter, stop <-chan struct{}, r *rotationFault) e
 // noise is a line that is no knock: another port, or another program.
 func noise(i int) string {
 	if i%2 == 0 {
-		return logfile.Render(logfile.DefaultTemplate, logfile.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.9"), Remote: hostIP, ClientPort: 40000, RemotePort: 443})
+		return logline.Render(logline.DefaultTemplate, logline.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.9"), Remote: hostIP, ClientPort: 40000, RemotePort: 443})
 	}
-	return time.Now().Format(logfile.DateLayout) + " localhost CRON[4242]: (root) CMD (run-parts /etc/cron.hourly)"
+	return time.Now().Format(logline.DateLayout) + " localhost CRON[4242]: (root) CMD (run-parts /etc/cron.hourly)"
 }
 
 // locate finds the log file holding the lines of src's knock, how that

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/portknock/knock"
-	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/sender"
 	"github.com/portknock/knock/source"
 )
 
@@ -23,12 +23,12 @@ func Latency(b *testing.B, p *netnstest.Pair, hits <-chan source.Hit, knock Knoc
 	want := HitOf(p, knock)
 	lat := make([]time.Duration, 0, n)
 	err := p.Client.Do(func() error {
-		s, err := client.System{}.Sender(knock.Dst)
+		s, err := sender.New(knock.Dst), error(nil)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		pkt := client.Packet{Proto: knock.Proto, Port: knock.Port, Payload: knock.Payload}
+		pkt := sender.Packet{Proto: knock.Proto, Port: knock.Port, Payload: knock.Payload}
 		for range n {
 			t0 := time.Now()
 			if err := s.Send(pkt); err != nil {

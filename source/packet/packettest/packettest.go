@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/portknock/knock"
-	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sender"
 	"github.com/portknock/knock/source"
 )
 
@@ -57,11 +57,11 @@ func SendFrom(tb testing.TB, ns *netnstest.NS, knocks ...Knock) {
 	tb.Helper()
 	err := ns.Do(func() error {
 		for _, k := range knocks {
-			s, err := client.System{}.Sender(k.Dst)
+			s, err := sender.New(k.Dst), error(nil)
 			if err != nil {
 				return err
 			}
-			err = s.Send(client.Packet{Proto: k.Proto, Port: k.Port, Payload: k.Payload})
+			err = s.Send(sender.Packet{Proto: k.Proto, Port: k.Port, Payload: k.Payload})
 			s.Close()
 			if err != nil {
 				return fmt.Errorf("sending %v: %w", k, err)

@@ -1,4 +1,9 @@
-package logfile
+// Package logline is the firewall log line that knocks become when they
+// are written to a log instead of sent: the template a client renders
+// (the Perl prototype's fileformat, with _CLIENT_, _REMOTEPORT_ and the
+// other fields) and the pattern a daemon reads it back with. Both ends
+// use this one package, so they agree on the format.
+package logline
 
 import (
 	"fmt"
@@ -8,6 +13,15 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+)
+
+// The named groups a daemon's pattern may have.
+const (
+	GroupSrc   = "src"   // required: the knocking address
+	GroupDport = "dport" // required: the port knocked on
+	GroupDst   = "dst"   // optional: the address knocked on
+	GroupProto = "proto" // optional: tcp (default) or udp, any case
+	GroupFlags = "flags" // optional: TCP flags as words (SYN ACK ...)
 )
 
 // The prototype client's fileformat fields. A template is one log line in
@@ -135,11 +149,11 @@ func fieldPattern(field string, again bool) string {
 	}
 	switch field {
 	case FieldClient:
-		return capture(groupSrc, reAddr)
+		return capture(GroupSrc, reAddr)
 	case FieldRemote:
-		return capture(groupDst, reAddrOrNone)
+		return capture(GroupDst, reAddrOrNone)
 	case FieldRemotePort:
-		return capture(groupDport, rePort)
+		return capture(GroupDport, rePort)
 	case FieldClientPort:
 		return rePort
 	}
@@ -176,4 +190,34 @@ func split(template string) []piece {
 		out = append(out, piece{text: template[lit:]})
 	}
 	return out
+}
+
+// Ambiguous reports whether a field of template is followed by text that
+// could continue it, so that a rendered line could be split two ways
+// ("_CLIENTPORT_1" after port 2 reads as 21). Such templates are the
+// writer's choice; the round trip cannot hold for them.
+func Ambiguous(template string) bool {
+	pieces := split(template)
+	for i := 0; i+1 < len(pieces); i++ {
+		next := pieces[i+1].text
+		if pieces[i].field == "" || next == "" {
+			continue
+		}
+		var continues string
+		switch pieces[i].field {
+		case FieldClient, FieldRemote:
+			continues = "0123456789abcdefABCDEF.:"
+		case FieldClientPort, FieldRemotePort:
+			continues = "0123456789"
+		case FieldDate: // fractions, zones, and a year after a space
+			continues = "0123456789.:+-Z"
+			if len(next) > 1 && next[0] == ' ' && strings.IndexByte("0123456789", next[1]) >= 0 {
+				return true
+			}
+		}
+		if strings.IndexByte(continues, next[0]) >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package client
+package sender
 
 // dropIncoming is Linux's socket filter; elsewhere a SYN-ACK that comes
 // back before the socket is closed may still be acknowledged.
