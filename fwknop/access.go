@@ -327,8 +327,10 @@ func (p *parser) finish(cur *stanzaState) error {
 	switch {
 	case s.Key == nil:
 		return fmt.Errorf("%s: the stanza has no KEY or KEY_BASE64: expected the Rijndael key", s.Pos)
+	case s.HMACKey == nil && s.Mode != Legacy:
+		return fmt.Errorf("%s: the stanza has no HMAC_KEY or HMAC_KEY_BASE64: this daemon authenticates every packet before it decrypts it (only ENCRYPTION_MODE legacy, for clients that cannot send an HMAC, goes without)", s.Pos)
 	case s.HMACKey == nil:
-		return fmt.Errorf("%s: the stanza has no HMAC_KEY or HMAC_KEY_BASE64: this daemon authenticates every packet before it decrypts it", s.Pos)
+		return nil
 	case bytes.Equal(fko.PassPhrase(s.Key, s.Mode), s.HMACKey) || bytes.Equal(s.Key, s.HMACKey):
 		return fmt.Errorf("%s: the Rijndael and HMAC keys are the same: expected two different keys", s.Pos)
 	}

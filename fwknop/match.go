@@ -96,11 +96,13 @@ func (m *Matcher) Match(payload []byte, src, dst netip.Addr, now time.Time) (*Ac
 	case strings.HasPrefix(string(payload), fko.SaltedPrefix):
 		return nil, refuse(ReasonPrefixed, "the payload starts with %q, which the client always strips", fko.SaltedPrefix)
 	}
-	text, st, err := m.authenticate(string(payload), src, dst, now)
+	text, st, pt, err := m.authenticate(string(payload), src, dst, now)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := fko.Decrypt(text, st.Key, st.Mode)
+	if pt == nil {
+		pt, err = fko.Decrypt(text, st.Key, st.Mode)
+	}
 	if err != nil {
 		if errors.Is(err, fko.ErrDecrypt) {
 			return nil, refuse(ReasonDecrypt, "%s: authentic, but %v: wrong KEY or ENCRYPTION_MODE", st.Pos, err)
@@ -120,8 +122,10 @@ func (m *Matcher) Match(payload []byte, src, dst netip.Addr, now time.Time) (*Ac
 }
 
 // authenticate finds the first stanza that admits the packet's addresses
-// and whose HMAC verifies it, and returns the text before the HMAC.
-func (m *Matcher) authenticate(payload string, src, dst netip.Addr, now time.Time) (string, *Stanza, error) {
+// and whose HMAC verifies it, and returns the text before the HMAC. A
+// legacy stanza without an HMAC key has only decryption to go by: the
+// packet is tried with its key, and the plaintext is returned too.
+func (m *Matcher) authenticate(payload string, src, dst netip.Addr, now time.Time) (string, *Stanza, []byte, error) {
 	candidates, expired := 0, (*Stanza)(nil)
 	for i := range m.stanzas {
 		st := &m.stanzas[i]
@@ -129,9 +133,19 @@ func (m *Matcher) authenticate(payload string, src, dst netip.Addr, now time.Tim
 			continue
 		}
 		candidates++
-		text, ok := fko.Verify(st.HMACDigest, st.HMACKey, payload)
-		if !ok {
-			continue
+		var text string
+		var pt []byte
+		if st.HMACKey == nil {
+			var err error
+			if pt, err = fko.Decrypt(payload, st.Key, st.Mode); err != nil {
+				continue
+			}
+			text = payload
+		} else {
+			var ok bool
+			if text, ok = fko.Verify(st.HMACDigest, st.HMACKey, payload); !ok {
+				continue
+			}
 		}
 		if !st.Expire.IsZero() && now.After(st.Expire) {
 			if expired == nil {
@@ -139,17 +153,17 @@ func (m *Matcher) authenticate(payload string, src, dst netip.Addr, now time.Tim
 			}
 			continue
 		}
-		return text, st, nil
+		return text, st, pt, nil
 	}
 	switch {
 	case expired != nil:
-		return "", nil, refuse(ReasonExpired, "%s: authentic, but the stanza expired at %s", expired.Pos, expired.Expire.UTC().Format(time.RFC3339))
+		return "", nil, nil, refuse(ReasonExpired, "%s: authentic, but the stanza expired at %s", expired.Pos, expired.Expire.UTC().Format(time.RFC3339))
 	case candidates == 0:
-		return "", nil, refuse(ReasonSource, "no stanza's SOURCE (and DESTINATION) admits %s", src)
+		return "", nil, nil, refuse(ReasonSource, "no stanza's SOURCE (and DESTINATION) admits %s", src)
 	case len(payload) >= fko.MinGPGPacket:
-		return "", nil, refuse(ReasonGPG, "no HMAC verifies, and %d bytes is GnuPG-sized: GnuPG-encrypted SPA is not supported", len(payload))
+		return "", nil, nil, refuse(ReasonGPG, "no HMAC verifies, and %d bytes is GnuPG-sized: GnuPG-encrypted SPA is not supported", len(payload))
 	}
-	return "", nil, refuse(ReasonAuth, "no HMAC verifies (%d stanzas tried)", candidates)
+	return "", nil, nil, refuse(ReasonAuth, "no HMAC verifies (%d stanzas tried)", candidates)
 }
 
 // grant applies the stanza's rules to an authentic message.
