@@ -24,8 +24,9 @@ const (
 
 // Packet size limits: fwknopd's.
 const (
-	MinPacket = fko.MinPacket
-	MaxPacket = fko.MaxPacket
+	MinPacket    = fko.MinPacket
+	MaxPacket    = fko.MaxPacket
+	MinGPGPacket = fko.MinGPGPacket // unauthenticated and this long: taken for GnuPG
 )
 
 // Options tune a Matcher; zero values take the defaults.
