@@ -136,4 +136,7 @@ func TestAccessValues(t *testing.T) {
 }
 
 // fields shows a stanza for a failing test, keys included.
-func fields(s fwknop.Stanza) string { return fmt.Sprintf("%+v", s) }
+func fields(s fwknop.Stanza) string {
+	type plain fwknop.Stanza // without String, which hides the keys
+	return fmt.Sprintf("%+v", plain(s))
+}

@@ -2,6 +2,7 @@ package fwknop_test
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -203,7 +204,40 @@ func TestIncludeOrder(t *testing.T) {
 	if st[0].RequireUser != "alice" {
 		t.Fatal("REQUIRE_USERNAME after the %include does not belong to the first stanza")
 	}
-	if s := st[0].String(); strings.Contains(s, "first key") {
-		t.Fatalf("String shows the key: %s", s)
+	for _, s := range []string{st[0].String(), fmt.Sprintf("%v %+v %#v", st[0], st[0], st[0])} {
+		if strings.Contains(s, "first key") || strings.Contains(s, "102 105 114") {
+			t.Fatalf("formatting shows the key: %s", s)
+		}
+	}
+}
+
+func TestDestination(t *testing.T) {
+	p := []byte(packet("k1", "h1", fko.SHA256, "192.0.2.1,tcp/22", 0))
+	for conf, want := range map[string]fwknop.Reason{
+		"DESTINATION ANY\n":            "",
+		"DESTINATION 203.0.113.0/24\n": "",
+		"DESTINATION 203.0.113.9\n":    fwknop.ReasonSource,
+	} {
+		m := matcher(t, "SOURCE ANY\nKEY k1\nHMAC_KEY h1\n"+conf)
+		if _, err := m.Match(p, src, netip.MustParseAddr("203.0.113.1"), testNow); fwknop.ReasonOf(err) != want {
+			t.Errorf("%q: got %v, want %q", conf, err, want)
+		}
+	}
+	// An unknown destination passes DESTINATION ANY only.
+	if _, err := matcher(t, "SOURCE ANY\nKEY k1\nHMAC_KEY h1\nDESTINATION ANY\n").Match(p, src, netip.Addr{}, testNow); err != nil {
+		t.Errorf("DESTINATION ANY, unknown destination: %v", err)
+	}
+	if _, err := matcher(t, "SOURCE ANY\nKEY k1\nHMAC_KEY h1\nDESTINATION 0.0.0.0/0\n").Match(p, src, netip.Addr{}, testNow); fwknop.ReasonOf(err) != fwknop.ReasonSource {
+		t.Errorf("DESTINATION 0.0.0.0/0, unknown destination: %v", err)
+	}
+}
+
+func TestAccessExpireDate(t *testing.T) {
+	st, err := fwknop.ParseAccess("a.conf", []byte("SOURCE ANY\nKEY k1\nHMAC_KEY h1\nACCESS_EXPIRE 01/02/2031\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2031, 1, 2, 0, 0, 0, 0, time.Local); !st[0].Expire.Equal(want) {
+		t.Fatalf("expire %v, want %v", st[0].Expire, want)
 	}
 }

@@ -67,10 +67,10 @@ type Stanza struct {
 }
 
 // String names the stanza by its position; it never shows a key.
-func (s *Stanza) String() string { return "stanza at " + s.Pos.String() }
+func (s Stanza) String() string { return "stanza at " + s.Pos.String() }
 
 // GoString keeps keys out of %#v too.
-func (s *Stanza) GoString() string { return s.String() }
+func (s Stanza) GoString() string { return s.String() }
 
 func (s *Stanza) admits(src, dst netip.Addr) bool {
 	if !inAny(s.Sources, src) {
@@ -79,7 +79,11 @@ func (s *Stanza) admits(src, dst netip.Addr) bool {
 	if s.Destinations == nil {
 		return true
 	}
-	return dst.IsValid() && inAny(s.Destinations, dst)
+	if !dst.IsValid() { // unknown: only DESTINATION ANY admits it
+		return inAny(s.Destinations, netip.IPv4Unspecified()) && inAny(s.Destinations, netip.IPv6Unspecified()) &&
+			inAny(s.Destinations, netip.MustParseAddr("255.255.255.255")) && inAny(s.Destinations, netip.MustParseAddr("ffff::"))
+	}
+	return inAny(s.Destinations, dst)
 }
 
 func inAny(ps []netip.Prefix, a netip.Addr) bool {
