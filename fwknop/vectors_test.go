@@ -24,26 +24,30 @@ func TestVectors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range vs {
-		t.Run(strings.TrimSuffix(v.Name, ".txt"), func(t *testing.T) {
-			t.Log(v.Comment)
-			m := vectorMatcher(t, v)
-			acc, err := m.Match([]byte(v.Get("packet")), addr(t, v, "source"), addr(t, v, "dest"), vectorNow(t, v))
-			want := v.Get("expect")
-			if want != "ok" {
-				if got := fwknop.ReasonOf(err); string(got) != want {
-					t.Fatalf("got %q (%v), want %q", got, err, want)
-				}
-				if acc != nil {
-					t.Fatal("an Access with an error")
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			checkAccess(t, v, acc)
-		})
+		t.Run(strings.TrimSuffix(v.Name, ".txt"), func(t *testing.T) { runVector(t, v) })
 	}
+}
+
+// runVector decides one vector and checks the outcome.
+func runVector(t *testing.T, v vector.Vector) {
+	t.Helper()
+	t.Log(v.Comment)
+	m := vectorMatcher(t, v)
+	acc, err := m.Match([]byte(v.Get("packet")), addr(t, v, "source"), addr(t, v, "dest"), vectorNow(t, v))
+	want := v.Get("expect")
+	if want != "ok" {
+		if got := fwknop.ReasonOf(err); string(got) != want {
+			t.Fatalf("got %q (%v), want %q", got, err, want)
+		}
+		if acc != nil {
+			t.Fatal("an Access with an error")
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	checkAccess(t, v, acc)
 }
 
 // vectorConf is the vector's stanza as access.conf text: its upper-case
@@ -127,3 +131,5 @@ func checkAccess(t *testing.T, v vector.Vector, a *fwknop.Access) {
 		t.Errorf("replay until %v, want timestamp + max age", a.ReplayUntil)
 	}
 }
+
+func readAccess(path string) ([]fwknop.Stanza, error) { return fwknop.ReadAccess(path) }
