@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/conffile"
-	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/fwknop/internal/fko"
 )
 
@@ -391,8 +391,8 @@ func maskBits(m netip.Addr) (int, error) {
 	return n, nil
 }
 
-func parsePorts(val string) ([]firewall.Port, error) {
-	var out []firewall.Port
+func parsePorts(val string) ([]knock.Port, error) {
+	var out []knock.Port
 	for _, item := range strings.Split(val, ",") {
 		p, err := parsePort(strings.TrimSpace(item))
 		if err != nil {
@@ -403,14 +403,14 @@ func parsePorts(val string) ([]firewall.Port, error) {
 	return out, nil
 }
 
-func parsePort(item string) (firewall.Port, error) {
-	proto, num, ok := strings.Cut(item, "/")
+func parsePort(item string) (knock.Port, error) {
+	protoText, num, ok := strings.Cut(item, "/")
 	n, err := strconv.Atoi(num)
-	proto = strings.ToLower(proto)
-	if !ok || err != nil || n < 1 || n > 65535 || num != strconv.Itoa(n) || (proto != firewall.TCP && proto != firewall.UDP) {
-		return firewall.Port{}, fmt.Errorf("%q: expected tcp/PORT or udp/PORT, PORT 1 to 65535", item)
+	proto := knock.Proto(strings.ToLower(protoText))
+	if !ok || err != nil || n < 1 || n > 65535 || num != strconv.Itoa(n) || (proto != knock.TCP && proto != knock.UDP) {
+		return knock.Port{}, fmt.Errorf("%q: expected tcp/PORT or udp/PORT, PORT 1 to 65535", item)
 	}
-	return firewall.Port{Proto: proto, Port: uint16(n)}, nil
+	return knock.Port{Proto: proto, Port: uint16(n)}, nil
 }
 
 // parseKey reads a key; errors never quote it.

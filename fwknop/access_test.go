@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/fwknop"
 )
 
@@ -107,8 +107,8 @@ func TestAccessValues(t *testing.T) {
 			netip.MustParsePrefix("203.0.113.0/25"), netip.MustParsePrefix("2001:db8::/32"),
 		},
 		Destinations:  []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
-		OpenPorts:     []firewall.Port{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 53}},
-		RestrictPorts: []firewall.Port{{Proto: "tcp", Port: 23}},
+		OpenPorts:     []knock.Port{{Proto: "tcp", Port: 22}, {Proto: "udp", Port: 53}},
+		RestrictPorts: []knock.Port{{Proto: "tcp", Port: 23}},
 		Key:           []byte("a text key"),
 		HMACKey:       []byte("another text key"),
 		Mode:          fwknop.CBC,

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/fwknop/internal/fko"
 )
 
@@ -72,7 +72,7 @@ type Access struct {
 	// Addr is the address to open the ports to.
 	Addr netip.Addr
 	// Ports are the ports asked for, each once, in the packet's order.
-	Ports []firewall.Port
+	Ports []knock.Port
 	// Duration is how long to open them.
 	Duration time.Duration
 	// Timestamp is the client's clock when it built the packet.
@@ -209,7 +209,7 @@ func (m *Matcher) grant(st *Stanza, msg fko.Message, text string, src netip.Addr
 }
 
 // parseRequest reads the access request "ADDRESS,proto/port,...".
-func parseRequest(s string) (netip.Addr, []firewall.Port, error) {
+func parseRequest(s string) (netip.Addr, []knock.Port, error) {
 	items := strings.Split(s, ",")
 	if len(items) < 2 {
 		return netip.Addr{}, nil, fmt.Errorf("access request %q: expected ADDRESS,proto/port", s)
@@ -218,14 +218,14 @@ func parseRequest(s string) (netip.Addr, []firewall.Port, error) {
 	if err != nil || addr.Zone() != "" || addr.Is4In6() {
 		return netip.Addr{}, nil, fmt.Errorf("access request address %q: expected an IPv4 or IPv6 address", items[0])
 	}
-	var ports []firewall.Port
+	var ports []knock.Port
 	for _, it := range items[1:] {
 		proto, _, _ := strings.Cut(it, "/")
 		if proto == "icmp" || proto == "none" {
 			return netip.Addr{}, nil, fmt.Errorf("%q asks for %w: this daemon opens tcp and udp ports only", it, errPortProto)
 		}
 		p, err := parsePort(it)
-		if err != nil || p.Proto != proto {
+		if err != nil || string(p.Proto) != proto {
 			return netip.Addr{}, nil, fmt.Errorf("access request %q: expected tcp/PORT or udp/PORT", it)
 		}
 		if !slices.Contains(ports, p) {
@@ -239,7 +239,7 @@ var errPortProto = errors.New("a protocol other than tcp and udp")
 
 // allows checks every port asked for against RESTRICT_PORTS and
 // OPEN_PORTS, as fwknopd's acc_check_port_access does.
-func (s *Stanza) allows(ports []firewall.Port) error {
+func (s *Stanza) allows(ports []knock.Port) error {
 	for _, p := range ports {
 		if slices.Contains(s.RestrictPorts, p) {
 			return fmt.Errorf("%s is in RESTRICT_PORTS", p)

@@ -4,8 +4,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/conffile"
-	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/fwknop/internal/fko"
 )
 
@@ -48,7 +48,7 @@ type Stanza struct {
 	Sources, Destinations []netip.Prefix
 	// OpenPorts, when not nil, are the only ports a client may ask for;
 	// RestrictPorts are ports it may never ask for.
-	OpenPorts, RestrictPorts []firewall.Port
+	OpenPorts, RestrictPorts []knock.Port
 	// Key is the Rijndael key as configured (legacy mode shapes it when
 	// it is used); HMACKey the HMAC key. Never log them.
 	Key, HMACKey []byte
