@@ -2,6 +2,7 @@ package replay_test
 
 import (
 	"crypto/sha256"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,12 +69,34 @@ func TestTornLastLineIgnored(t *testing.T) {
 	}
 }
 
-func TestDamageRefused(t *testing.T) {
+// A damaged line no longer stops the daemon: it is dropped, reported by
+// line number without quoting it, and the cache sets its horizon, since
+// the line may have held a claim.
+func TestDamageDroppedNotQuoted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "replay")
-	os.WriteFile(path, []byte("not a line\n"+strings.Repeat("0", 64)+" 99999999999\n"), 0o600)
-	_, err := replay.Open(path, 0, nil)
-	if err == nil || !strings.Contains(err.Error(), path+":1") {
-		t.Fatalf("damaged cache: %v, want an error naming %s:1", err, path)
+	secret := "knock1-fnE9tQgTN9CvceJBUglAPcf9GEFOBe54-K_H0dcs2gIhS0cs"
+	os.WriteFile(path, []byte(secret+"\n"+strings.Repeat("0", 64)+" 99999999999\n"), 0o600)
+	var log strings.Builder
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c, err := replay.New(path, replay.Options{Window: time.Minute, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatalf("damaged cache refused: %v", err)
+	}
+	defer c.Close()
+	r := c.Recovery()
+	if len(r.Damaged) != 1 || r.Damaged[0] != 1 || r.Entries != 1 {
+		t.Errorf("recovery %+v, want line 1 damaged and 1 entry", r)
+	}
+	if want := now.Add(time.Minute); !c.Horizon().Equal(want) {
+		t.Errorf("horizon %v, want %v", c.Horizon(), want)
+	}
+	for _, s := range []string{r.String(), log.String()} {
+		if strings.Contains(s, "knock1-") || strings.Contains(s, "fnE9") {
+			t.Errorf("the report quotes the file: %s", s)
+		}
+		if !strings.Contains(s, "lines 1") {
+			t.Errorf("the report does not name line 1: %s", s)
+		}
 	}
 }
 
