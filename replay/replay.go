@@ -432,6 +432,12 @@ func (c *Cache) appendLine(b []byte) error {
 		if terr := c.file.Truncate(c.size); terr != nil {
 			c.log.Error("replay cache: could not cut a failed write off the file", "file", c.path, "err", terr)
 		}
+		// The descriptor may carry the name it was created under
+		// (path+".new"): name the file by its path.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("%s: %s: %w", c.path, pe.Op, pe.Err)
+		}
 		return fmt.Errorf("%s: %w", c.path, err)
 	}
 	c.size += int64(n)

@@ -2,9 +2,11 @@ package replay_test
 
 import (
 	"crypto/sha256"
+	"github.com/portknock/knock/internal/vector"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -126,15 +128,36 @@ func TestCompaction(t *testing.T) {
 	}
 }
 
+// FuzzLoad opens any file as a cache: New never fails on what the file
+// holds, and never quotes it.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(strings.Repeat("ab", 32) + " 99999999999\n"))
 	f.Add([]byte("garbage\n"))
+	seeds, _ := filepath.Glob("testdata/vectors/*.txt")
+	if len(seeds) == 0 {
+		f.Fatal("no vectors under testdata/vectors")
+	}
+	for _, s := range seeds {
+		v, err := vector.Read(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		data, err := strconv.Unquote(v.Get("file"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(data))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "replay")
 		os.WriteFile(path, data, 0o600)
-		c, err := replay.Open(path, 0, nil)
-		if err == nil {
-			c.Close()
+		c, err := replay.New(path, replay.Options{Window: time.Minute})
+		if err != nil {
+			t.Fatalf("New: %v", err)
 		}
+		if r := c.Recovery().String(); len(data) > 8 && strings.Contains(r, string(data)) {
+			t.Fatalf("the report quotes the file: %s", r)
+		}
+		c.Close()
 	})
 }
