@@ -276,3 +276,30 @@ func TestFaultFSIsUsed(t *testing.T) {
 		t.Fatal(fmt.Sprint("the fault file system is not in the path: ", err))
 	}
 }
+
+// A damaged file on a full disk: the rewrite at start fails, the file is
+// kept, and the horizon is appended to it, so a restart still has it.
+func TestStartCompactionFails(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "replay")
+	os.WriteFile(path, []byte("not a line\n"+string(appendEntry(nil, tid(1), 1900000000))), 0o600)
+	now := time.Unix(1800000000, 0)
+	o := Options{Window: time.Minute, Now: func() time.Time { return now }}
+	c, err := open(path, o, &faultFS{budget: -1, newFull: true}, false)
+	if err != nil {
+		t.Fatalf("start on a full disk with a damaged file: %v", err)
+	}
+	r := c.Recovery()
+	if !errors.Is(r.CompactErr, syscall.ENOSPC) || !strings.Contains(r.String(), "could not rewrite") {
+		t.Errorf("recovery %+v: the failed rewrite is not reported", r)
+	}
+	mustClaim(t, c, tid(2), now.Add(time.Hour))
+	c.Close()
+	if data, _ := os.ReadFile(path); !bytes.Contains(data, []byte("\nhorizon 1800000060\n")) {
+		t.Errorf("the horizon was not appended:\n%s", data)
+	}
+	c2 := reread(t, path, now)
+	defer c2.Close()
+	if h := c2.Horizon(); !h.Equal(now.Add(time.Minute)) || c2.Recovery().Entries != 2 {
+		t.Fatalf("after a restart: horizon %v, %+v", h, c2.Recovery())
+	}
+}

@@ -249,6 +249,9 @@ func open(path string, opt Options, fsys fileSystem, legacy bool) (*Cache, error
 		window: int64((opt.Window + time.Second - 1) / time.Second), now: opt.Now,
 		readOnly: opt.ReadOnly, legacy: legacy, log: opt.Log, entries: make(map[ID]int64)}
 	if err := c.load(); err != nil {
+		if c.file != nil {
+			c.file.Close()
+		}
 		return nil, fmt.Errorf("replay cache: %w", err)
 	}
 	if c.horizon != 0 {
@@ -328,7 +331,7 @@ func (c *Cache) load() error {
 	if err := c.compact(now); err != nil {
 		// Keep the file as it is, and make sure it holds the horizon.
 		c.rec.CompactErr = err
-		if c.horizon != p.horizon {
+		if c.horizon > p.horizon {
 			return c.appendLine(appendHorizon(nil, c.horizon))
 		}
 	}
