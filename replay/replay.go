@@ -44,8 +44,9 @@
 // live entries are written to path+".new", which is fsynced, renamed over
 // the file, and the folder fsynced. A failure leaves the current file in
 // use and intact; it is logged and counted, and claims go on appending to
-// the current file. A claim whose append fails is cut back off the file,
-// so the next one starts on a line of its own.
+// the current file. A claim whose append fails is cut back off the file;
+// if even that fails, the next line is joined to the fragment, and
+// reading back recovers it (below).
 //
 // # Reading it back
 //
