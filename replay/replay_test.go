@@ -2,8 +2,11 @@ package replay_test
 
 import (
 	"crypto/sha256"
+	"github.com/portknock/knock/internal/vector"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,12 +71,34 @@ func TestTornLastLineIgnored(t *testing.T) {
 	}
 }
 
-func TestDamageRefused(t *testing.T) {
+// A damaged line no longer stops the daemon: it is dropped, reported by
+// line number without quoting it, and the cache sets its horizon, since
+// the line may have held a claim.
+func TestDamageDroppedNotQuoted(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "replay")
-	os.WriteFile(path, []byte("not a line\n"+strings.Repeat("0", 64)+" 99999999999\n"), 0o600)
-	_, err := replay.Open(path, 0, nil)
-	if err == nil || !strings.Contains(err.Error(), path+":1") {
-		t.Fatalf("damaged cache: %v, want an error naming %s:1", err, path)
+	secret := "knock1-fnE9tQgTN9CvceJBUglAPcf9GEFOBe54-K_H0dcs2gIhS0cs"
+	os.WriteFile(path, []byte(secret+"\n"+strings.Repeat("0", 64)+" 99999999999\n"), 0o600)
+	var log strings.Builder
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	c, err := replay.New(path, replay.Options{Window: time.Minute, Now: func() time.Time { return now }, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatalf("damaged cache refused: %v", err)
+	}
+	defer c.Close()
+	r := c.Recovery()
+	if len(r.Damaged) != 1 || r.Damaged[0] != 1 || r.Entries != 1 {
+		t.Errorf("recovery %+v, want line 1 damaged and 1 entry", r)
+	}
+	if want := now.Add(time.Minute); !c.Horizon().Equal(want) {
+		t.Errorf("horizon %v, want %v", c.Horizon(), want)
+	}
+	for _, s := range []string{r.String(), log.String()} {
+		if strings.Contains(s, "knock1-") || strings.Contains(s, "fnE9") {
+			t.Errorf("the report quotes the file: %s", s)
+		}
+		if !strings.Contains(s, "lines 1") {
+			t.Errorf("the report does not name line 1: %s", s)
+		}
 	}
 }
 
@@ -103,15 +128,36 @@ func TestCompaction(t *testing.T) {
 	}
 }
 
+// FuzzLoad opens any file as a cache: New never fails on what the file
+// holds, and never quotes it.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(strings.Repeat("ab", 32) + " 99999999999\n"))
 	f.Add([]byte("garbage\n"))
+	seeds, _ := filepath.Glob("testdata/vectors/*.txt")
+	if len(seeds) == 0 {
+		f.Fatal("no vectors under testdata/vectors")
+	}
+	for _, s := range seeds {
+		v, err := vector.Read(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		data, err := strconv.Unquote(v.Get("file"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(data))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "replay")
 		os.WriteFile(path, data, 0o600)
-		c, err := replay.Open(path, 0, nil)
-		if err == nil {
-			c.Close()
+		c, err := replay.New(path, replay.Options{Window: time.Minute})
+		if err != nil {
+			t.Fatalf("New: %v", err)
 		}
+		if r := c.Recovery().String(); len(data) > 8 && strings.Contains(r, string(data)) {
+			t.Fatalf("the report quotes the file: %s", r)
+		}
+		c.Close()
 	})
 }
