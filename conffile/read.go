@@ -250,182 +250,258 @@ func splitLines(data []byte) []string {
 	return strings.Split(s, "\n")
 }
 
-// read is Config::General's _read for one file's contents.
+// read is Config::General's _read for one file's contents: each line goes
+// to the first construct that claims it, in Config::General's order.
 func (p *parser) read(file string, data []byte, depth int) error {
-	uni := false
-	if bytes.HasPrefix(data, utf8BOM) {
-		data = data[len(utf8BOM):]
-		uni = true
-		if !utf8.Valid(data) {
-			// Config::General's :utf8 layer lets malformed text through;
-			// what follows ranges from garbage to a crash of perl.
-			i := 0
-			for i < len(data) {
-				r, n := utf8.DecodeRune(data[i:])
-				if r == utf8.RuneError && n == 1 {
-					break
-				}
-				i += n
-			}
-			line := bytes.Count(data[:i], []byte("\n")) + 1
-			return errorf(Pos{File: file, Line: line}, "invalid UTF-8 in a file that starts with a UTF-8 byte-order mark")
-		}
+	data, uni, err := stripBOM(file, data)
+	if err != nil {
+		return err
 	}
-	rx := rxFor(uni)
 	dir, _ := splitPath(file)
-
-	var (
-		hier, hierEnd string // here-document key and end marker
-		hierEndRx     *regexp.Regexp
-		hierPos       Pos
-		hierDoc       []string
-		cComment      bool
-		cPos          Pos
-		longline      strings.Builder // a line continued with a trailing backslash
-		longPos       Pos
-	)
-	push := func(text string, pos Pos) {
-		p.chunks = append(p.chunks, chunk{text: text, pos: pos, uni: uni})
-	}
-
+	r := &fileReader{p: p, file: file, dir: dir, depth: depth, uni: uni, rx: rxFor(uni)}
 	for i, line := range splitLines(data) {
-		pos := Pos{File: file, Line: i + 1}
-
-		if perlTrue(hier) {
-			// Inside a here-document only its end marker counts.
-			if indent, ok := hereEnd(rx, line, hierEnd, hierEndRx); ok {
-				text := hier + " " + heredocSep
-				if indent != "" {
-					var b strings.Builder
-					b.WriteString(text)
-					for _, l := range hierDoc {
-						b.WriteString(strings.TrimPrefix(l, indent))
-						b.WriteByte('\n')
-					}
-					text = b.String()
-				} else {
-					text += strings.Join(hierDoc, "\n")
-				}
-				push(text, hierPos)
-				hierDoc, hier, hierEnd, hierEndRx = nil, "", "", nil
-			} else {
-				hierDoc = append(hierDoc, line)
-			}
-			continue
+		if err := r.line(line, Pos{File: file, Line: i + 1}); err != nil {
+			return err
 		}
-
-		// C comments.
-		if strings.Contains(line, "/*") && rx.cSingle.MatchString(line) {
-			loc := rx.cSingle.FindStringIndex(line)
-			line = line[:loc[0]] + line[loc[1]:]
-		} else if rx.cStart.MatchString(line) {
-			if rx.cEndEOL.MatchString(line) {
-				cComment = false
-			} else {
-				cComment = true
-				cPos = pos
-			}
-		} else if j := strings.LastIndex(line, "*/"); j >= 0 {
-			if !cComment {
-				// Config::General warns "invalid syntax: found end of
-				// C-comment without previous start" and drops the line up
-				// to the "*/"; that is never what was meant.
-				return errorf(pos, "%q ends a comment that was never started", "*/")
-			}
-			cComment = false
-			line = line[j+2:]
-		}
-		if cComment {
-			continue
-		}
-
-		// "#" comments, unless escaped as "\#".
-		for j := 0; j < len(line); j++ {
-			if line[j] == '#' && (j == 0 || line[j-1] != '\\') {
-				line = line[:j]
-				break
-			}
-		}
-
-		// A trailing backslash (not itself escaped) continues the line.
-		if n := len(line); n > 0 && line[n-1] == '\\' && (n == 1 || line[n-2] != '\\') {
-			if longline.Len() == 0 {
-				longPos = pos
-			}
-			longline.WriteString(rx.trimLeft(line[:n-1]))
-			continue
-		}
-
-		// An explicit empty block, "<name/>", becomes "<name>" "</name>".
-		if strings.Contains(line, "/>") {
-			if m := rx.emptyBlock.FindStringSubmatch(line); m != nil {
-				block := m[1]
-				orig := line
-				if strings.HasSuffix(orig, "/>") {
-					orig = orig[:len(orig)-2] + ">"
-				}
-				for j, r := range block {
-					if rx.isSpace(r) {
-						block = block[:j]
-						break
-					}
-				}
-				push(orig, pos)
-				p.chunks = append(p.chunks, chunk{text: "</" + block + ">", pos: pos, uni: uni, synth: true, from: rx.trimRight(rx.trimLeft(line))})
-				continue
-			}
-		}
-
-		// The start of a here-document: "key <<EOF" or "key = <<EOF".
-		if strings.Contains(line, "<<") {
-			m := rx.here1.FindStringSubmatch(line)
-			if m == nil {
-				m = rx.here2.FindStringSubmatch(line)
-			}
-			if m != nil {
-				hier, hierEnd, hierPos = m[1], m[2], pos
-				hierEndRx = hereEndRegexp(rx, hierEnd)
-				continue
-			}
-		}
-
-		if longline.Len() > 0 && longline.String() != "0" {
-			// The last line of a continued line.
-			longline.WriteString(rx.trimLeft(line))
-			push(longline.String(), longPos)
-			longline.Reset()
-			continue
-		}
-		if rx.isBlank(line) {
-			continue
-		}
-
-		if strings.Contains(line, "<<") {
-			var name string
-			if m := rx.inclQuoted.FindStringSubmatch(line); m != nil {
-				name = m[2]
-			} else if m := rx.incl.FindStringSubmatch(line); m != nil {
-				name = m[1]
-			}
-			if perlTrue(name) {
-				if err := p.include(dir, name, pos, depth); err != nil {
-					return err
-				}
-				continue
-			}
-		}
-		push(line, pos)
 	}
+	return r.end()
+}
 
-	// Config::General silently drops what is still open at the end of a
-	// file; here it is an error.
+// stripBOM removes a UTF-8 byte-order mark, which makes the file's text
+// Unicode (uni), and refuses malformed UTF-8 after one.
+func stripBOM(file string, data []byte) (rest []byte, uni bool, err error) {
+	if !bytes.HasPrefix(data, utf8BOM) {
+		return data, false, nil
+	}
+	data = data[len(utf8BOM):]
+	if utf8.Valid(data) {
+		return data, true, nil
+	}
+	// Config::General's :utf8 layer lets malformed text through; what
+	// follows ranges from garbage to a crash of perl.
+	i := 0
+	for i < len(data) {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		i += n
+	}
+	line := bytes.Count(data[:i], []byte("\n")) + 1
+	return nil, true, errorf(Pos{File: file, Line: line}, "invalid UTF-8 in a file that starts with a UTF-8 byte-order mark")
+}
+
+// fileReader is _read's state while it reads one file: the constructs
+// that span lines (a here-document, a C comment, a continued line) keep
+// what they have seen here until they end.
+type fileReader struct {
+	p     *parser
+	file  string
+	dir   string // of file, for relative includes
+	depth int    // include depth of file
+	uni   bool
+	rx    *regexps
+
+	hier, hierEnd string // open here-document's key and end marker
+	hierEndRx     *regexp.Regexp
+	hierPos       Pos
+	hierDoc       []string // its lines so far
+
+	cComment bool // inside a C comment
+	cPos     Pos
+
+	longline strings.Builder // a line continued with a trailing backslash
+	longPos  Pos
+}
+
+func (r *fileReader) push(text string, pos Pos) {
+	r.p.chunks = append(r.p.chunks, chunk{text: text, pos: pos, uni: r.uni})
+}
+
+// line reads one line. Each step either claims the line (done) or hands
+// on what is left of it.
+func (r *fileReader) line(line string, pos Pos) error {
+	if perlTrue(r.hier) {
+		r.hereLine(line)
+		return nil
+	}
+	line, skip, err := r.cComments(line, pos)
+	if err != nil || skip {
+		return err
+	}
+	line = hashComment(line)
+	if r.continues(line, pos) || r.emptyBlock(line, pos) || r.hereStart(line, pos) ||
+		r.continuedEnd(line) || r.rx.isBlank(line) {
+		return nil
+	}
+	if done, err := r.includeLine(line, pos); done || err != nil {
+		return err
+	}
+	r.push(line, pos)
+	return nil
+}
+
+// hereLine takes a line inside a here-document, where only the end
+// marker counts. At the marker the document becomes one chunk, its lines
+// stripped of the marker's indentation if it has any.
+func (r *fileReader) hereLine(line string) {
+	indent, ok := hereEnd(r.rx, line, r.hierEnd, r.hierEndRx)
+	if !ok {
+		r.hierDoc = append(r.hierDoc, line)
+		return
+	}
+	text := r.hier + " " + heredocSep
+	if indent != "" {
+		var b strings.Builder
+		b.WriteString(text)
+		for _, l := range r.hierDoc {
+			b.WriteString(strings.TrimPrefix(l, indent))
+			b.WriteByte('\n')
+		}
+		text = b.String()
+	} else {
+		text += strings.Join(r.hierDoc, "\n")
+	}
+	r.push(text, r.hierPos)
+	r.hierDoc, r.hier, r.hierEnd, r.hierEndRx = nil, "", "", nil
+}
+
+// cComments removes a one-line C comment, or opens or closes one that
+// spans lines; skip says the line is inside a comment.
+func (r *fileReader) cComments(line string, pos Pos) (rest string, skip bool, err error) {
+	rx := r.rx
+	if strings.Contains(line, "/*") && rx.cSingle.MatchString(line) {
+		loc := rx.cSingle.FindStringIndex(line)
+		line = line[:loc[0]] + line[loc[1]:]
+	} else if rx.cStart.MatchString(line) {
+		if rx.cEndEOL.MatchString(line) {
+			r.cComment = false
+		} else {
+			r.cComment = true
+			r.cPos = pos
+		}
+	} else if j := strings.LastIndex(line, "*/"); j >= 0 {
+		if !r.cComment {
+			// Config::General warns "invalid syntax: found end of
+			// C-comment without previous start" and drops the line up
+			// to the "*/"; that is never what was meant.
+			return "", false, errorf(pos, "%q ends a comment that was never started", "*/")
+		}
+		r.cComment = false
+		line = line[j+2:]
+	}
+	return line, r.cComment, nil
+}
+
+// hashComment cuts a "#" comment, unless the "#" is escaped as "\#".
+func hashComment(line string) string {
+	for j := 0; j < len(line); j++ {
+		if line[j] == '#' && (j == 0 || line[j-1] != '\\') {
+			return line[:j]
+		}
+	}
+	return line
+}
+
+// continues takes a line with a trailing backslash (not itself escaped),
+// which the next line continues.
+func (r *fileReader) continues(line string, pos Pos) bool {
+	n := len(line)
+	if n == 0 || line[n-1] != '\\' || (n > 1 && line[n-2] == '\\') {
+		return false
+	}
+	if r.longline.Len() == 0 {
+		r.longPos = pos
+	}
+	r.longline.WriteString(r.rx.trimLeft(line[:n-1]))
+	return true
+}
+
+// emptyBlock takes an explicit empty block, "<name/>", which becomes
+// "<name>" and "</name>".
+func (r *fileReader) emptyBlock(line string, pos Pos) bool {
+	if !strings.Contains(line, "/>") {
+		return false
+	}
+	m := r.rx.emptyBlock.FindStringSubmatch(line)
+	if m == nil {
+		return false
+	}
+	block := m[1]
+	orig := line
+	if strings.HasSuffix(orig, "/>") {
+		orig = orig[:len(orig)-2] + ">"
+	}
+	for j, c := range block {
+		if r.rx.isSpace(c) {
+			block = block[:j]
+			break
+		}
+	}
+	r.push(orig, pos)
+	r.p.chunks = append(r.p.chunks, chunk{text: "</" + block + ">", pos: pos, uni: r.uni, synth: true, from: r.rx.trimRight(r.rx.trimLeft(line))})
+	return true
+}
+
+// hereStart takes the start of a here-document: "key <<EOF" or
+// "key = <<EOF".
+func (r *fileReader) hereStart(line string, pos Pos) bool {
+	if !strings.Contains(line, "<<") {
+		return false
+	}
+	m := r.rx.here1.FindStringSubmatch(line)
+	if m == nil {
+		m = r.rx.here2.FindStringSubmatch(line)
+	}
+	if m == nil {
+		return false
+	}
+	r.hier, r.hierEnd, r.hierPos = m[1], m[2], pos
+	r.hierEndRx = hereEndRegexp(r.rx, r.hierEnd)
+	return true
+}
+
+// continuedEnd takes the last line of a continued line, which makes the
+// whole one chunk. (A continued line that is just "0" is false to Perl:
+// the line after it stands alone, and the "0" waits.)
+func (r *fileReader) continuedEnd(line string) bool {
+	if r.longline.Len() == 0 || r.longline.String() == "0" {
+		return false
+	}
+	r.longline.WriteString(r.rx.trimLeft(line))
+	r.push(r.longline.String(), r.longPos)
+	r.longline.Reset()
+	return true
+}
+
+// includeLine takes "<<include name>>" (name possibly quoted) and reads
+// the named file's chunks in its place.
+func (r *fileReader) includeLine(line string, pos Pos) (bool, error) {
+	if !strings.Contains(line, "<<") {
+		return false, nil
+	}
+	var name string
+	if m := r.rx.inclQuoted.FindStringSubmatch(line); m != nil {
+		name = m[2]
+	} else if m := r.rx.incl.FindStringSubmatch(line); m != nil {
+		name = m[1]
+	}
+	if !perlTrue(name) {
+		return false, nil
+	}
+	return true, r.p.include(r.dir, name, pos, r.depth)
+}
+
+// end checks at the end of the file that nothing is left open, which
+// Config::General silently drops; here it is an error.
+func (r *fileReader) end() error {
 	switch {
-	case perlTrue(hier):
-		return errorf(hierPos, "here-document %q opened here is never closed (no line %q follows)", hier, hierEnd)
-	case cComment:
-		return errorf(cPos, "comment %q opened here is never closed", "/*")
-	case longline.Len() > 0:
-		return errorf(longPos, "line continued here with a trailing backslash, but the file ends")
+	case perlTrue(r.hier):
+		return errorf(r.hierPos, "here-document %q opened here is never closed (no line %q follows)", r.hier, r.hierEnd)
+	case r.cComment:
+		return errorf(r.cPos, "comment %q opened here is never closed", "/*")
+	case r.longline.Len() > 0:
+		return errorf(r.longPos, "line continued here with a trailing backslash, but the file ends")
 	}
 	return nil
 }
