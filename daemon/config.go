@@ -101,6 +101,10 @@ type SourceConfig struct {
 type ReplayConfig struct {
 	On   bool
 	File string
+	// Window is the largest time window of the protocols served: how far
+	// ahead of the clock a knock may be stamped. A lost cache refuses
+	// knocks stamped before start plus it.
+	Window time.Duration
 }
 
 // LogConfig is the daemon's own log.
@@ -125,7 +129,7 @@ func Load(set *settings.Set) (*Config, error) {
 	if c.Source, err = loadSource(set, c.Engine); err != nil {
 		return nil, err
 	}
-	c.Replay = ReplayConfig{On: set.Bool("replay"), File: set.Path("replayfile")}
+	c.Replay = ReplayConfig{On: set.Bool("replay"), File: set.Path("replayfile"), Window: set.Duration("window")}
 	c.Engine.Replay = c.Replay.On
 	if c.Log, err = loadLog(set); err != nil {
 		return nil, err

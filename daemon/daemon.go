@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -92,18 +91,13 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 		return nil, d.sourceError(err)
 	}
 	if cfg.Replay.On {
-		if cfg.Test {
-			// -test changes nothing on disk: the cache is read, never written.
-			if d.replay, err = replay.OpenReadOnly(cfg.Replay.File, o.Now); err != nil {
-				return nil, set.Errorf("replayfile", "%w", err)
-			}
-			d.claims = &cacheClaims{c: d.replay, readOnly: true}
-		} else {
-			if d.replay, err = openReplay(cfg.Replay.File, o.Now); err != nil {
-				return nil, set.Errorf("replayfile", "%w", err)
-			}
-			d.claims = &cacheClaims{c: d.replay}
+		// -test changes nothing on disk: the cache is read, never written.
+		d.replay, err = replay.New(cfg.Replay.File, replay.Options{Window: cfg.Replay.Window, Now: o.Now, ReadOnly: cfg.Test, Log: d.log})
+		if err != nil {
+			return nil, set.Errorf("replayfile", "%w", err)
 		}
+		d.claims = localClaims{d.replay}
+		cfg.Engine.NotBefore = d.replay.Horizon()
 	}
 	d.metrics = engine.NewMetrics(d.reg)
 	d.reg.CounterMap("knockdaemon_source_events_total", "What the knock source counted: packets or lines seen, parsed, malformed, overruns.", "event", d.sourceCounters)
@@ -151,10 +145,11 @@ func NewDecoder(set *settings.Set) (*Daemon, error) {
 	cfg.Engine.DryRun = true
 	d := &Daemon{set: set, cfg: cfg, reg: &metrics.Registry{}, log: slog.New(slog.DiscardHandler)}
 	if cfg.Replay.On {
-		if d.replay, err = replay.OpenReadOnly(cfg.Replay.File, nil); err != nil {
+		d.replay, err = replay.New(cfg.Replay.File, replay.Options{Window: cfg.Replay.Window, ReadOnly: true})
+		if err != nil {
 			return nil, set.Errorf("replayfile", "%w", err)
 		}
-		d.claims = &cacheClaims{c: d.replay, readOnly: true}
+		d.claims = localClaims{d.replay}
 	}
 	d.metrics = engine.NewMetrics(d.reg)
 	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Firewall: noFirewall{}, Log: d.log, Metrics: d.metrics})
@@ -172,15 +167,6 @@ func (d *Daemon) Uninstall(ctx context.Context) error { return d.fw.Uninstall(ct
 
 // DumpSettings writes every setting with its origin, the key masked.
 func DumpSettings(w io.Writer, set *settings.Set) { dumpSettings(w, set, settings.Daemon) }
-
-func openReplay(path string, now func() time.Time) (*replay.Cache, error) {
-	if path != "" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	return replay.Open(path, 0, now)
-}
 
 // sourceCounters reads the running source's own counts.
 func (d *Daemon) sourceCounters() map[string]uint64 {

@@ -65,7 +65,7 @@ closecommand = /bin/rm -f %s
 timefield    = none
 duration     = 2s
 replayfile   = %s
-`, log, flag, flag, filepath.Join(dir, "replay")))
+`, log, flag, flag, filepath.Join(dir, "state", "replay")))
 	d, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +103,9 @@ func TestStartupRefusesHalfConfigured(t *testing.T) {
 		{"key k\nknock CLIENT,FLAG0,CHECKSUM\n", ":2: knock: knock format \"CLIENT,FLAG0,CHECKSUM\" has no PORT"},
 		{"key k\nclosefield FLAG9\n", ":2: closefield: field \"FLAG9\""},
 	} {
-		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
+		set := loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "state", "r"), "-firewall", "command", "-opencommand", "/bin/true", "-closecommand", "/bin/true")
 		if strings.Contains(tc.conf, "firewall") {
-			set = loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "r"))
+			set = loadConf(t, tc.conf, "-replayfile", filepath.Join(t.TempDir(), "state", "r"))
 		}
 		_, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -142,7 +142,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 // A bad close command is reported at closecommand, not opencommand.
 func TestCommandErrorsNameTheSetting(t *testing.T) {
-	set := loadConf(t, "key k\nfirewall command\nopencommand /bin/true\nclosecommand /no/such/program %IP%\n", "-replayfile", filepath.Join(t.TempDir(), "r"))
+	set := loadConf(t, "key k\nfirewall command\nopencommand /bin/true\nclosecommand /no/such/program %IP%\n", "-replayfile", filepath.Join(t.TempDir(), "state", "r"))
 	_, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
 	if err == nil || !strings.Contains(err.Error(), ":4: closecommand: ") {
 		t.Fatalf("%v, want an error at closecommand", err)

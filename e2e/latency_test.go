@@ -54,7 +54,7 @@ func BenchmarkKnockToOpen(b *testing.B) {
 	keyfile := filepath.Join(dir, "key")
 	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
 	conf := filepath.Join(dir, "k.conf")
-	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nduration 1m\nrunmode network\ncapture nflog\nreplayfile "+dir+"/replay\n"), 0o600)
+	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nduration 1m\nrunmode network\ncapture nflog\nreplayfile "+dir+"/state/replay\n"), 0o600)
 	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -39,7 +39,7 @@ capture    = nflog
 firewall   = nft
 nftmode    = existing
 nfttable   = inet filter
-replayfile = `+l.dir+`/replay
+replayfile = `+l.dir+`/state/replay
 `))
 	host := l.pair.HostV4
 	if l.canConnect(host, 22) {
@@ -68,7 +68,7 @@ func TestLegacyWrongKeyStaysClosed(t *testing.T) {
 	conf := l.conf("knock.conf", legacyConf(`
 runmode    = network
 capture    = nflog
-replayfile = `+l.dir+`/replay
+replayfile = `+l.dir+`/state/replay
 `))
 	wrong := l.conf("wrong.conf", strings.Replace(legacyConf(""), "correct horse", "incorrect horse", 1))
 	d := l.daemon(conf, l.nflogReady)
@@ -84,7 +84,7 @@ func TestLegacyPacketSocket(t *testing.T) {
 runmode    = network
 capture    = afpacket
 interface  = eth0
-replayfile = `+l.dir+`/replay
+replayfile = `+l.dir+`/state/replay
 iv         = yes
 `))
 	l.daemon(conf, nil)
@@ -109,7 +109,7 @@ func TestLogFileMode(t *testing.T) {
 runmode    = file
 logfile    = `+log+`
 logtofile  = yes
-replayfile = `+l.dir+`/replay
+replayfile = `+l.dir+`/state/replay
 `))
 	l.daemon(conf, nil)
 	time.Sleep(300 * time.Millisecond) // the follower reaches the log's end

@@ -20,7 +20,7 @@ func TestKilledDaemonFailsClosed(t *testing.T) {
 	conf := l.conf("knock.conf", legacyConf(`
 runmode    = network
 capture    = nflog
-replayfile = `+l.dir+`/replay
+replayfile = `+l.dir+`/state/replay
 `))
 	d := l.daemon(conf, l.nflogReady)
 	l.knock(conf)
@@ -48,7 +48,7 @@ func TestReloadAndStop(t *testing.T) {
 	body := legacyConf(`
 runmode    = network
 capture    = nflog
-replayfile = ` + l.dir + `/replay
+replayfile = ` + l.dir + `/state/replay
 metrics    = 127.0.0.1:9477
 duration   = 1m
 iv         = yes

@@ -31,7 +31,7 @@ timeout      = 0.02
 protected    = tcp/22
 runmode      = network
 capture      = nflog
-replayfile   = `+l.dir+`/replay
+replayfile   = `+l.dir+`/state/replay
 `)
 }
 

@@ -43,7 +43,7 @@ type Config struct {
 	MaxDuration time.Duration // the most a knock may ask for (default 24 h)
 	CheckClient bool          // an address carried in the knock must be the packet's source
 	Replay      bool          // refuse knocks accepted before (needs Deps.Claims)
-	// NotBefore refuses knocks stamped before it: set when the replay
+	// NotBefore refuses knocks stamped at or before it: set when the replay
 	// cache was lost, so knocks it can no longer vouch for stay out.
 	NotBefore time.Time
 	DryRun    bool // decide and log, change no firewall, claim nothing (-test)
@@ -356,7 +356,7 @@ func (e *Engine) check(p SpanProtocol, ports []uint16, src netip.Addr) (knock.Re
 // policy runs the checks that follow decoding: time horizon, client,
 // port. The replay claim comes later, off the packet path.
 func (e *Engine) policy(req knock.Request, src netip.Addr) (knock.Request, error) {
-	if !e.cfg.NotBefore.IsZero() && !req.Stamp.IsZero() && req.Stamp.Before(e.cfg.NotBefore) {
+	if !e.cfg.NotBefore.IsZero() && !req.Stamp.IsZero() && !req.Stamp.After(e.cfg.NotBefore) {
 		return req, knock.Refuse(knock.ReasonStale, fmt.Errorf("the knock is stamped %s, before %s: the replay cache was lost and cannot vouch for older knocks", req.Stamp.Format(time.RFC3339), e.cfg.NotBefore.Format(time.RFC3339)))
 	}
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {

@@ -60,7 +60,7 @@ firewall     = command
 opencommand  = %s %s/grant-%%IP%%-%%PORT%%
 closecommand = %s -f %s/grant-%%IP%%-%%PORT%%
 replayfile   = %s
-`, key, s.grant, log, touch, dir, rm, dir, filepath.Join(dir, "replay"))
+`, key, s.grant, log, touch, dir, rm, dir, filepath.Join(dir, "state", "replay"))
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		return err
 	}

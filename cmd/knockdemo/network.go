@@ -93,7 +93,7 @@ runmode    = network
 capture    = nflog
 firewall   = nft
 replayfile = %s
-`, key, pair.HostV4, pair.ClientV4, s.grant, filepath.Join(dir, "replay"))
+`, key, pair.HostV4, pair.ClientV4, s.grant, filepath.Join(dir, "state", "replay"))
 	return conf, os.WriteFile(conf, []byte(body), 0o600)
 }
 

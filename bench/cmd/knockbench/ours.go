@@ -83,7 +83,7 @@ nfttable   = "inet %s"
 replayfile = %s
 metrics    = %s
 runmode    = %s
-`, o.keyPath, spanText, o.cfg.spa, o.cfg.port, o.cfg.table, filepath.Join(o.h.work, o.cfg.id+".replay"), o.cfg.metricsAddr, runmode)
+`, o.keyPath, spanText, o.cfg.spa, o.cfg.port, o.cfg.table, filepath.Join(o.h.work, o.cfg.id+".state", "replay"), o.cfg.metricsAddr, runmode)
 	if runmode == "network" {
 		s += "capture    = " + o.cfg.capture + "\n"
 		if o.cfg.capture == "afpacket" {
