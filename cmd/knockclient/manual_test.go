@@ -1,11 +1,14 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/portknock/knock/cbc"
 	"github.com/portknock/knock/internal/manpage"
 	"github.com/portknock/knock/settings"
 )
@@ -92,6 +95,42 @@ func TestManualExitStatus(t *testing.T) {
 		}
 		if !strings.Contains(usage, fmt.Sprintf("%d ", code)) {
 			t.Errorf("the usage does not mention exit status %d", code)
+		}
+	}
+}
+
+// TestManualIVCost: what the iv entry says a random IV costs is what cbc
+// adds, for each cipher: the RandomIV header and an IV of one block.
+func TestManualIVCost(t *testing.T) {
+	body := entries(t)["iv"]
+	clause := regexp.MustCompile(`(\d+) bytes longer with ([A-Za-z, ]+?) \(`)
+	said := map[string]string{}
+	for _, m := range clause.FindAllStringSubmatch(body, -1) {
+		for _, name := range regexp.MustCompile(`,\s*|\s+or\s+`).Split(m[2], -1) {
+			said[name] = m[1]
+		}
+	}
+	plain := []byte("a knock of 15 b")
+	for _, name := range cbc.Names() {
+		c, err := cbc.New(name, "passphrase")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed, err := c.Encrypt(plain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		random, err := c.Encrypt(plain, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := strconv.Itoa(len(random) - len(fixed))
+		switch said[name] {
+		case want:
+		case "":
+			t.Errorf("the iv entry does not say how much longer a random IV makes a %s knock (%s bytes): %s", name, want, body)
+		default:
+			t.Errorf("the iv entry says a random IV makes a %s knock %s bytes longer, cbc makes it %s longer: %s", name, said[name], want, body)
 		}
 	}
 }
