@@ -15,7 +15,7 @@ import (
 // c.mu is held (or c is not shared yet).
 func (c *Cache) compact(now int64) error {
 	c.sweep(now)
-	if !c.legacy && c.horizon != 0 && c.horizon+c.window < now {
+	if c.horizon != 0 && c.horizon+c.window < now {
 		c.horizon = 0
 	}
 	f, size, lines, err := c.writeNew()

@@ -115,7 +115,7 @@ func newFault(t *testing.T) (*Cache, *faultFS, *faultClock, string, *bytes.Buffe
 	fsys := &faultFS{budget: -1}
 	clk := &faultClock{time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	var log bytes.Buffer
-	c, err := open(path, Options{Window: time.Minute, Now: clk.now, Log: slog.New(slog.NewTextHandler(&log, nil))}, fsys, false)
+	c, err := open(path, Options{Window: time.Minute, Now: clk.now, Log: slog.New(slog.NewTextHandler(&log, nil))}, fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +142,9 @@ func mustClaim(t *testing.T, c *Cache, id ID, until time.Time) {
 	}
 }
 
-// A compaction on a full disk used to stop every later write while Add
-// went on returning nil. Now it is counted and logged, the file stays in
-// use, intact, and later claims go on being written to it.
+// A compaction on a full disk used to stop every later write while the
+// cache went on acknowledging knocks. Now it is counted and logged, the
+// file stays in use, intact, and later claims go on being written to it.
 func TestCompactionFullDisk(t *testing.T) {
 	c, fsys, clk, path, log := newFault(t)
 	until := clk.t.Add(time.Hour)
@@ -284,7 +284,7 @@ func TestStartCompactionFails(t *testing.T) {
 	os.WriteFile(path, []byte("not a line\n"+string(appendEntry(nil, tid(1), 1900000000))), 0o600)
 	now := time.Unix(1800000000, 0)
 	o := Options{Window: time.Minute, Now: func() time.Time { return now }}
-	c, err := open(path, o, &faultFS{budget: -1, newFull: true}, false)
+	c, err := open(path, o, &faultFS{budget: -1, newFull: true})
 	if err != nil {
 		t.Fatalf("start on a full disk with a damaged file: %v", err)
 	}

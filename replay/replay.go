@@ -145,7 +145,6 @@ type Cache struct {
 	window   int64 // seconds
 	now      func() time.Time
 	readOnly bool
-	legacy   bool // opened by the deprecated Open: no horizon is set
 	log      *slog.Logger
 
 	entries map[ID]int64 // expiry, Unix seconds
@@ -221,7 +220,6 @@ type Stats struct {
 	Replays         uint64 // claims of an ID held
 	Failures        uint64 // claims refused because they could not be recorded
 	Full            uint64 // claims refused because the cache was full
-	Evicted         uint64 // IDs forgotten early by the deprecated Add
 	Compactions     uint64 // file rewrites that succeeded
 	CompactFailures uint64 // file rewrites that failed (the file was kept)
 	LastCompactErr  error  // the last rewrite failure, nil if none
@@ -233,10 +231,10 @@ func New(path string, opt Options) (*Cache, error) {
 	if opt.Window <= 0 {
 		return nil, errors.New("replay cache: Options.Window must be positive (the largest time window of the protocols served)")
 	}
-	return open(path, opt, osFS{}, false)
+	return open(path, opt, osFS{})
 }
 
-func open(path string, opt Options, fsys fileSystem, legacy bool) (*Cache, error) {
+func open(path string, opt Options, fsys fileSystem) (*Cache, error) {
 	if opt.Max <= 0 {
 		opt.Max = DefaultMax
 	}
@@ -248,7 +246,7 @@ func open(path string, opt Options, fsys fileSystem, legacy bool) (*Cache, error
 	}
 	c := &Cache{path: path, dir: filepath.Dir(path), fsys: fsys, max: opt.Max,
 		window: int64((opt.Window + time.Second - 1) / time.Second), now: opt.Now,
-		readOnly: opt.ReadOnly, legacy: legacy, log: opt.Log, entries: make(map[ID]int64)}
+		readOnly: opt.ReadOnly, log: opt.Log, entries: make(map[ID]int64)}
 	if err := c.load(); err != nil {
 		if c.file != nil {
 			c.file.Close()
@@ -348,9 +346,6 @@ func modeBits(fi os.FileInfo) uint32 {
 
 // lose records that the cache cannot vouch for the past.
 func (c *Cache) lose(now int64, why string) {
-	if c.legacy {
-		return
-	}
 	c.rec.Lost = why
 	c.horizon = max(c.horizon, now+c.window)
 }
