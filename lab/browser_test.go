@@ -88,6 +88,23 @@ func (b tab) waitFor(cond string) {
 	}
 }
 
+// post runs steps that end in a click posting the form (scripts off) and
+// waits until the page the server answers with has loaded, stylesheet
+// included. The Wait* actions alone are not enough: they can see the page
+// the click leaves, or the new one before its stylesheet applies, and the
+// text the test reads (innerText) depends on the style: without it the
+// bytes of a table run together ("1428e" for "142 8e").
+func (b tab) post(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	resp, err := chromedp.RunResponse(b.ctx, steps...)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if resp.Status != 200 {
+		b.t.Fatalf("the form post was answered with status %d", resp.Status)
+	}
+}
+
 // console collects what the page writes to the console: with a strict CSP,
 // a blocked inline script or style would show up here.
 func console(t *testing.T, ctx context.Context) func() []string {
@@ -196,27 +213,29 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
 	}
-	b.do(chromedp.Navigate(srv.URL), chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
-	b.settle()
+	b.do(chromedp.Navigate(srv.URL))
+	b.post(chromedp.Click(chromedp.ID("sample")))
+	b.do(chromedp.WaitVisible(chromedp.ID("bit-table")))
 	if seq := b.value("sequence"); seq != SampleSequence {
 		t.Fatalf("knock %q, want %q", seq, SampleSequence)
 	}
-	b.do(chromedp.Click(chromedp.ID("clear")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
+	b.post(chromedp.Click(chromedp.ID("clear")))
+	b.do(chromedp.WaitNotPresent(chromedp.ID("bit-table")))
 	if ip := b.value("ip"); ip != "" {
 		t.Fatalf("after clear, ip = %q", ip)
 	}
-	b.do(chromedp.SendKeys(chromedp.ID("sequence"), SampleSequence),
-		chromedp.Click(chromedp.ID("decode")), chromedp.WaitVisible(chromedp.ID("knock-out")))
+	b.post(chromedp.SendKeys(chromedp.ID("sequence"), SampleSequence), chromedp.Click(chromedp.ID("decode")))
+	b.do(chromedp.WaitVisible(chromedp.ID("knock-out")))
 	if ip := b.value("ip"); ip != "142.103.205.1" {
 		t.Errorf("after decrypt without JavaScript, ip = %q", ip)
 	}
 
 	// The script builds the result as the server renders it: the same
 	// sample, in a second tab with scripts on, reads the same.
-	// (Cleared first, so that the wait below cannot see the page before.)
-	b.do(chromedp.Click(chromedp.ID("clear")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
-	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
-	b.settle()
+	b.post(chromedp.Click(chromedp.ID("clear")))
+	b.do(chromedp.WaitNotPresent(chromedp.ID("bit-table")))
+	b.post(chromedp.Click(chromedp.ID("sample")))
+	b.do(chromedp.WaitVisible(chromedp.ID("bit-table")))
 	server := b.eval(resultText)
 	if !strings.Contains(server, SampleSequence+" 8 ports of the span 745-1000") {
 		t.Fatalf("the server's result reads %q", server)
@@ -233,9 +252,10 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 
 	// The same for the sealed knock, switched to with the selector's
 	// button, which only shows without scripts.
-	b.do(chromedp.SetValue(chromedp.ID("mode"), "sealed"), chromedp.Click(chromedp.ID("switch")), chromedp.WaitVisible(chromedp.ID("s-ip")))
-	b.do(chromedp.Click(chromedp.ID("sample")), chromedp.WaitVisible(chromedp.ID("bit-table")))
-	b.settle()
+	b.post(chromedp.SetValue(chromedp.ID("mode"), "sealed"), chromedp.Click(chromedp.ID("switch")))
+	b.do(chromedp.WaitVisible(chromedp.ID("s-ip")))
+	b.post(chromedp.Click(chromedp.ID("sample")))
+	b.do(chromedp.WaitVisible(chromedp.ID("bit-table")))
 	server = b.eval(resultText)
 	if !strings.Contains(server, "20 ports of the span 40000-40255 (256 ports, 8 bits each) · sealed v1, IPv4 address, 20 bytes") {
 		t.Fatalf("the server's sealed result reads %q", server)
@@ -248,8 +268,8 @@ func TestBrowserWithoutJavaScript(t *testing.T) {
 		t.Errorf("the script's sealed result differs from the server's\nserver: %s\nscript: %s", server, client)
 	}
 	// And as one datagram.
-	b.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")), chromedp.WaitNotPresent(chromedp.ID("bit-table")))
-	b.settle()
+	b.post(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")))
+	b.do(chromedp.WaitNotPresent(chromedp.ID("bit-table")))
 	server = b.eval(resultText)
 	b2.do(chromedp.Click(chromedp.ID("spa")), chromedp.Click(chromedp.ID("encode")))
 	b2.settle()
