@@ -68,6 +68,8 @@ type Protocol string
 const (
 	Legacy Protocol = "legacy" // the Perl prototype's knock (package legacy)
 	Sealed Protocol = "sealed" // the authenticated knock (package sealed)
+	FWKNOP Protocol = "fwknop" // fwknop's single-packet authorization (package fwknop)
+	Knockd Protocol = "knockd" // knockd's static sequences (package knockd)
 )
 
 // Reason says why a knock was refused: the check it failed. Reasons are
@@ -76,28 +78,32 @@ type Reason string
 
 // Reasons, in the order the checks run.
 const (
-	ReasonLength    Reason = "length"    // no knock has that many ports
-	ReasonMalformed Reason = "malformed" // not a message of this protocol
-	ReasonSpan      Reason = "span"      // a port outside the knock span
-	ReasonDecrypt   Reason = "decrypt"   // legacy: bad padding after decryption
-	ReasonAuth      Reason = "auth"      // the tag or HMAC does not verify
-	ReasonChecksum  Reason = "checksum"  // legacy: the checksum does not hold
-	ReasonStale     Reason = "stale"     // the knock's time is outside the window
-	ReasonClient    Reason = "client"    // the address in the knock is not its sender
-	ReasonPort      Reason = "port"      // the port is not one the knock may open
-	ReasonReplay    Reason = "replay"    // this knock was accepted before
-	ReasonFirewall  Reason = "firewall"  // the firewall failed to act
+	ReasonLength      Reason = "length"      // no knock has that many ports
+	ReasonMalformed   Reason = "malformed"   // not a message of this protocol
+	ReasonSpan        Reason = "span"        // a port outside the knock span
+	ReasonDecrypt     Reason = "decrypt"     // legacy: bad padding after decryption
+	ReasonSource      Reason = "source"      // the sender's address may not knock here
+	ReasonAuth        Reason = "auth"        // the tag or HMAC does not verify
+	ReasonChecksum    Reason = "checksum"    // an integrity check inside the knock does not hold
+	ReasonUnsupported Reason = "unsupported" // authentic, but asks for what this daemon does not do
+	ReasonStale       Reason = "stale"       // the knock's time is outside the window
+	ReasonUser        Reason = "user"        // the user is unknown, disabled, or not the one required
+	ReasonExpired     Reason = "expired"     // the user's access has expired
+	ReasonClient      Reason = "client"      // the address in the knock is not its sender
+	ReasonPort        Reason = "port"        // the port is not one the knock may open
+	ReasonReplay      Reason = "replay"      // this knock was accepted before
+	ReasonFirewall    Reason = "firewall"    // the firewall failed to act
 )
 
 // Reasons lists every reason, in stage order.
 var Reasons = []Reason{
-	ReasonLength, ReasonMalformed, ReasonSpan, ReasonDecrypt, ReasonAuth, ReasonChecksum,
-	ReasonStale, ReasonClient, ReasonPort, ReasonReplay, ReasonFirewall,
+	ReasonLength, ReasonMalformed, ReasonSpan, ReasonSource, ReasonDecrypt, ReasonAuth, ReasonChecksum,
+	ReasonUnsupported, ReasonStale, ReasonUser, ReasonExpired, ReasonClient, ReasonPort, ReasonReplay, ReasonFirewall,
 }
 
 var stages = map[Reason]int{
-	ReasonLength: 0, ReasonMalformed: 1, ReasonSpan: 1, ReasonDecrypt: 2, ReasonAuth: 2, ReasonChecksum: 3,
-	ReasonStale: 4, ReasonClient: 5, ReasonPort: 6, ReasonReplay: 7, ReasonFirewall: 8,
+	ReasonLength: 0, ReasonMalformed: 1, ReasonSpan: 1, ReasonSource: 1, ReasonDecrypt: 2, ReasonAuth: 2, ReasonChecksum: 3,
+	ReasonUnsupported: 4, ReasonStale: 4, ReasonUser: 5, ReasonExpired: 5, ReasonClient: 5, ReasonPort: 6, ReasonReplay: 7, ReasonFirewall: 8,
 }
 
 // Stage is how far a knock that failed for r got: later checks rank
@@ -135,11 +141,15 @@ type ReplayID = [32]byte
 
 // Request is what a valid knock asks for.
 type Request struct {
-	Protocol Protocol      // the knock protocol it came by
-	User     string        // who sent it, when the protocol names users
-	Client   netip.Addr    // who gets access: from the knock, or the packet's source
-	Port     uint16        // the port to open or close
-	Proto    Proto         // TCP, UDP, or "" for every protocol the port is protected for
+	Protocol Protocol   // the knock protocol it came by
+	User     string     // who sent it, when the protocol names users
+	Client   netip.Addr // who gets access: from the knock, or the packet's source
+	Port     uint16     // the port to open or close
+	Proto    Proto      // TCP, UDP, or "" for every protocol the port is protected for
+	// Ports, when set, are several ports asked for at once (fwknop's
+	// access requests); Port and Proto are then unused. Every one must
+	// be protected.
+	Ports    []Port
 	Duration time.Duration // 0: the configured default
 	Close    bool          // a closing knock
 	// ClientInKnock is set when Client came from the knock itself (and

@@ -10,6 +10,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/fwknop"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/portspan"
@@ -130,6 +131,9 @@ func Load(set *settings.Set) (*Config, error) {
 		return nil, err
 	}
 	c.Replay = ReplayConfig{On: set.Bool("replay"), File: set.Path("replayfile"), Window: set.Duration("window")}
+	if set.String("fwknopaccess") != "" {
+		c.Replay.Window = max(c.Replay.Window, set.Duration("fwknopage"))
+	}
 	c.Engine.Replay = c.Replay.On
 	if c.Log, err = loadLog(set); err != nil {
 		return nil, err
@@ -140,20 +144,34 @@ func Load(set *settings.Set) (*Config, error) {
 
 func loadEngine(set *settings.Set) (engine.Config, error) {
 	cfg := engine.Config{CheckClient: set.Bool("checkclient"), DryRun: set.Bool("test")}
-	span, err := set.Span()
-	if err != nil {
-		return cfg, err
-	}
-	p, err := protocol(set, span)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Protocols = []engine.Protocol{p}
+	var err error
 	if cfg.Protected, err = protected(set); err != nil {
 		return cfg, err
 	}
-	if err := apart(set, cfg, span); err != nil {
-		return cfg, err
+	own := !strings.EqualFold(set.String("mode"), "none")
+	if own {
+		span, err := set.Span()
+		if err != nil {
+			return cfg, err
+		}
+		p, err := protocol(set, span)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Protocols = append(cfg.Protocols, p)
+		if err := apart(set, cfg, span); err != nil {
+			return cfg, err
+		}
+	}
+	if set.String("fwknopaccess") != "" {
+		p, err := fwknopProtocol(set, cfg.Protected)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Protocols = append(cfg.Protocols, p)
+	}
+	if len(cfg.Protocols) == 0 {
+		return cfg, set.Errorf("mode", "none serves no knock of the daemon's own, and no fwknopaccess is set: nothing could open a port")
 	}
 	cfg.Duration = set.Duration("duration")
 	cfg.MaxDuration = set.Duration("maxduration")
@@ -164,6 +182,30 @@ func loadEngine(set *settings.Set) (engine.Config, error) {
 		return cfg, set.Errorf("duration", "is longer than maxduration (%s)", cfg.MaxDuration)
 	}
 	return cfg, nil
+}
+
+// fwknopProtocol reads an fwknopd access.conf, every stanza a user.
+func fwknopProtocol(set *settings.Set, prot []knock.Port) (engine.Protocol, error) {
+	port := set.Int("fwknopport")
+	if port < 1 || port > 65535 {
+		return nil, set.Errorf("fwknopport", "expected a port from 1 to 65535")
+	}
+	if containsPort(prot, uint16(port)) {
+		return nil, set.Errorf("fwknopport", "is a protected port: choose another port for fwknop's SPA packets")
+	}
+	age := set.Duration("fwknopage")
+	if age < time.Second || age > time.Hour {
+		return nil, set.Errorf("fwknopage", "expected 1s to 1h")
+	}
+	stanzas, err := fwknop.ReadAccess(set.Path("fwknopaccess"))
+	if err != nil {
+		return nil, set.Errorf("fwknopaccess", "%w", err)
+	}
+	m, err := fwknop.NewMatcher(stanzas, fwknop.Options{MaxAge: age})
+	if err != nil {
+		return nil, set.Errorf("fwknopaccess", "%w", err)
+	}
+	return &fwknop.Protocol{Matcher: m, Port: uint16(port)}, nil
 }
 
 func protocol(set *settings.Set, span *portspan.Span) (engine.Protocol, error) {
@@ -405,6 +447,11 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 		}
 		if sc.LogFile == "" {
 			return sc, set.Missing("logfile", "runmode = file follows a firewall log: name it")
+		}
+		for _, p := range ec.Protocols {
+			if _, span := p.(engine.SpanProtocol); !span {
+				return sc, set.Errorf("runmode", "file: a log line carries no payload, so %s packets cannot be read from it: use runmode = network", p.Name())
+			}
 		}
 	case RunNetwork:
 		sc.Mode = mode

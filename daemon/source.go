@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/logfile"
@@ -25,16 +26,21 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 	if sc.Mode == RunFile {
 		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, Now: now, Logger: log})
 	}
-	if len(sc.Spans) != 1 {
+	var span *portspan.Span // nil: datagram ports only
+	switch len(sc.Spans) {
+	case 0:
+	case 1:
+		span = sc.Spans[0]
+	default:
 		return nil, fmt.Errorf("the packet sources watch one knock span, not %d", len(sc.Spans))
 	}
 	switch sc.Capture {
 	case CaptureNFLOG:
-		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: sc.Spans[0], Extra: sc.Extra, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
+		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
 	case CaptureAFPacket:
 		var src *afpacket.Source
 		open := func() (err error) {
-			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: sc.Spans[0], Extra: sc.Extra, Now: now})
+			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: sc.Extra, Now: now})
 			return err
 		}
 		var err error

@@ -119,7 +119,7 @@ func (a *actor) apply(d decision) {
 		verb = "close"
 	}
 	for _, g := range d.grants {
-		a.log.Info("knock accepted", "protocol", req.Protocol, "action", verb, "src", d.src, "client", g.Addr,
+		a.log.Info("knock accepted", "protocol", req.Protocol, "user", req.User, "action", verb, "src", d.src, "client", g.Addr,
 			"port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "duration", g.Duration, "dry_run", d.dryRun)
 		if !d.dryRun {
 			a.change(ctx, g, req.Close, d.at)

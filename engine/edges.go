@@ -46,9 +46,12 @@ type SpanProtocol interface {
 type DatagramProtocol interface {
 	Protocol
 	// DatagramPort is the UDP port its datagrams go to; 0 for none.
+	// Several protocols may share a port: each is tried in turn.
 	DatagramPort() uint16
-	// DecodeDatagram checks one payload; its errors carry a knock.Reason.
-	DecodeDatagram(payload []byte, src netip.Addr, now time.Time) (knock.Request, error)
+	// DecodeDatagram checks one payload sent from src to dst (dst may be
+	// invalid when the source does not know it); its errors carry a
+	// knock.Reason.
+	DecodeDatagram(payload []byte, src, dst netip.Addr, now time.Time) (knock.Request, error)
 }
 
 // Claims is the replay cache: one atomic step records a knock's id until

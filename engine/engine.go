@@ -23,6 +23,7 @@ import (
 	"iter"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,7 +88,7 @@ type spanRoute struct {
 type Engine struct {
 	cfg      Config
 	spans    []spanRoute
-	dgrams   map[uint16]DatagramProtocol
+	dgrams   map[uint16][]DatagramProtocol
 	trackers tracker.Config
 	claims   Claims
 	log      *slog.Logger
@@ -149,7 +150,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func (e *Engine) route(cfg Config) error {
 	old := e.spans
 	var spans []spanRoute
-	dgrams := map[uint16]DatagramProtocol{}
+	dgrams := map[uint16][]DatagramProtocol{}
 	for _, p := range cfg.Protocols {
 		if sp, ok := p.(SpanProtocol); ok {
 			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths()}
@@ -171,10 +172,7 @@ func (e *Engine) route(cfg Config) error {
 			spans = append(spans, r)
 		}
 		if dp, ok := p.(DatagramProtocol); ok && dp.DatagramPort() != 0 {
-			if o, dup := dgrams[dp.DatagramPort()]; dup {
-				return fmt.Errorf("%s and %s both read datagrams on udp/%d", o.Name(), dp.Name(), dp.DatagramPort())
-			}
-			dgrams[dp.DatagramPort()] = dp
+			dgrams[dp.DatagramPort()] = append(dgrams[dp.DatagramPort()], dp)
 		}
 	}
 	e.spans, e.dgrams = spans, dgrams
@@ -255,8 +253,8 @@ func (e *Engine) Handle(h source.Hit) {
 	e.m.Hits.Inc()
 	src := h.Src.Unmap()
 	if h.Proto == knock.UDP && h.Payload != nil {
-		if dp, ok := e.dgrams[h.Port]; ok {
-			e.handleDatagram(dp, h, src)
+		if dps, ok := e.dgrams[h.Port]; ok {
+			e.handleDatagram(dps, h, src)
 			return
 		}
 	}
@@ -298,17 +296,29 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	e.refuse(p.Name(), best, bestErr, src)
 }
 
-// handleDatagram decides on a single-packet authorization datagram.
-func (e *Engine) handleDatagram(dp DatagramProtocol, h source.Hit, src netip.Addr) {
-	req, err := dp.DecodeDatagram(h.Payload, src, e.now())
-	if err == nil {
-		req, err = e.policy(req, src)
+// handleDatagram decides on a single-packet authorization datagram: the
+// protocols reading its port try it in turn (at most a few: one per
+// protocol configured), and the furthest refusal is reported.
+func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.Addr) {
+	var (
+		best    knock.Reason
+		bestErr error
+		by      knock.Protocol
+	)
+	for _, dp := range dps {
+		req, err := dp.DecodeDatagram(h.Payload, src, h.Dst.Unmap(), e.now())
+		if err == nil {
+			req, err = e.policy(req, src)
+		}
+		if err == nil {
+			e.accept(req, src)
+			return
+		}
+		if r := knock.ReasonOf(err); best == "" || r.Stage() > best.Stage() {
+			best, bestErr, by = r, err, dp.Name()
+		}
 	}
-	if err != nil {
-		e.refuse(dp.Name(), knock.ReasonOf(err), err, src)
-		return
-	}
-	e.accept(req, src)
+	e.refuse(by, best, bestErr, src)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
@@ -362,18 +372,27 @@ func (e *Engine) policy(req knock.Request, src netip.Addr) (knock.Request, error
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
 		return req, knock.Refuse(knock.ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
 	}
-	if len(e.protocols(req)) == 0 {
+	if len(req.Ports) > 0 {
+		for _, p := range req.Ports {
+			if !slices.Contains(e.cfg.Protected, p) {
+				return req, knock.Refuse(knock.ReasonPort, fmt.Errorf("%s is not a protected port (%s)", p, e.protectedText()))
+			}
+		}
+	} else if len(e.grantPorts(req)) == 0 {
 		return req, knock.Refuse(knock.ReasonPort, fmt.Errorf("port %d is not a protected port (%s)", req.Port, e.protectedText()))
 	}
 	return req, nil
 }
 
-// protocols returns the protected transport protocols the request may act on.
-func (e *Engine) protocols(req knock.Request) []knock.Proto {
-	var out []knock.Proto
+// grantPorts returns the protected ports the request acts on.
+func (e *Engine) grantPorts(req knock.Request) []knock.Port {
+	if len(req.Ports) > 0 {
+		return req.Ports
+	}
+	var out []knock.Port
 	for _, p := range e.cfg.Protected {
 		if p.Port == req.Port && (req.Proto == "" || req.Proto == p.Proto) {
-			out = append(out, p.Proto)
+			out = append(out, p)
 		}
 	}
 	return out
@@ -398,8 +417,8 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 		dur = e.cfg.MaxDuration
 	}
 	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: e.cfg.Replay && !e.cfg.DryRun}
-	for _, proto := range e.protocols(req) {
-		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: proto, Port: req.Port, Duration: dur, Fields: req.Fields})
+	for _, p := range e.grantPorts(req) {
+		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: p.Proto, Port: p.Port, Duration: dur, Fields: req.Fields})
 	}
 	e.acts.submit(d)
 }

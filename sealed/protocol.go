@@ -69,7 +69,7 @@ func (d *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.
 func (d *Protocol) DatagramPort() uint16 { return d.SPA }
 
 // DecodeDatagram implements engine.DatagramProtocol.
-func (d *Protocol) DecodeDatagram(payload []byte, src netip.Addr, now time.Time) (knock.Request, error) {
+func (d *Protocol) DecodeDatagram(payload []byte, src, _ netip.Addr, now time.Time) (knock.Request, error) {
 	b, err := ParseSPA(payload)
 	if err != nil {
 		return knock.Request{}, knock.Refuse(knock.ReasonMalformed, err)

@@ -55,7 +55,7 @@ type Param struct {
 // purpose; Lookup and the help texts read it.
 var params = []Param{
 	// The knock itself: read by both ends.
-	{Name: "mode", For: Both, Default: "legacy", Help: "knock mode: legacy (the Perl prototype's knock) or sealed (authenticated, replay-proof)"},
+	{Name: "mode", For: Both, Default: "legacy", Help: "knock mode: legacy (the Perl prototype's knock) or sealed (authenticated, replay-proof); daemon: none serves only fwknopaccess"},
 	{Name: "knock", For: Both, Default: "CLIENT,PORT,FLAG0,CHECKSUM", Help: "legacy knock format: fields CLIENT (IP), PORT, PORT16, FLAGn, RAND, THISYEAR, THISDAY, THISHOUR, THISMINUTE, THISSECOND, CHECKSUM"},
 	{Name: "encrypt", Kind: Bool, For: Both, Default: "yes", Help: "legacy: encrypt the knock"},
 	{Name: "key", For: Both, Secret: true, Help: "the shared passphrase"},
@@ -97,6 +97,11 @@ var params = []Param{
 	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Help: "NFLOG group the log rule sends knocks to"},
 	{Name: "pattern", Kind: List, For: Daemon, Help: "file mode: regular expression with named groups src and dport (proto, dst optional); repeatable"},
 	{Name: "fromstart", Kind: Bool, For: Daemon, Default: "no", Help: "file mode: read logfile from its start, not its end"},
+
+	// Daemon: other protocols beside the daemon's own knock.
+	{Name: "fwknopaccess", For: Daemon, Help: "fwknop: an fwknopd access.conf whose stanzas may open ports with fwknop's SPA packets"},
+	{Name: "fwknopport", Kind: Int, For: Daemon, Default: "62201", Help: "fwknop: the UDP port SPA packets go to"},
+	{Name: "fwknopage", Kind: Seconds, For: Daemon, Default: "120", Help: "fwknop: how far an SPA packet's time may be from the daemon's clock"},
 
 	// Daemon: decisions.
 	{Name: "protected", Kind: List, For: Daemon, Default: "tcp/22", Help: "the only ports knocks may open: proto/port, comma separated, repeatable"},
