@@ -258,7 +258,7 @@ func (p *parser) read(file string, data []byte, depth int) error {
 		return err
 	}
 	dir, _ := splitPath(file)
-	r := &fileReader{p: p, file: file, dir: dir, depth: depth, uni: uni, rx: rxFor(uni)}
+	r := &fileReader{p: p, dir: dir, depth: depth, uni: uni, rx: rxFor(uni)}
 	for i, line := range splitLines(data) {
 		if err := r.line(line, Pos{File: file, Line: i + 1}); err != nil {
 			return err
@@ -296,9 +296,8 @@ func stripBOM(file string, data []byte) (rest []byte, uni bool, err error) {
 // what they have seen here until they end.
 type fileReader struct {
 	p     *parser
-	file  string
-	dir   string // of file, for relative includes
-	depth int    // include depth of file
+	dir   string // of the file, for relative includes
+	depth int    // include depth of the file
 	uni   bool
 	rx    *regexps
 
@@ -318,8 +317,8 @@ func (r *fileReader) push(text string, pos Pos) {
 	r.p.chunks = append(r.p.chunks, chunk{text: text, pos: pos, uni: r.uni})
 }
 
-// line reads one line. Each step either claims the line (done) or hands
-// on what is left of it.
+// line reads one line: the first construct that claims it takes it;
+// the comment steps hand on what is left of it.
 func (r *fileReader) line(line string, pos Pos) error {
 	if perlTrue(r.hier) {
 		r.hereLine(line)
