@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
@@ -320,4 +321,31 @@ func (d *Daemon) close() {
 	if d.replay != nil {
 		d.replay.Close()
 	}
+}
+
+// Uninstall removes what the firewall backend of set installed. It reads
+// only the firewall's settings, so a knock configuration that no longer
+// loads (a lost key file, a bad span) never keeps an operator from
+// removing the rules.
+func Uninstall(ctx context.Context, set *settings.Set, o Options) error {
+	prot, err := protected(set)
+	if err != nil || len(prot) == 0 {
+		// The backends check their protected ports even though removing
+		// their tables does not need them.
+		prot = []knock.Port{{Proto: knock.TCP, Port: 22}}
+	}
+	fc, err := loadFirewall(set, engine.Config{Protected: prot})
+	if err != nil {
+		return err
+	}
+	if fc.Kind == FirewallCommand {
+		return nil // commands install nothing
+	}
+	fw := o.Firewall
+	if fw == nil {
+		if fw, err = newBackend(fc, slog.New(slog.DiscardHandler), o.Backend); err != nil {
+			return set.Errorf("firewall", "%w", err)
+		}
+	}
+	return fw.Uninstall(ctx)
 }

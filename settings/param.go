@@ -130,7 +130,7 @@ var params = []Param{
 	{Name: "logto", For: Daemon, Default: "stderr", Help: "where logs go: stderr or syslog"},
 
 	// Both: behaviour.
-	{Name: "test", Kind: Bool, For: Both, Default: "no", Help: "client: build the knock, send nothing; daemon: decide and log, change no firewall"},
+	{Name: "test", Kind: Bool, For: Both, Default: "no", Help: "client: build the knock, send nothing; daemon: check the configuration, print what would be installed, exit"},
 	{Name: "quiet", Kind: Bool, For: Both, Default: "no", Help: "print nothing but errors"},
 	{Name: "debug", Kind: Count, For: Both, Default: "0", Help: "diagnostics; twice (-debug -debug) dumps every parameter"},
 

@@ -58,19 +58,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if set.Int("debug") >= 2 {
 		daemon.DumpSettings(stderr, set)
 	}
-	if set.String("decode") != "" {
+	for _, name := range []string{"decode", "from"} {
+		if set.IsSet(name) && set.String(name) == "" {
+			// An empty argument is most often a failed command
+			// substitution: never take it for "not given".
+			fmt.Fprintf(stderr, "knockdaemon: -%s needs a value, and was given an empty one\n", name)
+			return exitConfig
+		}
+	}
+	if set.IsSet("decode") {
 		return decode(set, stdout, stderr)
+	}
+	if set.Bool("uninstall") {
+		return uninstall(set, stdout, stderr)
 	}
 	d, err := daemon.New(set, daemon.Options{Stderr: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "knockdaemon: %v\n", err)
 		return exitConfig
 	}
-	if set.Bool("uninstall") {
-		return uninstall(d, stdout, stderr)
-	}
 	if set.Bool("test") {
+		// Every setting was checked and every part built; nothing ran,
+		// and nothing on the host changed.
 		fmt.Fprintf(stdout, "%s\n", d.Describe())
+		fmt.Fprintln(stdout, "knockdaemon: the configuration is valid; nothing was changed")
+		return exitOK
 	}
 	return serve(d, args, search, stderr)
 }
@@ -140,10 +152,10 @@ func decode(set *settings.Set, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-func uninstall(d *daemon.Daemon, stdout, stderr io.Writer) int {
+func uninstall(set *settings.Set, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := d.Uninstall(ctx); err != nil {
+	if err := daemon.Uninstall(ctx, set, daemon.Options{}); err != nil {
 		fmt.Fprintf(stderr, "knockdaemon: -uninstall: %v\n", err)
 		return exitRunning
 	}
