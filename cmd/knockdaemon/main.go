@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 	"github.com/portknock/knock/service"
 	"github.com/portknock/knock/settings"
 )
@@ -53,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitConfig
 		}
 		fmt.Fprint(stdout, text)
+		return exitOK
+	case set.Bool("version"):
+		fmt.Fprintln(stdout, version.Line("knockdaemon"))
 		return exitOK
 	}
 	if set.Int("debug") >= 2 {
@@ -155,7 +159,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: knockdaemon [-conf FILE] [-profile NAME] [-NAME VALUE ...] [-test] [-debug] [-quiet]
        knockdaemon -decode "P1 P2 ..." [-from ADDRESS]
        knockdaemon -uninstall
-       knockdaemon -man
+       knockdaemon -man | -version
 
 Keeps every protected port closed; opens one to one address, for a while,
 after a valid knock. Every setting of the file can be given as -NAME VALUE;
@@ -168,5 +172,6 @@ after a valid knock. Every setting of the file can be given as -NAME VALUE;
   -quiet         warnings and errors only
   -uninstall     remove the daemon's firewall rules
   -man           the full manual
+  -version       the version
 `)
 }
