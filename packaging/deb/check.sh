@@ -2,9 +2,10 @@
 # Build the Debian package, install it on this machine, check what it
 # installed, then purge it: the package works as a Debian admin meets it.
 # CI runs it (.ci/run); run it as root on a machine (or container) where
-# knockdaemon is not installed. It never starts the daemon: -test runs in
-# a network namespace of its own, and the unit is only verified. Whatever
-# happens, the package is purged and the namespace removed at the end.
+# knockdaemon is not installed. It starts no service: the unit is only
+# verified, and knockdaemon -test (which changes no firewall) runs in a
+# network namespace of its own. Whatever happens, the package is purged and
+# the namespace removed at the end.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,8 +13,8 @@ fail() { echo "check.sh: FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
 [ "$(id -u)" = 0 ] || fail "run as root: it installs the package with dpkg -i"
-if dpkg-query -W -f='${Status}' knockdaemon 2>/dev/null | grep -q 'installed'; then
-	fail "knockdaemon is already installed here; this check would purge it"
+if dpkg-query -W -f='${Status}' knockdaemon 2>/dev/null | grep -Eq 'ok (installed|config-files)'; then
+	fail "knockdaemon is installed here (or its configuration is); this check would purge it"
 fi
 
 tmp=$(mktemp -d)
@@ -96,10 +97,12 @@ rc=$?
 set -e
 echo "$out"
 echo "exit status $rc"
+# A failure here is reported at the end, after the removal is checked too.
+failed=
 case $rc in
 0) ;;
-124) fail "knockdaemon -test did not exit within 20 seconds after checking" ;;
-*) fail "knockdaemon -test failed" ;;
+124) failed="knockdaemon -test did not exit within 20 seconds after checking" ;;
+*) failed="knockdaemon -test failed" ;;
 esac
 
 # Removed, not purged: the programs go, the admin's configuration stays.
@@ -108,4 +111,5 @@ dpkg -r knockdaemon
 [ ! -e /usr/sbin/knockdaemon ] || fail "/usr/sbin/knockdaemon is left after dpkg -r"
 [ -e /etc/knockdaemon.conf ] || fail "dpkg -r removed the conffile /etc/knockdaemon.conf"
 
+[ -z "$failed" ] || fail "$failed"
 step "ok"
