@@ -100,7 +100,7 @@ func Load(prog Program, args []string, search []string) (*Set, error) {
 	} else if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("-conf %q: %w", path, err)
 	}
-	if path != "" && !cli.has("h") && !cli.has("man") {
+	if path != "" && !cli.has("h") && !cli.has("man") && !cli.has("version") {
 		if err := s.readFile(path, cli.vals["profile"].Text); err != nil {
 			return nil, err
 		}

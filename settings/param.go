@@ -143,6 +143,7 @@ var params = []Param{
 	{Name: "uninstall", Kind: Bool, For: Daemon, CLIOnly: true, Help: "remove the daemon's firewall table and exit"},
 	{Name: "h", Kind: Bool, For: Both, CLIOnly: true, Help: "brief usage"},
 	{Name: "man", Kind: Bool, For: Both, CLIOnly: true, Help: "the full manual"},
+	{Name: "version", Kind: Bool, For: Both, CLIOnly: true, Help: "print the version and exit"},
 }
 
 // flagParam is the family FLAG0, FLAG1, ...: values for the knock's flags.

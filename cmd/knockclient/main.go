@@ -27,6 +27,7 @@ import (
 
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 	"github.com/portknock/knock/settings"
 )
 
@@ -43,7 +44,7 @@ const usage = `usage: knockclient [-conf file] [-profile name] [-parameter value
                    [-test] [-quiet] [-debug [-debug]] [-verify [-retry n]]
        knockclient -decode "P1 P2 ..."     decode a knock sequence, print JSON
        knockclient -keygen [-keyfile file] write a new key for mode = sealed
-       knockclient -h | -man               this usage | the full manual
+       knockclient -h | -man | -version    this usage | the full manual | the version
 
 Every parameter of the configuration file is also an option: -remote host,
 -client address, -port n, -flag0 n, -knock FIELDS, -key phrase, -cipher name,
@@ -67,7 +68,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// -h and -man answer whatever else the command line holds, even a
+	// -h, -man and -version answer whatever else the command line holds, even a
 	// configuration that does not load.
 	for _, a := range args {
 		if !strings.HasPrefix(a, "-") {
@@ -84,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				return exitUsage
 			}
 			fmt.Fprint(stdout, text)
+			return exitOK
+		case "version":
+			fmt.Fprintln(stdout, version.Line("knockclient"))
 			return exitOK
 		}
 	}

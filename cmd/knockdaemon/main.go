@@ -17,6 +17,7 @@ import (
 
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 	"github.com/portknock/knock/settings"
 )
 
@@ -53,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitConfig
 		}
 		fmt.Fprint(stdout, text)
+		return exitOK
+	case set.Bool("version"):
+		fmt.Fprintln(stdout, version.Line("knockdaemon"))
 		return exitOK
 	}
 	if set.Int("debug") >= 2 {
@@ -167,7 +171,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: knockdaemon [-conf FILE] [-profile NAME] [-NAME VALUE ...] [-test] [-debug] [-quiet]
        knockdaemon -decode "P1 P2 ..." [-from ADDRESS]
        knockdaemon -uninstall
-       knockdaemon -man
+       knockdaemon -man | -version
 
 Keeps every protected port closed; opens one to one address, for a while,
 after a valid knock. Every setting of the file can be given as -NAME VALUE;
@@ -180,5 +184,6 @@ after a valid knock. Every setting of the file can be given as -NAME VALUE;
   -quiet         warnings and errors only
   -uninstall     remove the daemon's firewall rules
   -man           the full manual
+  -version       the version
 `)
 }

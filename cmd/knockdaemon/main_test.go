@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 	"github.com/portknock/knock/settings"
 )
 
@@ -59,5 +61,21 @@ func TestDecodeExit(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"-conf", path, "-decode", "966 914 795"}, &out, &errb); code != exitRefused || !strings.Contains(out.String(), `"reason":"length"`) {
 		t.Fatalf("exit %d, out %q", code, out.String())
+	}
+}
+
+// -version answers before any configuration is read: a broken file named
+// by -conf is not an error.
+func TestVersion(t *testing.T) {
+	broken := filepath.Join(t.TempDir(), "broken.conf")
+	if err := os.WriteFile(broken, []byte("this is not = a <valid configuration\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := "knockdaemon " + version.String() + " (" + runtime.Version() + ")\n"
+	for _, args := range [][]string{{"-version"}, {"--version"}, {"-conf", broken, "-version"}} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 0 || out.String() != want || errb.Len() != 0 {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 0, %q", args, code, out.String(), errb.String(), want)
+		}
 	}
 }

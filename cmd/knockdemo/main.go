@@ -23,14 +23,21 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/portknock/knock/internal/version"
 )
 
 func main() {
 	grant := flag.Duration("grant", 5*time.Second, "how long the knock opens the port")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: knockdemo [-grant 5s]\n\nAs root: a real knock opening a real port between two network namespaces.\nOtherwise: the same story in log-file mode.\n")
+		fmt.Fprintf(os.Stderr, "usage: knockdemo [-grant 5s] | -version\n\nAs root: a real knock opening a real port between two network namespaces.\nOtherwise: the same story in log-file mode.\n")
 	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Line("knockdemo"))
+		return
+	}
 	if *grant < time.Second || *grant > time.Hour {
 		fmt.Fprintln(os.Stderr, "knockdemo: -grant must be between 1s and 1h")
 		os.Exit(1)

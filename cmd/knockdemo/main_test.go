@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/internal/version"
 )
 
 // The README's first command must work: both stories, start to end.
@@ -34,6 +38,27 @@ func TestNetworkStory(t *testing.T) {
 	for _, want := range []string{"the port is closed", "knock accepted", "connected,", "after the grant: the port is closed", "namespaces removed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the story lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// -version and --version print the version line and exit 0, before any
+// namespace or story: the test binary runs main as knockdemo would.
+func TestVersion(t *testing.T) {
+	if os.Getenv("KNOCKDEMO_MAIN") != "" {
+		os.Args = []string{"knockdemo", os.Getenv("KNOCKDEMO_MAIN")}
+		main()
+		return
+	}
+	for _, arg := range []string{"-version", "--version"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestVersion$")
+		cmd.Env = append(os.Environ(), "KNOCKDEMO_MAIN="+arg)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if want := "knockdemo " + version.String() + " (" + runtime.Version() + ")\n"; !strings.HasPrefix(string(out), want) {
+			t.Errorf("%s printed %q, want %q first", arg, out, want)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 	"github.com/portknock/knock/lab"
 )
 
@@ -39,6 +40,7 @@ see /api).
                  a loopback address makes the lab a decryption oracle for
                  whoever can reach it
   -man           print the manual
+  -version       print the version
   -h             print this help
 `
 
@@ -57,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", "127.0.0.1:8080", "")
 	man := fs.Bool("man", false, "")
+	showVersion := fs.Bool("version", false, "")
 	switch err := fs.Parse(args); {
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stdout, usage)
@@ -71,6 +74,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready fun
 		}
 		fmt.Fprintf(stderr, "knocklab: unexpected argument %q%s\n", fs.Arg(0), hint)
 		return 2
+	case *showVersion:
+		fmt.Fprintln(stdout, version.Line("knocklab"))
+		return 0
 	case *man:
 		text, err := manpage.Render("knocklab.1", manual)
 		if err != nil {

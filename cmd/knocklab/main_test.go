@@ -10,12 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portknock/knock/internal/manpage"
+	"github.com/portknock/knock/internal/version"
 )
 
 func runArgs(t *testing.T, args ...string) (int, string, string) {
@@ -182,4 +184,13 @@ func waitForURL(t *testing.T, cmd *exec.Cmd, lines *bufio.Scanner) string {
 	}
 	t.Fatal("knocklab exited, or was killed after 30s, before saying where it serves")
 	return ""
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"-version", "--version"} {
+		code, out, errOut := runArgs(t, arg)
+		if want := "knocklab " + version.String() + " (" + runtime.Version() + ")\n"; code != 0 || out != want || errOut != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0, %q", arg, code, out, errOut, want)
+		}
+	}
 }
