@@ -117,7 +117,11 @@ type Message struct {
 	Duration time.Duration
 	Close    bool
 	Time     time.Time // sealed to the second
-	Nonce    uint16    // 0 to MaxNonce; Seal draws it
+	Nonce    uint16    // version 1: 0 to MaxNonce; version 2: any; Seal draws it
+	// User is the name of the user whose key opened the message, set by
+	// Keyring.Open (for a version 1 message too: its version 1 user); Open
+	// and OpenFrom leave it empty. It is never sent: the key names it.
+	User string
 
 	id [16]byte // set by Open
 }
