@@ -9,7 +9,9 @@
 // the package against a second reading of the specification. Most vectors
 // are negative: one bit flipped in each field, wrong key, time outside
 // the window, replay, truncation, extension, wrong version, authentic but
-// out-of-range fields, bad SPA framing, bad port sequences.
+// out-of-range fields, bad SPA framing, bad port sequences. The v2-*
+// vectors add the keyring: wrong user key, user name or server name, the
+// hint of another user, a bucket rotated out, unknown flags, rollover.
 package main
 
 import (

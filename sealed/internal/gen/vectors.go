@@ -75,6 +75,7 @@ func vectors() []*vector {
 	vs = append(vs, portVectors()...)
 	vs = append(vs, spaVectors()...)
 	vs = append(vs, keyVectors()...)
+	vs = append(vs, v2Vectors()...)
 	return vs
 }
 
