@@ -27,12 +27,12 @@ type user struct {
 }
 
 var (
-	alice       = user{"alice", [][]byte{keyA}}
-	bob         = user{"bob", [][]byte{keyB}}
-	carolRoll   = user{"carol", [][]byte{keyC, keyD}} // in a rollover
-	carolNew    = user{"carol", [][]byte{keyD}}       // the old key removed
-	threeUsers  = []user{alice, bob, carolRoll}
-	periodSecs  = int64(60)
+	alice      = user{"alice", [][]byte{keyA}}
+	bob        = user{"bob", [][]byte{keyB}}
+	carolRoll  = user{"carol", [][]byte{keyC, keyD}} // in a rollover
+	carolNew   = user{"carol", [][]byte{keyD}}       // the old key removed
+	threeUsers = []user{alice, bob, carolRoll}
+	periodSecs = int64(60)
 )
 
 func subkeyV2(key []byte, purpose, u, s string) []byte {
