@@ -294,8 +294,11 @@ func (r *Keyring) open(b []byte, src netip.Addr, now time.Time) (Message, int, e
 			return m, tries, nil
 		}
 	}
-	return Message{}, tries, fmt.Errorf("%w: no key of hint %#04x in the window matches", ErrAuth, hint)
+	return Message{}, tries, errNoKey
 }
+
+// errNoKey is made once: a flood of garbage allocates nothing for it.
+var errNoKey = fmt.Errorf("%w: no key of the window has its hint and tag", ErrAuth)
 
 func (r *Keyring) openV1(b []byte, src netip.Addr, now time.Time) (Message, int, error) {
 	if len(r.v1) == 0 {

@@ -126,8 +126,7 @@ const macInputSizeV2 = 1 + HintSize + 1 + 16 + 8 + BodyV2Size
 // tagV2 computes a version 2 MAC into sc.sum and returns its first
 // TagSize bytes.
 func (sc *scratch) tagV2(h byte, hint uint16, a netip.Addr, t int64, body *[BodyV2Size]byte) []byte {
-	var buf [macInputSizeV2]byte
-	in := binary.BigEndian.AppendUint16(append(buf[:0], h), hint)
+	in := binary.BigEndian.AppendUint16(append(sc.in2[:0], h), hint)
 	if a.Is4() {
 		v := a.As4()
 		in = append(append(in, 4), v[:]...)
