@@ -19,18 +19,14 @@ import (
 // when none does, so that a moved directory cannot leave a target unseeded.
 func vectorsWith(f *testing.F, field string) []vector.Vector {
 	f.Helper()
-	vs, err := vector.Glob(vectorGlob)
-	if err != nil {
-		f.Fatal(err)
-	}
 	var out []vector.Vector
-	for _, v := range vs {
+	for _, v := range allVectors(f) {
 		if v.Has(field) {
 			out = append(out, v)
 		}
 	}
 	if len(out) == 0 {
-		f.Fatalf("no vector under %s sets %q", vectorGlob, field)
+		f.Fatalf("no vector under %s or %s sets %q", vectorGlob, vectorV2Glob, field)
 	}
 	return out
 }

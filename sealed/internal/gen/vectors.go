@@ -75,7 +75,6 @@ func vectors() []*vector {
 	vs = append(vs, portVectors()...)
 	vs = append(vs, spaVectors()...)
 	vs = append(vs, keyVectors()...)
-	vs = append(vs, v2Vectors()...)
 	return vs
 }
 
