@@ -173,7 +173,7 @@ func BenchmarkKeyringBuild(b *testing.B) {
 }
 
 // BenchmarkNewKeyring: start-up for 10,000 users (three HKDF per key,
-// and four tables).
+// and five tables).
 func BenchmarkNewKeyring(b *testing.B) {
 	us := bigUsers(b)
 	now := time.Unix(1767225600, 0)

@@ -172,10 +172,12 @@ func (r *Keyring) span(now time.Time) (lo, hi int64) {
 }
 
 // Advance builds the tables of the buckets the window of now touches and
-// of the bucket after them, and drops older ones. The daemon calls it
-// once a second, off the packet path: then Open never builds. It does
-// nothing when the tables are there, and builds one table (a PRF per
-// key) when a bucket rolls.
+// of the bucket after them, and drops older ones but one. The daemon
+// calls it once a second, off the packet path: then Open never builds.
+// It does nothing when the tables are there, and builds one table (a PRF
+// per key) when a bucket rolls. The table kept behind the window lets
+// packets stamped with a clock a little behind (another thread's, or a
+// capture's) open without rebuilding anything.
 func (r *Keyring) Advance(now time.Time) {
 	lo, hi := r.span(now)
 	hi++ // one ahead
@@ -188,6 +190,7 @@ func (r *Keyring) Advance(now time.Time) {
 	if covers(old, lo, hi) {
 		return
 	}
+	lo-- // one behind
 	next := &tableSet{first: lo, tables: make([]*table, hi-lo+1)}
 	for b := lo; b <= hi; b++ {
 		if t := old.get(b); t != nil {
@@ -322,7 +325,7 @@ func (r *Keyring) openV1(b []byte, src netip.Addr, now time.Time) (Message, int,
 // KeyringStats describe a keyring's tables, for the daemon's metrics.
 type KeyringStats struct {
 	Users, Keys int
-	Tables      int // buckets held: the window's and the next
+	Tables      int // buckets held: the window's, the next and the one before
 	// Shed counts keys left out of their slot in the tables held because
 	// more than SlotCap keys shared its hint: those users' knocks fail
 	// until their bucket rolls. It is about never above 0 (docs/sealed.md).

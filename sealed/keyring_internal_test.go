@@ -113,18 +113,24 @@ func TestKeyringAdvanceAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	garbage := make([]byte, SizeV2IPv4)
+	garbage[0] = 0x21 // version 2, IPv4: looked up
 	for i := range 600 {
 		now = now.Add(time.Second)
 		r.Advance(now)
 		before := r.set.Load()
-		if _, err := r.Open(make([]byte, SizeV2IPv4), netip.Addr{}, now); err == nil {
+		if _, err := r.Open(garbage, netip.Addr{}, now); err == nil {
 			t.Fatal("zeros open")
 		}
 		if r.set.Load() != before {
 			t.Fatalf("second %d: Open built a table after Advance", i)
 		}
-		if got := len(before.tables); got != 4 {
-			t.Fatalf("second %d: %d tables, want 4 (3 buckets of the window, 1 ahead)", i, got)
+		if got := len(before.tables); got != 5 {
+			t.Fatalf("second %d: %d tables, want 5 (3 buckets of the window, 1 ahead, 1 behind)", i, got)
+		}
+		// A packet stamped up to a minute behind builds nothing either.
+		if _, err := r.Open(garbage, netip.Addr{}, now.Add(-time.Minute)); err == nil || r.set.Load() != before {
+			t.Fatalf("second %d: a packet a minute behind: %v, or a table built", i, err)
 		}
 	}
 }

@@ -87,7 +87,7 @@ func TestKeyringLookup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s := r.Stats(); s.Users != n || s.Keys != n || s.Tables != 4 || s.Shed != 0 {
+			if s := r.Stats(); s.Users != n || s.Keys != n || s.Tables != 5 || s.Shed != 0 {
 				t.Errorf("stats %+v", s)
 			}
 			for i := 0; i < n; i += max(1, n/200) {
@@ -272,4 +272,33 @@ func TestNewSenderRefuses(t *testing.T) {
 	if _, err := sealed.NewSender("alice", nil, gate); err == nil {
 		t.Error("a nil key is accepted")
 	}
+}
+
+// TestKeyringConcurrent: Open from several goroutines while the daemon's
+// ticker advances the clock (run with -race).
+func TestKeyringConcurrent(t *testing.T) {
+	start := time.Unix(1767225600, 0)
+	us := users(t, 20)
+	r, err := sealed.NewKeyring(sealed.KeyringConfig{Server: gate, Users: us}, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			s := sender(t, us[g], 0, gate)
+			for i := range 300 {
+				now := start.Add(time.Duration(i) * time.Second)
+				if i%2 == 0 {
+					r.Advance(now)
+				}
+				b := knockAt(t, s, now, uint16(i))
+				if m, err := r.Open(b, netip.Addr{}, now); err != nil || m.User != us[g].Name {
+					t.Errorf("goroutine %d, second %d: %+v, %v", g, i, m, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
