@@ -241,7 +241,8 @@ func (r *Keyring) build(b int64) *table {
 // table are tried, whatever the number of users. A version 1 message is
 // opened with the version 1 user's keys (one, or two in a rollover).
 // Errors wrap the same sentinels as OpenFrom's; a hint no key has fails
-// with ErrAuth, like a tag that does not match.
+// with ErrAuth, like a tag that does not match. The daemon then refuses
+// m.ReplayID() if seen and remembers it until m.Expires(r.Window()).
 func (r *Keyring) Open(b []byte, src netip.Addr, now time.Time) (Message, error) {
 	m, _, err := r.open(b, src, now)
 	return m, err

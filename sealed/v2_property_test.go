@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 )
 
@@ -98,4 +99,36 @@ func sizeV2(m sealed.Message) int {
 		return sealed.SizeV2IPv4
 	}
 	return sealed.SizeV2IPv6
+}
+
+// TestDecodeSharedLength: where a version 1 and a version 2 message take
+// as many ports (20 and 21 bytes on 4096 ports; 32 and 33 on 4096 and
+// 32768), Decode returns each at its own size, by its header.
+func TestDecodeSharedLength(t *testing.T) {
+	s := sender(t, users(t, 1)[0], 0, gate)
+	for _, span := range []string{"10000-14095", "1024-5000,6000-25000,26000-35789"} {
+		sp, err := portspan.Parse(span)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, client := range []string{"192.0.2.1", "2001:db8::1"} {
+			m := base
+			m.Client = netip.MustParseAddr(client)
+			v1, _ := sealed.SealNonce(testKey(t), m)
+			v2, _ := s.SealNonce(m)
+			p1, p2 := sealed.Encode(sp, v1), sealed.Encode(sp, v2)
+			if len(p1) != len(p2) && !(client == "192.0.2.1" && span != "10000-14095") {
+				t.Errorf("%s, %s: %d and %d ports, expected to share", span, client, len(p1), len(p2))
+			}
+			for _, c := range []struct {
+				b []byte
+				p []uint16
+			}{{v1, p1}, {v2, p2}} {
+				got, err := sealed.Decode(sp, c.p)
+				if err != nil || !bytes.Equal(got, c.b) {
+					t.Errorf("%s, %s: decoded %x, %v; want %x", span, client, got, err, c.b)
+				}
+			}
+		}
+	}
 }
