@@ -2,6 +2,7 @@ package sealed_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -109,4 +110,88 @@ func itoa(n int) string {
 		s = string(rune('0'+n%10)) + s
 	}
 	return s
+}
+
+// BenchmarkKeyringOpen: a version 2 message through a keyring of 1 user
+// and of 10,000; the cost must not grow with the users. valid opens;
+// forged has a real hint and a wrong tag (the MAC checks of its slot);
+// garbage is random bytes of the right length (mostly a map miss).
+func BenchmarkKeyringOpen(b *testing.B) {
+	now := time.Unix(1767225600, 0)
+	for _, n := range []int{1, 10000} {
+		us := users(b, 1)
+		if n > 1 {
+			us = bigUsers(b)
+		}
+		r, err := sealed.NewKeyring(sealed.KeyringConfig{Server: gate, Users: us}, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		good := knockAt(b, sender(b, us[len(us)/2], 0, gate), now, 7)
+		forged := append([]byte(nil), good...)
+		forged[len(forged)-1] ^= 1
+		garbage := make([][]byte, 1024)
+		for i := range garbage {
+			garbage[i] = make([]byte, sealed.SizeV2IPv4)
+			rand.Read(garbage[i])
+			garbage[i][0] = 0x21
+		}
+		for _, c := range []struct {
+			name string
+			msgs [][]byte
+			ok   bool
+		}{{"valid", [][]byte{good}, true}, {"forged", [][]byte{forged}, false}, {"garbage", garbage, false}} {
+			b.Run(fmt.Sprintf("%s/users=%d", c.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if _, err := r.Open(c.msgs[i%len(c.msgs)], netip.Addr{}, now); (err == nil) != c.ok {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkKeyringBuild: the table of one bucket for 10,000 users, one
+// key each: what Advance does once a minute. B/op is the table's size
+// with its garbage.
+func BenchmarkKeyringBuild(b *testing.B) {
+	us := bigUsers(b)
+	now := time.Unix(1767225600, 0)
+	r, err := sealed.NewKeyring(sealed.KeyringConfig{Server: gate, Users: us}, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(sealed.HintPeriod)
+		r.Advance(now)
+	}
+}
+
+// BenchmarkNewKeyring: start-up for 10,000 users (three HKDF per key,
+// and five tables).
+func BenchmarkNewKeyring(b *testing.B) {
+	us := bigUsers(b)
+	now := time.Unix(1767225600, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sealed.NewKeyring(sealed.KeyringConfig{Server: gate, Users: us}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSenderSeal(b *testing.B) {
+	s := sender(b, users(b, 1)[0], 0, gate)
+	m := benchMessages["ipv4"]
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Seal(m, rand.Reader); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

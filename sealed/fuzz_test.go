@@ -19,18 +19,14 @@ import (
 // when none does, so that a moved directory cannot leave a target unseeded.
 func vectorsWith(f *testing.F, field string) []vector.Vector {
 	f.Helper()
-	vs, err := vector.Glob(vectorGlob)
-	if err != nil {
-		f.Fatal(err)
-	}
 	var out []vector.Vector
-	for _, v := range vs {
+	for _, v := range allVectors(f) {
 		if v.Has(field) {
 			out = append(out, v)
 		}
 	}
 	if len(out) == 0 {
-		f.Fatalf("no vector under %s sets %q", vectorGlob, field)
+		f.Fatalf("no vector under %s or %s sets %q", vectorGlob, vectorV2Glob, field)
 	}
 	return out
 }
@@ -146,5 +142,63 @@ func FuzzParseKey(f *testing.F) {
 		if _, err := sealed.ParseKeyFile([]byte("# key\n" + s + "\n")); err != nil && !strings.Contains(s, "\n") {
 			t.Fatalf("%q parses as a key but not as a key file: %v", s, err)
 		}
+	})
+}
+
+// FuzzKeyringOpen: any bytes, at any offset from the vectors' time, never
+// panic through a keyring of three users (one in a key rollover), fail
+// for a named reason, and, when they open, name a user of the keyring
+// and are exactly what that user's Sender makes of the message with one
+// of the user's keys.
+func FuzzKeyringOpen(f *testing.F) {
+	var ring vector.Vector
+	for _, v := range vectorsWith(f, "users") {
+		if v.Has("sealed") {
+			b, _ := hex.DecodeString(v.Get("sealed"))
+			f.Add(b, int64(0))
+		}
+		if v.Name == "v2-ok-ipv4.txt" {
+			ring = v
+		}
+	}
+	if ring.Name == "" {
+		f.Fatal("no vector v2-ok-ipv4.txt to take the keyring from")
+	}
+	cfg := sealed.KeyringConfig{Server: ring.Get("keyring")}
+	keys := map[string][]*sealed.Key{}
+	for _, name := range strings.Fields(ring.Get("users")) {
+		for _, text := range strings.Fields(ring.Get("user-" + name)) {
+			k, err := sealed.ParseKey(text)
+			if err != nil {
+				f.Fatal(err)
+			}
+			keys[name] = append(keys[name], k)
+		}
+		cfg.Users = append(cfg.Users, sealed.User{Name: name, Keys: keys[name]})
+	}
+	now := time.Unix(1767225600, 0)
+	r, err := sealed.NewKeyring(cfg, now)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, skew int64) {
+		at := now.Add(time.Duration(skew%200) * time.Second)
+		m, err := r.Open(b, fuzzSource, at)
+		if err != nil {
+			if sealed.Reason(err) == "" {
+				t.Fatalf("%x: unnamed error %v", b, err)
+			}
+			return
+		}
+		for _, k := range keys[m.User] {
+			s, err := sealed.NewSender(m.User, k, cfg.Server)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again, err := s.SealNonce(m); err == nil && bytes.Equal(again, b) {
+				return
+			}
+		}
+		t.Fatalf("%x opens to %+v, which no key of user %q seals to the same bytes", b, m, m.User)
 	})
 }

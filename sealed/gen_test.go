@@ -19,15 +19,23 @@ func TestGenerateReproduces(t *testing.T) {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(goTool, "run", "./internal/gen", "-out", dir)
+	dir, dir2 := t.TempDir(), t.TempDir()
+	cmd := exec.Command(goTool, "run", "./internal/gen", "-out", dir, "-out-v2", dir2)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go run ./internal/gen: %v\n%s", err, out)
 	}
-	want := readDir(t, "testdata/vectors")
+	sameFiles(t, "testdata/vectors", dir)
+	sameFiles(t, "testdata/vectors-v2", dir2)
+}
+
+// sameFiles compares the vectors under testdata with what the generator
+// wrote into dir.
+func sameFiles(t *testing.T, testdata, dir string) {
+	t.Helper()
+	want := readDir(t, testdata)
 	got := readDir(t, dir)
 	if len(want) == 0 {
-		t.Fatal("no vectors under testdata/vectors")
+		t.Fatalf("no vectors under %s", testdata)
 	}
 	for name, w := range want {
 		if g, ok := got[name]; !ok {
@@ -38,7 +46,7 @@ func TestGenerateReproduces(t *testing.T) {
 	}
 	for name := range got {
 		if _, ok := want[name]; !ok {
-			t.Errorf("%s: written by the generator, missing from testdata/vectors", name)
+			t.Errorf("%s: written by the generator, missing from %s", name, testdata)
 		}
 	}
 }

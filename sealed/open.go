@@ -48,13 +48,22 @@ func OpenFrom(k *Key, b []byte, src netip.Addr, now time.Time, window time.Durat
 		return Message{}, fmt.Errorf("%w: client address %s", ErrMalformed, addr)
 	}
 	copy(m.id[:], sc.sum[:])
-	switch w, n := int64(window/time.Second), now.Unix(); {
-	case t < n-w:
-		return Message{}, fmt.Errorf("%w: sealed at %s, %ds before %s", ErrExpired, m.Time.Format(time.RFC3339), n-t, now.UTC().Format(time.RFC3339))
-	case t > n+w:
-		return Message{}, fmt.Errorf("%w: sealed at %s, %ds after %s", ErrFuture, m.Time.Format(time.RFC3339), t-n, now.UTC().Format(time.RFC3339))
+	if err := checkWindow(t, now, int64(window/time.Second)); err != nil {
+		return Message{}, err
 	}
 	return m, nil
+}
+
+// checkWindow checks that Unix second t lies within w seconds of now,
+// both ends included.
+func checkWindow(t int64, now time.Time, w int64) error {
+	switch n := now.Unix(); {
+	case t < n-w:
+		return fmt.Errorf("%w: sealed at %s, %ds before %s", ErrExpired, time.Unix(t, 0).UTC().Format(time.RFC3339), n-t, now.UTC().Format(time.RFC3339))
+	case t > n+w:
+		return fmt.Errorf("%w: sealed at %s, %ds after %s", ErrFuture, time.Unix(t, 0).UTC().Format(time.RFC3339), t-n, now.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // split checks the length and header and finds the address to
@@ -69,6 +78,8 @@ func split(b []byte, src netip.Addr) (byte, netip.Addr, error) {
 		return 0, netip.Addr{}, fmt.Errorf("%w: header %#02x is not version %d with an address type", ErrMalformed, h, Version)
 	case n != len(b):
 		return 0, netip.Addr{}, fmt.Errorf("%w: %d bytes, and header %#02x announces %d", ErrMalformed, len(b), h, n)
+	case h>>4 != Version:
+		return 0, netip.Addr{}, fmt.Errorf("%w: header %#02x is version %d, which a Keyring opens", ErrMalformed, h, h>>4)
 	}
 	switch h & 3 {
 	case AddrIPv4:

@@ -33,6 +33,15 @@
 // and for single packet authorization, ParseSPA on a UDP payload before
 // OpenFrom. Everything that varies (key, clock, randomness, source) is
 // passed in; the package keeps no state.
+//
+// Version 2 (one byte more) serves many users, each with their own key,
+// and binds a knock to the server's name. The client seals with
+// NewSender(user, key, server); the daemon builds a Keyring from its
+// server name and users, calls Advance(now) once a second, and opens
+// version 2 (and, for one user, version 1) with Keyring.Open, which finds
+// the user by a 16-bit hint that rotates every minute, trying a bounded
+// number of keys whatever the number of users. Decode, ParseSPA, SizeOf
+// and Lengths know both versions; Open and OpenFrom refuse version 2.
 package sealed
 
 import (
@@ -117,7 +126,11 @@ type Message struct {
 	Duration time.Duration
 	Close    bool
 	Time     time.Time // sealed to the second
-	Nonce    uint16    // 0 to MaxNonce; Seal draws it
+	Nonce    uint16    // version 1: 0 to MaxNonce; version 2: any; Seal draws it
+	// User is the name of the user whose key opened the message, set by
+	// Keyring.Open (for a version 1 message too: its version 1 user); Open
+	// and OpenFrom leave it empty. It is never sent: the key names it.
+	User string
 
 	id [16]byte // set by Open
 }

@@ -129,42 +129,60 @@ func TestReplayIDs(t *testing.T) {
 }
 
 // TestLengths is the knock-count table of docs/sealed.md, beside the
-// legacy 8-byte Blowfish knock.
+// legacy 8-byte Blowfish knock: version 1 and version 2 (one byte more)
+// for each address type, and Lengths, every count once, shortest first.
 func TestLengths(t *testing.T) {
 	tests := []struct {
 		span   string
 		legacy int
-		want   []int // implicit, IPv4, IPv6
+		v1, v2 []int // implicit, IPv4, IPv6
+		all    []int
 	}{
-		{"2000-2255", 8, []int{16, 20, 32}},
-		{"10000-14095", 6, []int{11, 14, 22}},
-		{"1024-5000,6000-25000,26000-35789", 5, []int{9, 11, 18}},
+		{"2000-2255", 8, []int{16, 20, 32}, []int{17, 21, 33}, []int{16, 17, 20, 21, 32, 33}},
+		{"10000-14095", 6, []int{11, 14, 22}, []int{12, 14, 22}, []int{11, 12, 14, 22}},
+		{"1024-5000,6000-25000,26000-35789", 5, []int{9, 11, 18}, []int{10, 12, 18}, []int{9, 10, 11, 12, 18}},
 	}
 	for _, tt := range tests {
 		sp, err := portspan.Parse(tt.span)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := sealed.Lengths(sp); !slices.Equal(got, tt.want) {
-			t.Errorf("%s: %v, want %v", tt.span, got, tt.want)
+		v1 := []int{sp.Ports(sealed.SizeImplicit), sp.Ports(sealed.SizeIPv4), sp.Ports(sealed.SizeIPv6)}
+		v2 := []int{sp.Ports(sealed.SizeV2Implicit), sp.Ports(sealed.SizeV2IPv4), sp.Ports(sealed.SizeV2IPv6)}
+		if !slices.Equal(v1, tt.v1) || !slices.Equal(v2, tt.v2) {
+			t.Errorf("%s: v1 %v, v2 %v; want %v, %v", tt.span, v1, v2, tt.v1, tt.v2)
+		}
+		if got := sealed.Lengths(sp); !slices.Equal(got, tt.all) {
+			t.Errorf("%s: %v, want %v", tt.span, got, tt.all)
 		}
 		if got := sp.Ports(8); got != tt.legacy {
 			t.Errorf("%s: legacy %d, want %d", tt.span, got, tt.legacy)
 		}
-		t.Logf("%5d ports: legacy %d, sealed %v", sp.Size(), sp.Ports(8), sealed.Lengths(sp))
+		t.Logf("%5d ports: legacy %d, v1 %v, v2 %v", sp.Size(), sp.Ports(8), v1, v2)
 	}
 }
 
-// TestLengthsDistinct: on every span size, the three message sizes take
-// different numbers of ports, so Decode never has to guess.
+// TestLengthsDistinct: on every span size, the three sizes of one version
+// take different numbers of ports, and Lengths lists each count once,
+// shortest first. Sizes of different versions may share a count (20 and
+// 21 bytes on 4096 ports); Decode tells them apart by the header
+// (TestDecodeSharedLength).
 func TestLengthsDistinct(t *testing.T) {
 	for bits := 1; bits <= portspan.MaxBits; bits++ {
 		sp, err := portspan.Parse(fmt.Sprintf("0-%d", 1<<bits-1))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if l := sealed.Lengths(sp); l[0] == l[1] || l[1] == l[2] {
-			t.Errorf("%d bits: %v", bits, l)
+		for _, s := range [][3]int{{sealed.SizeImplicit, sealed.SizeIPv4, sealed.SizeIPv6}, {sealed.SizeV2Implicit, sealed.SizeV2IPv4, sealed.SizeV2IPv6}} {
+			if a, b, c := sp.Ports(s[0]), sp.Ports(s[1]), sp.Ports(s[2]); a == b || b == c {
+				t.Errorf("%d bits: sizes %v take %d, %d, %d ports", bits, s, a, b, c)
+			}
+		}
+		l := sealed.Lengths(sp)
+		for i := 1; i < len(l); i++ {
+			if l[i] <= l[i-1] {
+				t.Errorf("%d bits: %v is not increasing", bits, l)
+			}
 		}
 	}
 }

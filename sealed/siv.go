@@ -24,6 +24,7 @@ const macInputSize = 1 + 1 + 16 + 8 + BodySize
 type scratch struct {
 	mac, enc hash.Hash
 	in       [macInputSize]byte
+	in2      [macInputSizeV2]byte
 	sum, pad [sha256.Size]byte
 }
 

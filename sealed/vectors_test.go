@@ -16,7 +16,25 @@ import (
 	"github.com/portknock/knock/sealed"
 )
 
-const vectorGlob = "testdata/vectors/*.txt"
+// The vectors of version 1, and those of version 2 and the keyring.
+const (
+	vectorGlob   = "testdata/vectors/*.txt"
+	vectorV2Glob = "testdata/vectors-v2/*.txt"
+)
+
+// allVectors reads both directories; each must hold vectors.
+func allVectors(tb testing.TB) []vector.Vector {
+	tb.Helper()
+	var out []vector.Vector
+	for _, g := range []string{vectorGlob, vectorV2Glob} {
+		vs, err := vector.Glob(g)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, vs...)
+	}
+	return out
+}
 
 // errReplay is what the vectors' replay set says of a second sighting.
 var errReplay = errors.New("replay")
@@ -24,13 +42,10 @@ var errReplay = errors.New("replay")
 // TestVectors runs every file under testdata/vectors (made by
 // internal/gen): the positive ones must open to the fields they list and
 // seal back to the same bytes; the negative ones must fail for the reason
-// they name.
+// they name. The v2-* ones, under testdata/vectors-v2 (they list users),
+// are opened by a Keyring.
 func TestVectors(t *testing.T) {
-	vs, err := vector.Glob(vectorGlob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range vs {
+	for _, v := range allVectors(t) {
 		t.Run(strings.TrimSuffix(v.Name, ".txt"), func(t *testing.T) {
 			t.Log(v.Comment)
 			switch {
@@ -43,6 +58,9 @@ func TestVectors(t *testing.T) {
 				} else if strings.Contains(err.Error(), v.Get("key-text")) {
 					t.Fatalf("the error quotes the key: %v", err)
 				}
+				return
+			case v.Has("users"):
+				checkKeyringVector(t, v)
 				return
 			}
 			key := vectorKey(t, v)

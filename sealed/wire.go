@@ -11,8 +11,11 @@ const (
 	SizeIPv6     = SizeImplicit + 16               // 32
 )
 
-// sizes lists the message sizes, shortest first.
+// sizes lists the message sizes of version 1, shortest first.
 var sizes = [...]int{SizeImplicit, SizeIPv4, SizeIPv6}
+
+// allSizes lists the message sizes of every version, shortest first.
+var allSizes = [...]int{SizeImplicit, SizeV2Implicit, SizeIPv4, SizeV2IPv4, SizeIPv6, SizeV2IPv6}
 
 // Body flags, in the last two body bytes with the nonce.
 const (
@@ -71,12 +74,19 @@ func RoundDuration(d time.Duration) time.Duration {
 // header is the first byte: version and address type.
 func header(typ byte) byte { return Version<<4 | typ }
 
-// SizeOf returns the message size a header byte announces, or 0 for a
-// header of another version, reserved bits set, or a reserved address
-// type. The daemon uses it as a cheap first look at a candidate knock.
+// SizeOf returns the message size a header byte announces, version 1 or
+// 2, or 0 for a header of another version, reserved bits (version 1) or
+// unknown flags (version 2) set, or a reserved address type. The daemon
+// uses it as a cheap first look at a candidate knock.
 func SizeOf(h byte) int {
-	if h>>4 != Version || h&0x0c != 0 || h&3 > AddrIPv6 {
+	if h&0x0c != 0 || h&3 > AddrIPv6 {
 		return 0
 	}
-	return sizes[h&3]
+	switch h >> 4 {
+	case Version:
+		return sizes[h&3]
+	case Version2:
+		return sizesV2[h&3]
+	}
+	return 0
 }

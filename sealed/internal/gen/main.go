@@ -9,7 +9,11 @@
 // the package against a second reading of the specification. Most vectors
 // are negative: one bit flipped in each field, wrong key, time outside
 // the window, replay, truncation, extension, wrong version, authentic but
-// out-of-range fields, bad SPA framing, bad port sequences.
+// out-of-range fields, bad SPA framing, bad port sequences. The v2-*
+// vectors, in their own directory (testdata/vectors-v2, so that readers
+// of version 1's vectors elsewhere, such as the Knock Lab's tests, are
+// not handed a version they do not know), add the keyring: wrong user key, user name or server name, the
+// hint of another user, a bucket rotated out, unknown flags, rollover.
 package main
 
 import (
@@ -140,9 +144,13 @@ func (v *vector) text() string {
 }
 
 func main() {
-	out := flag.String("out", "testdata/vectors", "directory to write the vectors into")
+	out := flag.String("out", "testdata/vectors", "directory to write the version 1 vectors into")
+	out2 := flag.String("out-v2", "testdata/vectors-v2", "directory to write the version 2 (keyring) vectors into")
 	flag.Parse()
 	if err := write(*out, vectors()); err != nil {
+		log.Fatal(err)
+	}
+	if err := write(*out2, v2Vectors()); err != nil {
 		log.Fatal(err)
 	}
 }
