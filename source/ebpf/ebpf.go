@@ -274,7 +274,9 @@ func (s *Source) Attachments() []Attachment { return append([]Attachment(nil), s
 // Run delivers hits until ctx is done, then detaches the program.
 func (s *Source) Run(ctx context.Context, out chan<- source.Hit) error {
 	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.rd.SetDeadline(time.Unix(1, 0)) })
+	// Closing the reader interrupts ReadInto (a deadline cannot: setting
+	// one waits for ReadInto's lock).
+	stop := context.AfterFunc(ctx, func() { s.rd.Close() })
 	defer stop()
 	var rec ringbuf.Record
 	var hits []source.Hit
