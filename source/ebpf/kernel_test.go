@@ -113,3 +113,110 @@ func TestQueueHandedAtMinimum(t *testing.T) {
 	}
 	t.Log(s.Counters())
 }
+
+// TestQueueForgetsOldPackets: packets older than the timeout do not count
+// toward the minimum; a source quiet for a timeout starts over.
+func TestQueueForgetsOldPackets(t *testing.T) {
+	const timeout = 200 * time.Millisecond
+	s := loaded(t, Config{MinKnock: 3, Timeout: timeout})
+	send := func(port uint16) { s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: port}) }
+	send(7001)
+	send(7002) // promoted, 2 of 3
+	start := time.Now()
+	for time.Since(start) <= 2*timeout { // the kernel's clock runs with ours
+		time.Sleep(timeout / 4)
+	}
+	send(7003)
+	send(7004)
+	if got := s.drain(t); len(got) != 0 {
+		t.Fatalf("old packets counted toward the minimum: %v", got)
+	}
+	send(7005)
+	got := s.drain(t)
+	if len(got) != 3 || got[0].Port != 7003 || got[2].Port != 7005 {
+		t.Fatalf("want the queue 7003-7005, got %v", got)
+	}
+	if !got[0].Time.Before(got[2].Time) || got[0].Time.Sub(start) < 2*timeout {
+		t.Errorf("hit times %v, %v: want increasing, after the pause", got[0].Time, got[2].Time)
+	}
+}
+
+// TestBudget: once its queue went up, a source causes at most Budget
+// records per timeout; the rest are counted.
+func TestBudget(t *testing.T) {
+	s := loaded(t, Config{MinKnock: 2, Budget: 3})
+	for i := range 7 {
+		s.run(t, pkt{Src: client, Dst: host, Proto: 17, Port: 7000 + uint16(i)})
+	}
+	got := s.drain(t)
+	// The queue (2 hits, 1 record) and 2 single records: 3 records.
+	if len(got) != 4 || got[3].Port != 7003 {
+		t.Fatalf("want 4 hits up to port 7003, got %v", got)
+	}
+	if c := s.Counters(); c["over_budget"] != 3 || c["ring_events"] != 3 {
+		t.Errorf("counters %v: want 3 over budget, 3 ring events", c)
+	}
+}
+
+// TestParse: the shapes the kernel parser must read, and those it must let
+// pass untouched.
+func TestParse(t *testing.T) {
+	s := loaded(t, Config{MinKnock: 2})
+	v6 := netip.MustParseAddr("2001:db8::7")
+	syn6 := pkt{Src: v6, Dst: host6, Proto: 6, Port: 7100}.frame()
+	vlan := pkt{Src: client, Dst: host, Proto: 17, Port: 7101}.frame()
+	vlan = append(append(append([]byte{}, vlan[:12]...), 0x81, 0x00, 0, 5), vlan[12:]...)
+	frag := pkt{Src: client, Dst: host, Proto: 17, Port: 7102}.frame()
+	frag[14+6], frag[14+7] = 0x20, 0x10 // more fragments, offset 16 words: not the first
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"ipv6 syn", syn6, xdpDrop},
+		{"vlan udp", vlan, xdpDrop},
+		{"later fragment", frag, xdpPass},
+		{"truncated tcp", syn6[:len(syn6)-1], xdpPass},
+		{"ethernet only", syn6[:14], xdpPass},
+		{"arp", append(append([]byte{}, syn6[:12]...), 0x08, 0x06, 0, 1), xdpPass},
+	} {
+		ret, err := s.objs.KnockXdp.Run(&ebpf.RunOptions{Data: tc.frame})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret != tc.want {
+			t.Errorf("%s: verdict %d, want %d", tc.name, ret, tc.want)
+		}
+	}
+}
+
+// FuzzProgram runs the kernel program on arbitrary frames: every verdict
+// is pass or drop, and every record it writes decodes.
+func FuzzProgram(f *testing.F) {
+	v6 := netip.MustParseAddr("2001:db8::7")
+	for _, p := range []pkt{
+		{Src: client, Dst: host, Proto: 6, Port: 7001},
+		{Src: v6, Dst: host6, Proto: 17, Port: 7002},
+		{Src: client, Dst: host, Proto: 17, Port: 62201, Payload: []byte("payload")},
+	} {
+		f.Add(p.frame())
+	}
+	s := loaded(f, Config{MinKnock: 2, SPAPorts: []uint16{62201}})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		if len(frame) < 14 {
+			return // the kernel refuses to run XDP on less than a header
+		}
+		ret, err := s.objs.KnockXdp.Run(&ebpf.RunOptions{Data: frame})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret != xdpPass && ret != xdpDrop {
+			t.Fatalf("verdict %d", ret)
+		}
+		for _, h := range s.drain(t) {
+			if !h.Src.IsValid() || len(h.Payload) > PayloadMax {
+				t.Fatalf("bad hit %+v", h)
+			}
+		}
+	})
+}
