@@ -18,9 +18,10 @@ import (
 const floodPackets = 30000
 
 // flood sends n spoofed SYNs to span ports of dst from random addresses
-// of prefix, from the client namespace, through a raw socket opened
-// there. sent counts the packets the socket took.
-func flood(tb testing.TB, p *netnstest.Pair, prefix netip.Prefix, dst netip.Addr, n int, sent *atomic.Int64) error {
+// of prefix, each address repeat times in a row, from the client
+// namespace, through a raw socket opened there. sent counts the packets
+// the socket took.
+func flood(p *netnstest.Pair, prefix netip.Prefix, repeat int, dst netip.Addr, n int, sent *atomic.Int64) error {
 	return p.Client.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
 		if err != nil {
@@ -32,10 +33,13 @@ func flood(tb testing.TB, p *netnstest.Pair, prefix netip.Prefix, dst netip.Addr
 		hosts := uint32(1) << (32 - prefix.Bits())
 		to := &unix.SockaddrInet4{Addr: dst.As4()}
 		buf := make([]byte, 0, 64)
-		for range n {
-			v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
-			v += rng.Uint32N(hosts)
-			src := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		var src netip.Addr
+		for i := range n {
+			if i%repeat == 0 {
+				v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+				v += rng.Uint32N(hosts)
+				src = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+			}
 			buf = pkt{Src: src, Dst: dst, Proto: 6, Port: 7000 + uint16(rng.IntN(256))}.appendIP(buf[:0])
 			if unix.Sendto(fd, buf, 0, to) == nil {
 				sent.Add(1)
@@ -47,18 +51,23 @@ func flood(tb testing.TB, p *netnstest.Pair, prefix netip.Prefix, dst netip.Addr
 
 // TestFlood: a real knock sent in the middle of a spoofed flood arrives
 // whole, and the flood's sources are mostly not handed to userspace: from
-// random addresses because they are seldom seen twice; from a small prefix
-// because each source has a budget.
+// random addresses because they are seldom seen twice; from random
+// addresses sent twice each (all promoted to stage 2) because none reaches
+// the minimum, while the knock, whose packets come close together, stays
+// among stage 2's most recently used; from a small prefix because each
+// source has a budget.
 func TestFlood(t *testing.T) {
 	const budget = 16
 	for _, tc := range []struct {
 		name   string
 		prefix netip.Prefix
+		repeat int // packets per spoofed address, in a row
 		// maxRecords bounds the records the flood may cause.
 		maxRecords uint64
 	}{
-		{name: "random", prefix: netip.MustParsePrefix("100.64.0.0/10"), maxRecords: floodPackets / 100},
-		{name: "slash24", prefix: netip.MustParsePrefix("203.0.113.0/24"), maxRecords: 256 * (1 + budget)},
+		{name: "random", prefix: netip.MustParsePrefix("100.64.0.0/10"), repeat: 1, maxRecords: floodPackets / 100},
+		{name: "random pairs", prefix: netip.MustParsePrefix("100.64.0.0/10"), repeat: 2, maxRecords: floodPackets / 100},
+		{name: "slash24", prefix: netip.MustParsePrefix("203.0.113.0/24"), repeat: 1, maxRecords: 256 * (1 + budget)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := needPair(t)
@@ -67,7 +76,7 @@ func TestFlood(t *testing.T) {
 			running(t, s, hits)
 			var sent atomic.Int64
 			done := make(chan error, 1)
-			go func() { done <- flood(t, p, tc.prefix, p.HostV4, floodPackets, &sent) }()
+			go func() { done <- flood(p, tc.prefix, tc.repeat, p.HostV4, floodPackets, &sent) }()
 			for sent.Load() < floodPackets/3 {
 				select {
 				case err := <-done:
