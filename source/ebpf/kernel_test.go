@@ -220,3 +220,21 @@ func FuzzProgram(f *testing.F) {
 		}
 	})
 }
+
+// TestClock: hits are stamped on the injected clock, plus the kernel's
+// monotonic time since New.
+func TestClock(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := loaded(t, Config{MinKnock: 2, Now: func() time.Time { return now }})
+	s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: 7001})
+	s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: 7002})
+	got := s.drain(t)
+	if len(got) != 2 {
+		t.Fatalf("got %v", got)
+	}
+	for _, h := range got {
+		if h.Time.Before(now) || h.Time.After(now.Add(time.Minute)) {
+			t.Errorf("hit at %v, want just after %v", h.Time, now)
+		}
+	}
+}
