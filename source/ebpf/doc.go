@@ -50,7 +50,13 @@
 // to promote Stage2 sources (4096 sources: 40 ms at 200,000 packets/s), which
 // a knock client sending its packets back to back does; the tests send
 // such a flood. A slow knock under such a flood is lost; the promotions
-// counter shows the flood.
+// counter shows the flood. So are the packets of a knock longer than
+// MinKnock whose stage-2 entry is evicted after its queue went up: they
+// start again in stage 1, and reach userspace only if they again make up
+// MinKnock within the timeout.
+//
+// The program reads Ethernet frames: New refuses an interface without an
+// Ethernet header (tun, WireGuard), where the packet socket still works.
 //
 // # Userspace
 //

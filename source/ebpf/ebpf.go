@@ -250,6 +250,11 @@ func (s *Source) attach(name string, generic bool) error {
 	if err != nil {
 		return fmt.Errorf("ebpf source: interface %q: %w", name, err)
 	}
+	if len(ifi.HardwareAddr) != 6 {
+		// The program reads Ethernet frames; on a tun or WireGuard
+		// interface XDP sees bare IP packets.
+		return fmt.Errorf("ebpf source: interface %q has no Ethernet header: use the packet socket there", name)
+	}
 	mode := "native"
 	var l link.Link
 	if !generic {
@@ -271,7 +276,9 @@ func (s *Source) attach(name string, generic bool) error {
 // daemon's start-up log line.
 func (s *Source) Attachments() []Attachment { return append([]Attachment(nil), s.attached...) }
 
-// Run delivers hits until ctx is done, then detaches the program.
+// Run delivers hits until ctx is done, then detaches the program. While
+// out is full the ring buffer fills, and the kernel counts what it cannot
+// hand up (ring_full).
 func (s *Source) Run(ctx context.Context, out chan<- source.Hit) error {
 	defer s.Close()
 	// Closing the reader interrupts ReadInto (a deadline cannot: setting

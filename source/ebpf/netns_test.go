@@ -212,3 +212,20 @@ func TestDetach(t *testing.T) {
 		t.Errorf("Close after Run: %v", err)
 	}
 }
+
+// TestNoEthernet: an interface without an Ethernet header is refused with
+// a reason, and nothing stays attached to the interfaces before it.
+func TestNoEthernet(t *testing.T) {
+	p := needPair(t)
+	p.Host.MustRun("ip", "tuntap", "add", "dev", "tun0", "mode", "tun")
+	err := p.Host.Do(func() error {
+		_, err := New(Config{Interfaces: []string{"eth0", "tun0"}, Span: packettest.Span(t, "7000-7255"), MinKnock: 3, Timeout: time.Second})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), `"tun0" has no Ethernet header`) {
+		t.Fatalf("New on tun0: %v", err)
+	}
+	if out := p.Host.MustRun("ip", "link", "show", "dev", "eth0"); strings.Contains(out, "xdp") {
+		t.Fatalf("XDP program left on eth0 after New failed:\n%s", out)
+	}
+}
