@@ -41,7 +41,10 @@
 // records per timeout after its queue, so one address cannot fill the ring
 // buffer, and a prefix of N addresses costs userspace at most N×(1+Budget)
 // records per timeout. Packets past the budget are dropped and counted
-// (over_budget).
+// (over_budget). There is deliberately no budget per prefix: it would let
+// an attacker who spoofs a knocker's own /24 use up the prefix's budget
+// and lock the knocker out, while a /24 costs userspace at most 256×(1+
+// Budget) records per timeout anyway.
 //
 // A flood that sends two packets from every spoofed address promotes every
 // address and churns stage 2; none of them reaches the minimum, so none
