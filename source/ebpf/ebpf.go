@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -163,12 +164,14 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("ebpf source: knock timeout %s: want more than 0", cfg.Timeout)
 	case cfg.Budget < 0 || cfg.Stage1 < 0 || cfg.Stage2 < 0 || cfg.Ring < 0:
 		return nil, errors.New("ebpf source: negative budget, stage or ring size")
+	case cfg.Ring != 0 && (cfg.Ring&(cfg.Ring-1) != 0 || cfg.Ring%os.Getpagesize() != 0):
+		return nil, fmt.Errorf("ebpf source: ring buffer of %d bytes: want a power of two times the page size (%d)", cfg.Ring, os.Getpagesize())
 	}
 	spec, err := loadKnock()
 	if err != nil {
 		return nil, fmt.Errorf("ebpf source: %w", err)
 	}
-	budget := cmp(cfg.Budget, DefaultBudget)
+	budget := orDefault(cfg.Budget, DefaultBudget)
 	sets := []struct {
 		name string
 		v    any
@@ -182,13 +185,13 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 			return nil, fmt.Errorf("ebpf source: setting %s: %w", s.name, err)
 		}
 	}
-	spec.Maps[knockMapStage1].MaxEntries = uint32(cmp(cfg.Stage1, DefaultStage1))
-	spec.Maps[knockMapStage2].MaxEntries = uint32(cmp(cfg.Stage2, DefaultStage2))
-	spec.Maps[knockMapEvents].MaxEntries = uint32(cmp(cfg.Ring, DefaultRing))
+	spec.Maps[knockMapStage1].MaxEntries = uint32(orDefault(cfg.Stage1, DefaultStage1))
+	spec.Maps[knockMapStage2].MaxEntries = uint32(orDefault(cfg.Stage2, DefaultStage2))
+	spec.Maps[knockMapEvents].MaxEntries = uint32(orDefault(cfg.Ring, DefaultRing))
 	return spec, nil
 }
 
-func cmp(v, def int) int {
+func orDefault(v, def int) int {
 	if v == 0 {
 		return def
 	}

@@ -79,6 +79,7 @@ func TestConfig(t *testing.T) {
 		{"minimum too long", func(c *Config) { c.MinKnock = QueueLen + 1 }, "want 2 to 32"},
 		{"no timeout", func(c *Config) { c.Timeout = 0 }, "knock timeout 0s"},
 		{"negative stage", func(c *Config) { c.Stage2 = -1 }, "negative"},
+		{"odd ring", func(c *Config) { c.Ring = 3 << 12 }, "ring buffer of 12288 bytes"},
 	} {
 		cfg := good
 		tc.edit(&cfg)
