@@ -141,20 +141,27 @@ func spa(p *netnstest.Pair, dst netip.Addr, payload string) packettest.Knock {
 // TCP SYNs and UDP datagrams, and single-packet datagrams with their
 // payload, arrive as hits in order.
 func TestKnocks(t *testing.T) {
-	p := needPair(t)
-	hits := make(chan source.Hit, 100)
-	s := attached(t, p, Config{MinKnock: 3})
-	running(t, s, hits)
-	for _, dst := range []netip.Addr{p.HostV4, p.HostV6} {
-		ks := knock(p, dst, 7001, 4)
-		packettest.Send(t, p, ks...)
-		marker := spa(p, dst, "single packet to "+dst.String())
-		packettest.Send(t, p, marker)
-		expect(t, hits, hitsOf(p, ks), packettest.HitOf(p, marker))
-	}
-	c := s.Counters()
-	if c["dropped"] != 8 || c["spa"] != 2 || c["promotions"] != 2 {
-		t.Errorf("counters %v: want 8 dropped, 2 spa, 2 promotions", c)
+	for _, generic := range []bool{false, true} {
+		t.Run(fmt.Sprintf("generic=%v", generic), func(t *testing.T) {
+			p := needPair(t)
+			hits := make(chan source.Hit, 100)
+			s := attached(t, p, Config{MinKnock: 3, Generic: generic})
+			if want := map[bool]string{false: "native", true: "generic"}[generic]; s.Attachments()[0].Mode != want {
+				t.Errorf("attached %v, want %s", s.Attachments(), want)
+			}
+			running(t, s, hits)
+			for _, dst := range []netip.Addr{p.HostV4, p.HostV6} {
+				ks := knock(p, dst, 7001, 4)
+				packettest.Send(t, p, ks...)
+				marker := spa(p, dst, "single packet to "+dst.String())
+				packettest.Send(t, p, marker)
+				expect(t, hits, hitsOf(p, ks), packettest.HitOf(p, marker))
+			}
+			c := s.Counters()
+			if c["dropped"] != 8 || c["spa"] != 2 || c["promotions"] != 2 {
+				t.Errorf("counters %v: want 8 dropped, 2 spa, 2 promotions", c)
+			}
+		})
 	}
 }
 
