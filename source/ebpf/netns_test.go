@@ -24,7 +24,7 @@ func needPair(tb testing.TB) *netnstest.Pair {
 	testenv.NeedRoot(tb)
 	testenv.NeedCommand(tb, "ip", "apt-get install iproute2")
 	if err := Supported(); err != nil {
-		testenv.Missing(tb, "eBPF", err, "a Linux 5.9 or later kernel, as root")
+		testenv.Missing(tb, "eBPF", err, "a Linux 5.18 or later kernel, as root")
 	}
 	return netnstest.NewPair(tb)
 }
