@@ -33,7 +33,7 @@ func TestObjectMatchesSource(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go tool %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	for _, name := range []string{"knock_bpfel.o", "knock_bpfel.go"} {
+	for _, name := range []string{"knock_bpfel.o", "knock_bpfel.go", "knock_bpfeb.o", "knock_bpfeb.go"} {
 		want, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
