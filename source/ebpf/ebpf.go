@@ -263,9 +263,16 @@ func (s *Source) attach(name string, generic bool) error {
 	if !generic {
 		l, err = link.AttachXDP(link.XDPOptions{Program: s.objs.KnockXdp, Interface: ifi.Index, Flags: link.XDPDriverMode})
 	}
-	if generic || err != nil {
+	busy := errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)
+	if generic || (err != nil && !busy) {
+		// The driver has no native XDP: the generic hook works on any
+		// interface, after the kernel has built an skb.
 		mode = "generic"
 		l, err = link.AttachXDP(link.XDPOptions{Program: s.objs.KnockXdp, Interface: ifi.Index, Flags: link.XDPGenericMode})
+		busy = errors.Is(err, unix.EBUSY) || errors.Is(err, unix.EEXIST)
+	}
+	if busy {
+		return fmt.Errorf("ebpf source: attaching XDP to %q: another XDP program is attached there (ip link show dev %s): %w", name, name, err)
 	}
 	if err != nil {
 		return fmt.Errorf("ebpf source: attaching XDP to %q: %w", name, explain(err))

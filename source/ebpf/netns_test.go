@@ -236,3 +236,20 @@ func TestNoEthernet(t *testing.T) {
 		t.Fatalf("XDP program left on eth0 after New failed:\n%s", out)
 	}
 }
+
+// TestBusy: a second source on an interface that already has one is
+// refused with a reason; the first stays attached.
+func TestBusy(t *testing.T) {
+	p := needPair(t)
+	attached(t, p, Config{MinKnock: 3})
+	err := p.Host.Do(func() error {
+		_, err := New(Config{Interfaces: []string{"eth0"}, Span: packettest.Span(t, "7000-7255"), MinKnock: 3, Timeout: time.Second})
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "another XDP program") {
+		t.Fatalf("second New on eth0: %v", err)
+	}
+	if out := p.Host.MustRun("ip", "link", "show", "dev", "eth0"); !strings.Contains(out, "xdp") {
+		t.Fatalf("the first source's program is gone:\n%s", out)
+	}
+}
