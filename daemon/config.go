@@ -78,6 +78,8 @@ type Capture string
 
 // Captures.
 const (
+	CaptureAuto     Capture = "auto" // ebpf where the kernel allows it, else afpacket or nflog
+	CaptureEBPF     Capture = "ebpf"
 	CaptureNFLOG    Capture = "nflog"
 	CaptureAFPacket Capture = "afpacket"
 )
@@ -90,8 +92,12 @@ type SourceConfig struct {
 	FromStart bool
 	Capture   Capture
 	Interface string
-	NFLOGGrp  uint16
-	Drop      bool // nflog: drop the knock packets it logs (silent)
+	// MinKnock is the fewest packets a knock of the span protocols has
+	// (the eBPF first stage hands a source over at that many).
+	MinKnock int
+	Timeout  time.Duration // the knock timeout
+	NFLOGGrp uint16
+	Drop     bool // nflog: drop the knock packets it logs (silent)
 	// Spans and Extra are the ports the source must report: every span
 	// protocol's span, and the datagram ports outside them.
 	Spans []*portspan.Span
@@ -426,7 +432,14 @@ func containsPort(ps []knock.Port, n uint16) bool {
 func changed(a, b any) bool { return !reflect.DeepEqual(a, b) }
 
 func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
-	sc := SourceConfig{FromStart: set.Bool("fromstart"), Interface: set.String("interface"), LogFile: set.Path("logfile")}
+	sc := SourceConfig{FromStart: set.Bool("fromstart"), Interface: set.String("interface"), LogFile: set.Path("logfile"), Timeout: set.Duration("knocktimeout")}
+	for _, p := range ec.Protocols {
+		if sp, ok := p.(engine.SpanProtocol); ok {
+			if n := sp.Lengths()[0]; sc.MinKnock == 0 || n < sc.MinKnock {
+				sc.MinKnock = n
+			}
+		}
+	}
 	sc.Spans, sc.Extra = watched(ec)
 	switch mode := RunMode(strings.ToLower(set.String("runmode"))); mode {
 	case RunFile:
@@ -467,13 +480,16 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 		}
 		sc.NFLOGGrp = uint16(g)
 		sc.Drop = set.Bool("silent") && !set.Bool("test")
+	case CaptureAuto, CaptureEBPF:
+		sc.Capture = c
+		sc.NFLOGGrp, sc.Drop = nflogFallback(set)
 	case CaptureAFPacket:
 		sc.Capture = c
 		if sc.Mode == RunNetwork && sc.Interface == "" {
 			return sc, set.Missing("interface", "capture = afpacket listens on one interface: name it")
 		}
 	default:
-		return sc, set.Errorf("capture", "expected nflog or afpacket")
+		return sc, set.Errorf("capture", "expected auto, ebpf, afpacket or nflog")
 	}
 	return sc, nil
 }
@@ -497,4 +513,14 @@ func describe(ec engine.Config) string {
 		kinds = append(kinds, k)
 	}
 	return strings.Join(kinds, "; ") + " may open " + strings.Join(ports, ", ")
+}
+
+// nflogFallback is the NFLOG group and drop setting that capture = auto
+// falls back to when neither eBPF nor a named interface can be used.
+func nflogFallback(set *settings.Set) (uint16, bool) {
+	g := set.Int("nfloggroup")
+	if g < 1 || g > 65535 {
+		g = 7
+	}
+	return uint16(g), set.Bool("silent") && !set.Bool("test")
 }

@@ -1,13 +1,19 @@
 package daemon
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
+	"github.com/portknock/knock/source/ebpf"
 	"github.com/portknock/knock/source/logfile"
 	"github.com/portknock/knock/source/nflog"
 )
@@ -35,6 +41,8 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 		return nil, fmt.Errorf("the packet sources watch one knock span, not %d", len(sc.Spans))
 	}
 	switch sc.Capture {
+	case CaptureAuto, CaptureEBPF:
+		return newEBPF(sc, span, log, now, o)
 	case CaptureNFLOG:
 		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
 	case CaptureAFPacket:
@@ -52,4 +60,101 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 		return src, err
 	}
 	return nil, fmt.Errorf("no capture %q", sc.Capture)
+}
+
+// interfaces lists the interfaces to capture on: those named (commas or
+// spaces), or every Ethernet interface that is up, loopback excepted.
+func interfaces(named string) ([]string, error) {
+	if f := strings.FieldsFunc(named, func(r rune) bool { return r == ',' || r == ' ' }); len(f) > 0 {
+		return f, nil
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp != 0 && i.Flags&net.FlagLoopback == 0 && len(i.HardwareAddr) == 6 {
+			out = append(out, i.Name)
+		}
+	}
+	return out, nil
+}
+
+// newEBPF builds the eBPF first stage, attached when it runs (so that
+// -test attaches nothing). With capture = auto, a kernel or privilege that
+// does not allow it falls back to the packet socket on a named interface,
+// else to NFLOG, and the log says why.
+func newEBPF(sc SourceConfig, span *portspan.Span, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
+	cfg := ebpf.Config{Span: span, SPAPorts: sc.Extra, MinKnock: min(max(sc.MinKnock, 2), 32), Timeout: sc.Timeout, Now: now}
+	err := ebpf.Supported()
+	if err == nil {
+		err = inNamespace(o, func() error {
+			var ierr error
+			cfg.Interfaces, ierr = interfaces(sc.Interface)
+			if ierr == nil && len(cfg.Interfaces) == 0 {
+				ierr = errors.New("no Ethernet interface is up")
+			}
+			return ierr
+		})
+	}
+	if err == nil {
+		return &lazyEBPF{cfg: cfg, o: o, log: log}, nil
+	}
+	if sc.Capture == CaptureEBPF {
+		return nil, err
+	}
+	fb := sc
+	fb.Capture = CaptureNFLOG
+	if sc.Interface != "" && !strings.ContainsAny(sc.Interface, ", ") {
+		fb.Capture = CaptureAFPacket
+	}
+	log.Warn("capture = auto: the eBPF first stage cannot run here, falling back", "capture", fb.Capture, "why", err)
+	return newSource(fb, log, now, o)
+}
+
+func inNamespace(o SourceOptions, f func() error) error {
+	if o.Open != nil {
+		return o.Open(f)
+	}
+	return f()
+}
+
+// lazyEBPF attaches the eBPF program when the daemon runs, in the
+// namespace the options name, and detaches when it stops.
+type lazyEBPF struct {
+	cfg ebpf.Config
+	o   SourceOptions
+	log *slog.Logger
+
+	mu  sync.Mutex
+	src *ebpf.Source
+}
+
+func (l *lazyEBPF) Run(ctx context.Context, out chan<- source.Hit) error {
+	var src *ebpf.Source
+	err := inNamespace(l.o, func() (err error) {
+		src, err = ebpf.New(l.cfg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, a := range src.Attachments() {
+		l.log.Info("eBPF first stage attached", "interface", a.Interface, "mode", a.Mode)
+	}
+	l.mu.Lock()
+	l.src = src
+	l.mu.Unlock()
+	return src.Run(ctx, out)
+}
+
+// Counters implements source.Counters.
+func (l *lazyEBPF) Counters() map[string]uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.src == nil {
+		return nil
+	}
+	return l.src.Counters()
 }

@@ -91,7 +91,7 @@ var params = []Param{
 
 	// Daemon: sources.
 	{Name: "runmode", For: Daemon, Default: "network", Help: "file: follow logfile; network: read the packets (see capture)"},
-	{Name: "capture", For: Daemon, Default: "nflog", Help: "network mode: nflog (installs its own log rule) or afpacket (a packet socket on interface)"},
+	{Name: "capture", For: Daemon, Default: "auto", Help: "network mode: auto (ebpf where the kernel allows, else afpacket on interface, else nflog), ebpf (an XDP first stage on interface, or every Ethernet interface), afpacket (a packet socket on interface) or nflog (installs its own log rule)"},
 	{Name: "interface", For: Daemon, Help: "network mode: the interface to watch (afpacket: required; nflog: optional filter)"},
 	{Name: "silent", Kind: Bool, For: Daemon, Default: "yes", Help: "nflog: drop knock packets once logged, so the host never answers a knock (no RST, no ICMP)"},
 	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Help: "NFLOG group the log rule sends knocks to"},
