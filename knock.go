@@ -151,6 +151,7 @@ type Request struct {
 	// be protected.
 	Ports    []Port
 	Duration time.Duration // 0: the configured default
+	Limit    time.Duration // the most it may be granted (its user's cap); 0: the daemon's
 	Close    bool          // a closing knock
 	// ClientInKnock is set when Client came from the knock itself (and
 	// may be checked against the packet's source), not from the packet.

@@ -57,7 +57,15 @@ func (p *plan) buildSealed(c *Client) (built, error) {
 	m := p.msg
 	m.Client = p.client
 	m.Time = c.env.Clock.Now()
-	b, err := sealed.Seal(p.key, m, c.env.Rand)
+	var (
+		b   []byte
+		err error
+	)
+	if p.v2 != nil {
+		b, err = p.v2.Seal(m, c.env.Rand)
+	} else {
+		b, err = sealed.Seal(p.key, m, c.env.Rand)
+	}
 	if err != nil {
 		return built{}, err
 	}

@@ -21,8 +21,9 @@ import (
 // the client address chosen.
 type plan struct {
 	mode  string
-	codec *legacy.Codec // legacy
-	key   *sealed.Key   // sealed
+	codec *legacy.Codec  // legacy
+	key   *sealed.Key    // sealed
+	v2    *sealed.Sender // sealed, with user or server set: version 2
 	span  *portspan.Span
 	msg   sealed.Message // sealed: all but the time
 	spa   uint16         // sealed: the SPA port, 0 for a knock over the span
@@ -139,8 +140,18 @@ func (c *Client) planSealed(p *plan) error {
 		}
 		p.spa = uint16(n)
 	}
-	p.key, err = s.SealedKey()
-	return err
+	if p.key, err = s.SealedKey(); err != nil {
+		return err
+	}
+	if user, server := s.String("user"), s.String("server"); user != "" || server != "" {
+		if user == "" {
+			return s.Errorf("server", "version 2 knocks (server set) name their user: set user too")
+		}
+		if p.v2, err = sealed.NewSender(user, p.key, server); err != nil {
+			return s.Errorf("user", "%w", err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) planVerify(p *plan) error {

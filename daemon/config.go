@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock"
+	"github.com/portknock/knock/conffile"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall/command"
 	"github.com/portknock/knock/fwknop"
@@ -18,6 +19,7 @@ import (
 	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source/logfile"
 	"github.com/portknock/knock/tracker"
+	"github.com/portknock/knock/users"
 )
 
 // Config is knockdaemon's configuration, typed: the file and the command
@@ -31,7 +33,11 @@ type Config struct {
 	Replay   ReplayConfig
 	Log      LogConfig
 	Metrics  string // address of the metrics endpoint; "" for none
-	Test     bool   // -test: check, describe, change nothing
+	Control  string // the control socket's path; "" for none
+	// Users are the names of the <user> blocks and whether each is
+	// disabled, for a reload to end the grants of those it removes.
+	Users map[string]bool
+	Test  bool // -test: check, describe, change nothing
 
 	// Warnings are what start-up should tell the operator about a
 	// configuration that loads but is weak.
@@ -124,10 +130,16 @@ type LogConfig struct {
 // Load reads everything knockdaemon needs from set, checking each value
 // against its setting. It opens nothing and changes nothing.
 func Load(set *settings.Set) (*Config, error) {
-	c := &Config{Ignored: set.Ignore, Test: set.Bool("test"), Metrics: set.String("metrics")}
+	c := &Config{Ignored: set.Ignore, Test: set.Bool("test"), Metrics: set.String("metrics"), Control: set.Path("controlsocket")}
 	var err error
 	if c.Engine, err = loadEngine(set); err != nil {
 		return nil, err
+	}
+	if dir, ok := c.Engine.Policy.(*users.Directory); ok {
+		c.Users = map[string]bool{}
+		for _, u := range dir.Users() {
+			c.Users[u.Name] = u.Disabled
+		}
 	}
 	c.Trackers = tracker.Config{Probation: set.Int("maxsources"), Active: set.Int("maxactive"), Timeout: set.Duration("knocktimeout")}
 	if c.Firewall, err = loadFirewall(set, c.Engine); err != nil {
@@ -154,13 +166,30 @@ func loadEngine(set *settings.Set) (engine.Config, error) {
 	if cfg.Protected, err = protected(set); err != nil {
 		return cfg, err
 	}
+	us, err := loadUsers(set, cfg.Protected)
+	if err != nil {
+		return cfg, err
+	}
+	if len(us) > 0 {
+		all := us
+		if set.IsSet("key") || set.IsSet("keyfile") {
+			// The top-level key stays: its user may open every protected
+			// port, as before <user> blocks.
+			all = append(append([]users.User{}, us...), users.User{Name: defaultUser, Pos: conffile.Pos{File: set.File}})
+		}
+		dir, err := users.NewDirectory(all)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Policy = dir
+	}
 	own := !strings.EqualFold(set.String("mode"), "none")
 	if own {
 		span, err := set.Span()
 		if err != nil {
 			return cfg, err
 		}
-		p, err := protocol(set, span)
+		p, err := protocol(set, span, us)
 		if err != nil {
 			return cfg, err
 		}
@@ -214,17 +243,18 @@ func fwknopProtocol(set *settings.Set, prot []knock.Port) (engine.Protocol, erro
 	return &fwknop.Protocol{Matcher: m, Port: uint16(port)}, nil
 }
 
-func protocol(set *settings.Set, span *portspan.Span) (engine.Protocol, error) {
+// defaultUser names the top-level key's user when <user> blocks exist
+// beside it: the knocks of clients that name no user (version 1, the
+// prototype's) are hers.
+const defaultUser = "default"
+
+func protocol(set *settings.Set, span *portspan.Span, us []users.User) (engine.Protocol, error) {
 	mode, err := set.Mode()
 	if err != nil {
 		return nil, err
 	}
 	window := set.Duration("window")
 	if mode == settings.ModeSealed {
-		key, err := set.SealedKey()
-		if err != nil {
-			return nil, err
-		}
 		spa, err := set.SPAPort()
 		if err != nil {
 			return nil, err
@@ -232,14 +262,45 @@ func protocol(set *settings.Set, span *portspan.Span) (engine.Protocol, error) {
 		if window > sealed.MaxWindow {
 			return nil, set.Errorf("window", "the sealed knock allows at most 8h")
 		}
-		return &sealed.Protocol{Key: key, Span: span, Window: window, SPA: spa}, nil
+		if len(us) == 0 {
+			key, err := set.SealedKey()
+			if err != nil {
+				return nil, err
+			}
+			return &sealed.Protocol{Key: key, Span: span, Window: window, SPA: spa}, nil
+		}
+		return keyring(set, span, window, spa, us)
 	}
-	codec, err := set.LegacyCodec()
+	cfg, err := set.LegacyConfig()
+	if err != nil && !(len(us) > 0 && cfg.Key == "" && cfg.Cipher != "") {
+		return nil, err
+	}
+	codec, err := legacyCodec(set, cfg, cfg.Key, us)
 	if err != nil {
 		return nil, err
 	}
 	loc, _ := set.Location()
 	l := &legacy.Protocol{Codec: codec, Window: window, ReplayTTL: set.Duration("replayttl"), Location: loc}
+	if len(us) > 0 {
+		if cfg.Key != "" {
+			l.Users = append(l.Users, legacy.UserCodec{User: defaultUser, Codec: codec})
+		}
+		for _, u := range us {
+			if u.LegacyKey == "" {
+				continue
+			}
+			c := cfg
+			c.Key = u.LegacyKey
+			uc, err := legacy.New(c)
+			if err != nil {
+				return nil, fmt.Errorf("%s: user %q: legacykey: %w", u.Pos, u.Name, err)
+			}
+			l.Users = append(l.Users, legacy.UserCodec{User: u.Name, Codec: uc})
+		}
+		if len(l.Users) == 0 {
+			return nil, set.Errorf("mode", "legacy, but no user has a legacykey and no top-level key is set")
+		}
+	}
 	if tf := set.String("timefield"); !strings.EqualFold(tf, "none") && legacy.HasField(codec.Format(), tf) {
 		l.TimeField = tf
 	} else if !strings.EqualFold(tf, "none") && set.IsSet("timefield") {
@@ -255,6 +316,67 @@ func protocol(set *settings.Set, span *portspan.Span) (engine.Protocol, error) {
 		return nil, set.Errorf(setting, "%w", err)
 	}
 	return l, nil
+}
+
+// legacyCodec is the codec of the top-level key, or, without one, of the
+// first user's legacy key: it gives the knock's shape (format, lengths).
+func legacyCodec(set *settings.Set, cfg legacy.Config, key string, us []users.User) (*legacy.Codec, error) {
+	for i := 0; key == "" && i < len(us); i++ {
+		key = us[i].LegacyKey
+	}
+	cfg.Key = key
+	codec, err := legacy.New(cfg)
+	if err != nil {
+		return nil, set.Errorf("knock", "%w", err)
+	}
+	return codec, nil
+}
+
+// keyring builds the sealed keyring of the users' keys, with the
+// top-level key (if any) as the default user's, which version 1 knocks
+// open.
+func keyring(set *settings.Set, span *portspan.Span, window time.Duration, spa uint16, us []users.User) (engine.Protocol, error) {
+	cfg := sealed.KeyringConfig{Server: set.String("server"), Window: window}
+	if window > sealed.MaxWindowV2 {
+		return nil, set.Errorf("window", "with <user> blocks (version 2 knocks) the window is at most %s", sealed.MaxWindowV2)
+	}
+	if set.IsSet("key") || set.IsSet("keyfile") {
+		key, err := set.SealedKey()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Users = append(cfg.Users, sealed.User{Name: defaultUser, Keys: []*sealed.Key{key}})
+		cfg.V1User = defaultUser
+	}
+	for _, u := range us {
+		if len(u.SealedKeys) > 0 {
+			cfg.Users = append(cfg.Users, sealed.User{Name: u.Name, Keys: u.SealedKeys})
+		}
+	}
+	if len(cfg.Users) == 0 {
+		return nil, set.Errorf("mode", "sealed, but no user has a keyfile and no top-level key is set")
+	}
+	kr, err := sealed.NewKeyring(cfg, time.Now())
+	if err != nil {
+		return nil, set.Errorf("server", "%w", err)
+	}
+	return &sealed.Protocol{Keyring: kr, Span: span, Window: window, SPA: spa}, nil
+}
+
+// loadUsers types the file's <user NAME> blocks.
+func loadUsers(set *settings.Set, prot []knock.Port) ([]users.User, error) {
+	if len(set.Users) == 0 {
+		return nil, nil
+	}
+	loc, _ := set.Location()
+	o := users.Options{Protected: prot, Location: loc, Derive: func(pass string) (*sealed.Key, error) {
+		kdf, err := set.KDF()
+		if err != nil {
+			return nil, err
+		}
+		return kdf.Derive(pass)
+	}}
+	return users.Parse(set.Users, o)
 }
 
 // protected reads "tcp/22, udp/1194" lists.

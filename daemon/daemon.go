@@ -218,6 +218,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.cfg.Control != "" && !d.cfg.Test {
+		if err := d.serveControl(ctx, d.cfg.Control); err != nil {
+			return err
+		}
+	}
 	go d.repair(ctx)
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.engine.Run(ctx, hits) }()

@@ -40,6 +40,9 @@ func restartOnly(a, b *Config) []string {
 	if a.Metrics != b.Metrics {
 		out = append(out, "metrics")
 	}
+	if a.Control != b.Control {
+		out = append(out, "controlsocket")
+	}
 	if a.Log.Format != b.Log.Format || a.Log.To != b.Log.To {
 		out = append(out, "logformat, logto")
 	}
@@ -90,6 +93,12 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		return err
 	}
 	d.engine.SetFirewall(fw)
+	var gone []string
+	for name, disabled := range d.cfg.Users {
+		if nowDisabled, still := cfg.Users[name]; (!still || nowDisabled) && !disabled {
+			gone = append(gone, name)
+		}
+	}
 	d.fw, d.cfg, d.set = fw, cfg, set
 	if src != nil {
 		d.mu.Lock()
@@ -99,5 +108,6 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		d.startSource(ctx, hits, errc)
 	}
 	d.log.Info("configuration reloaded", "knock", describe(cfg.Engine))
+	d.revokeUsers(ctx, gone)
 	return nil
 }

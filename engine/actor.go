@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 // decision is a knock that passed every check but the replay claim, with
 // the grants it makes.
 type decision struct {
+	revoke *revocation // not a knock: end the grants it matches
 	req    knock.Request
 	src    netip.Addr
 	grants []firewall.Grant
@@ -37,7 +40,29 @@ type actor struct {
 	limiter *logLimiter // the actor's own: the decision loop owns the other
 
 	mu     sync.Mutex
-	grants map[grantKey]time.Time // expiry
+	grants map[grantKey]Grant
+}
+
+// Grant is one grant the engine made and that is still in force.
+type Grant struct {
+	User     string
+	Protocol knock.Protocol
+	Addr     netip.Addr
+	Port     knock.Port
+	Opened   time.Time
+	Expires  time.Time
+}
+
+// revocation ends every grant match selects, in order with the decisions
+// queued before it.
+type revocation struct {
+	match func(Grant) bool
+	done  chan revoked
+}
+
+type revoked struct {
+	n   int
+	err error
 }
 
 type grantKey struct {
@@ -48,7 +73,7 @@ type grantKey struct {
 
 func newActor(fw Firewall, claims Claims, log *slog.Logger, m *Metrics, now func() time.Time) *actor {
 	a := &actor{fw: fw, claims: claims, log: log, m: m, now: now, queue: make(chan decision, 1024),
-		grants: map[grantKey]time.Time{}, limiter: newLogLimiter(now, 20)}
+		grants: map[grantKey]Grant{}, limiter: newLogLimiter(now, 20)}
 	m.setGrants(a.open)
 	return a
 }
@@ -95,6 +120,10 @@ func (a *actor) apply(d decision) {
 	// with its own limit.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if d.revoke != nil {
+		d.revoke.done <- a.revokeNow(ctx, d.revoke.match)
+		return
+	}
 	req := d.req
 	if d.claim {
 		fresh, err := a.claims.Claim(ctx, req.ReplayID, req.ReplayUntil)
@@ -122,12 +151,13 @@ func (a *actor) apply(d decision) {
 		a.log.Info("knock accepted", "protocol", req.Protocol, "user", req.User, "action", verb, "src", d.src, "client", g.Addr,
 			"port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "duration", g.Duration, "dry_run", d.dryRun)
 		if !d.dryRun {
-			a.change(ctx, g, req.Close, d.at)
+			a.change(ctx, g, req, d.at)
 		}
 	}
 }
 
-func (a *actor) change(ctx context.Context, g firewall.Grant, close bool, at time.Time) {
+func (a *actor) change(ctx context.Context, g firewall.Grant, req knock.Request, at time.Time) {
+	close := req.Close
 	a.fwMu.Lock()
 	fw := a.fw
 	a.fwMu.Unlock()
@@ -148,9 +178,50 @@ func (a *actor) change(ctx context.Context, g firewall.Grant, close bool, at tim
 	if close {
 		delete(a.grants, k)
 	} else {
-		a.grants[k] = a.now().Add(g.Duration)
+		now := a.now()
+		a.grants[k] = Grant{User: req.User, Protocol: req.Protocol, Addr: g.Addr, Port: knock.Port{Proto: g.Proto, Port: g.Port}, Opened: now, Expires: now.Add(g.Duration)}
 	}
 	a.mu.Unlock()
+}
+
+// revokeNow closes every grant in force that match selects.
+func (a *actor) revokeNow(ctx context.Context, match func(Grant) bool) revoked {
+	var out revoked
+	for _, g := range a.list() {
+		if !match(g) {
+			continue
+		}
+		a.fwMu.Lock()
+		fw := a.fw
+		a.fwMu.Unlock()
+		if err := fw.Close(ctx, firewall.Grant{Addr: g.Addr, Proto: g.Port.Proto, Port: g.Port.Port}); err != nil {
+			out.err = errors.Join(out.err, err)
+			continue
+		}
+		a.mu.Lock()
+		delete(a.grants, grantKey{g.Addr, g.Port.Proto, g.Port.Port})
+		a.mu.Unlock()
+		a.log.Info("grant revoked", "user", g.User, "client", g.Addr, "port", g.Port.String())
+		out.n++
+	}
+	return out
+}
+
+// list returns the grants in force, oldest first, forgetting expired ones.
+func (a *actor) list() []Grant {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	out := make([]Grant, 0, len(a.grants))
+	for k, g := range a.grants {
+		if !now.Before(g.Expires) {
+			delete(a.grants, k)
+			continue
+		}
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(x, y Grant) int { return x.Opened.Compare(y.Opened) })
+	return out
 }
 
 // setFirewall swaps the backend for the changes that follow.
@@ -160,15 +231,5 @@ func (a *actor) setFirewall(fw Firewall) {
 	a.fwMu.Unlock()
 }
 
-// open counts the grants in force, forgetting expired ones.
-func (a *actor) open() float64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	now := a.now()
-	for k, exp := range a.grants {
-		if !now.Before(exp) {
-			delete(a.grants, k)
-		}
-	}
-	return float64(len(a.grants))
-}
+// open counts the grants in force.
+func (a *actor) open() float64 { return float64(len(a.list())) }

@@ -70,3 +70,17 @@ type Firewall interface {
 	// Close ends access before its time; closing a closed grant is no error.
 	Close(ctx context.Context, g firewall.Grant) error
 }
+
+// Policy admits or refuses a decoded request on behalf of its user: who
+// may open what, from where, until when (package users). It may narrow
+// the request (its ports, its Limit). nil admits everything.
+type Policy interface {
+	Admit(req knock.Request, src netip.Addr, now time.Time) (knock.Request, error)
+}
+
+// Ticker is a protocol with work to do once a second, off the packet
+// path (Tick runs in a goroutine of its own and must be safe for
+// concurrent use): the sealed keyring builds its next table of hints.
+type Ticker interface {
+	Tick(now time.Time)
+}

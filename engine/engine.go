@@ -44,6 +44,8 @@ type Config struct {
 	MaxDuration time.Duration // the most a knock may ask for (default 24 h)
 	CheckClient bool          // an address carried in the knock must be the packet's source
 	Replay      bool          // refuse knocks accepted before (needs Deps.Claims)
+	// Policy checks each decoded request against its user's rights.
+	Policy Policy
 	// NotBefore refuses knocks stamped at or before it: set when the replay
 	// cache was lost, so knocks it can no longer vouch for stay out.
 	NotBefore time.Time
@@ -203,6 +205,11 @@ func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
 			r.done <- e.apply(r.cfg)
 		case <-tick.C:
 			e.m.publishTracker(e.trackerStats())
+			for _, p := range e.cfg.Protocols {
+				if t, ok := p.(Ticker); ok {
+					go t.Tick(e.now()) // a table build must not stall packets
+				}
+			}
 		}
 	}
 }
@@ -277,7 +284,7 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 		return
 	}
 	p := r.proto
-	best, bestErr := knock.Reason(""), error(nil)
+	best, bestErr, bestUser := knock.Reason(""), error(nil), ""
 	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
 		req, err := e.check(p, cand, src)
 		if err == nil {
@@ -286,14 +293,19 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 			return
 		}
 		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
-			best, bestErr = rs, err
+			best, bestErr, bestUser = rs, err, req.User
 		}
 	}
 	if best == "" {
 		// Every candidate failed the first look.
 		best, bestErr = knock.ReasonMalformed, errImplausible
 	}
-	e.refuse(p.Name(), best, bestErr, src)
+	if best.Authentic() {
+		// A real knock, refused for what it asked: its ports must not
+		// make candidates with the next knock's.
+		r.tracker.Consume(src)
+	}
+	e.refuse(p.Name(), bestUser, best, bestErr, src)
 }
 
 // handleDatagram decides on a single-packet authorization datagram: the
@@ -301,9 +313,10 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 // protocol configured), and the furthest refusal is reported.
 func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.Addr) {
 	var (
-		best    knock.Reason
-		bestErr error
-		by      knock.Protocol
+		best     knock.Reason
+		bestErr  error
+		by       knock.Protocol
+		bestUser string
 	)
 	for _, dp := range dps {
 		req, err := dp.DecodeDatagram(h.Payload, src, h.Dst.Unmap(), e.now())
@@ -315,10 +328,14 @@ func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.
 			return
 		}
 		if r := knock.ReasonOf(err); best == "" || r.Stage() > best.Stage() {
-			best, bestErr, by = r, err, dp.Name()
+			best, bestErr, by, bestUser = r, err, dp.Name(), req.User
 		}
 	}
-	e.refuse(by, best, bestErr, src)
+	if best == knock.ReasonAuth {
+		e.refuseAuth(by, best, bestErr, src)
+		return
+	}
+	e.refuse(by, bestUser, best, bestErr, src)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
@@ -369,6 +386,12 @@ func (e *Engine) policy(req knock.Request, src netip.Addr) (knock.Request, error
 	if !e.cfg.NotBefore.IsZero() && !req.Stamp.IsZero() && !req.Stamp.After(e.cfg.NotBefore) {
 		return req, knock.Refuse(knock.ReasonStale, fmt.Errorf("the knock is stamped %s, before %s: the replay cache was lost and cannot vouch for older knocks", req.Stamp.Format(time.RFC3339), e.cfg.NotBefore.Format(time.RFC3339)))
 	}
+	if e.cfg.Policy != nil {
+		var err error
+		if req, err = e.cfg.Policy.Admit(req, src, e.now()); err != nil {
+			return req, err
+		}
+	}
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
 		return req, knock.Refuse(knock.ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))
 	}
@@ -416,6 +439,9 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	if dur > e.cfg.MaxDuration {
 		dur = e.cfg.MaxDuration
 	}
+	if req.Limit > 0 && dur > req.Limit {
+		dur = req.Limit
+	}
 	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: e.cfg.Replay && !e.cfg.DryRun}
 	for _, p := range e.grantPorts(req) {
 		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: p.Proto, Port: p.Port, Duration: dur, Fields: req.Fields})
@@ -423,7 +449,20 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	e.acts.submit(d)
 }
 
-func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {
+// refuseAuth refuses a datagram that failed authentication: a wrong key,
+// or someone guessing. It is worth a line at the default level, with the
+// source in a stable form for fail2ban (examples/fail2ban), within the
+// rate limit. Span candidates that fail authentication are not: a knock's
+// candidates that skip packets fail it in the normal course of things.
+func (e *Engine) refuseAuth(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {
+	e.m.rejected(reason).Inc()
+	if !e.limiter.allow() {
+		return
+	}
+	e.log.Warn("knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
+}
+
+func (e *Engine) refuse(p knock.Protocol, user string, reason knock.Reason, err error, src netip.Addr) {
 	e.m.rejected(reason).Inc()
 	// Failures before authentication are what every stray packet and
 	// every flood produces: debug only. Later ones passed the key, which
@@ -435,7 +474,11 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
 		return
 	}
-	e.log.Log(context.Background(), level, "knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
+	attrs := []any{"protocol", p, "reason", reason, "src", src}
+	if user != "" {
+		attrs = append(attrs, "user", user)
+	}
+	e.log.Log(context.Background(), level, "knock rejected", append(attrs, "err", err)...)
 }
 
 // candidates yields the tails of queue worth decoding: for each length
@@ -513,3 +556,24 @@ func (w *window) emit() bool {
 // SetFirewall swaps the firewall: changes decided from now on go to fw.
 // The caller has set fw up; grants in the kernel are untouched.
 func (e *Engine) SetFirewall(fw Firewall) { e.acts.setFirewall(fw) }
+
+// Grants lists the grants this engine made that are still in force.
+func (e *Engine) Grants() []Grant { return e.acts.list() }
+
+// Revoke ends at once every grant in force that match selects, in order
+// with the knocks decided before, and says how many it ended. Run must be
+// running (or, in tests, nothing else may be).
+func (e *Engine) Revoke(ctx context.Context, match func(Grant) bool) (int, error) {
+	r := &revocation{match: match, done: make(chan revoked, 1)}
+	select {
+	case e.acts.queue <- decision{revoke: r}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case res := <-r.done:
+		return res.n, res.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}

@@ -18,6 +18,11 @@ import (
 // window.
 type Protocol struct {
 	Codec *Codec
+	// Users, when set, are the users' codecs: the same format, cipher and
+	// span as Codec, each with its user's key. A candidate is tried under
+	// each key in turn (the legacy knock has nothing that names its
+	// user), so the cost of a candidate grows with the number of users.
+	Users []UserCodec
 	// TimeField is the field that carries the minutes to stay open, such
 	// as "FLAG0" (the prototype's TIME); "" for the configured default.
 	// A value of 0 closes the port.
@@ -30,6 +35,12 @@ type Protocol struct {
 	ReplayTTL time.Duration
 	// Location is the time zone of THIS* fields (the clock's when nil).
 	Location *time.Location
+}
+
+// UserCodec is one user's legacy codec.
+type UserCodec struct {
+	User  string
+	Codec *Codec
 }
 
 // FieldError is a Protocol configuration CheckFields refused, with the
@@ -86,7 +97,7 @@ func (l *Protocol) Plausible([]uint16, int) bool { return true }
 
 // Decode implements engine.SpanProtocol.
 func (l *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.Request, error) {
-	tr, err := l.Codec.DecodeTrace(ports)
+	tr, user, err := l.decode(ports)
 	if err != nil {
 		return knock.Request{}, knock.Refuse(legacyReason(err), err)
 	}
@@ -98,7 +109,7 @@ func (l *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.
 	if f.HasTime() && !f.Fresh(v, now, l.Window) {
 		return knock.Request{}, knock.Refuse(knock.ReasonStale, fmt.Errorf("the knock's time fields are more than %s from the daemon's clock", l.Window))
 	}
-	req := knock.Request{Protocol: knock.Legacy, Client: src, Port: uint16(v.Port), Fields: FieldMap(f, v)}
+	req := knock.Request{Protocol: knock.Legacy, User: user, Client: src, Port: uint16(v.Port), Fields: FieldMap(f, v)}
 	if f.Has(format.Client) {
 		req.Client, req.ClientInKnock = v.Client, true
 	}
@@ -120,6 +131,26 @@ func (l *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.
 		req.Stamp = now // within the window of the fields' time
 	}
 	return req, nil
+}
+
+// decode tries the candidate under the single key, or under each user's
+// key, and returns the furthest failure when none decodes.
+func (l *Protocol) decode(ports []uint16) (Trace, string, error) {
+	if len(l.Users) == 0 {
+		tr, err := l.Codec.DecodeTrace(ports)
+		return tr, "", err
+	}
+	var best error
+	for _, u := range l.Users {
+		tr, err := u.Codec.DecodeTrace(ports)
+		if err == nil {
+			return tr, u.User, nil
+		}
+		if best == nil || legacyReason(err).Stage() > legacyReason(best).Stage() {
+			best = err
+		}
+	}
+	return Trace{}, "", best
 }
 
 func legacyReason(err error) knock.Reason {

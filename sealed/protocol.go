@@ -12,9 +12,12 @@ import (
 // Protocol is the sealed knock as the daemon's engine reads it: over a
 // port span, and as single-packet authorization datagrams.
 type Protocol struct {
-	Key    *Key
-	Span   *portspan.Span
-	Window time.Duration // clock skew allowed (default DefaultWindow)
+	// Keyring opens the knocks of the daemon's users, version 2 and (for
+	// one user) version 1. When nil, Key opens version 1 knocks alone.
+	Keyring *Keyring
+	Key     *Key
+	Span    *portspan.Span
+	Window  time.Duration // clock skew allowed (default DefaultWindow)
 	// SPA is the UDP port of single-packet authorization; 0 turns it off.
 	SPA uint16
 }
@@ -82,13 +85,22 @@ func (d *Protocol) open(b []byte, src netip.Addr, now time.Time) (knock.Request,
 	if w == 0 {
 		w = DefaultWindow
 	}
-	m, err := OpenFrom(d.Key, b, src, now, w)
+	var (
+		m   Message
+		err error
+	)
+	if d.Keyring != nil {
+		w = d.Keyring.Window()
+		m, err = d.Keyring.Open(b, src, now)
+	} else {
+		m, err = OpenFrom(d.Key, b, src, now, w)
+	}
 	if err != nil {
 		return knock.Request{}, knock.Refuse(ReasonOf(err), err)
 	}
 	req := knock.Request{
-		Protocol: knock.Sealed,
-		Client:   m.Client, ClientInKnock: !m.Implicit, Port: m.Port, Proto: knock.Proto(m.Proto),
+		Protocol: knock.Sealed, User: m.User,
+		Client: m.Client, ClientInKnock: !m.Implicit, Port: m.Port, Proto: knock.Proto(m.Proto),
 		Duration: m.Duration, Close: m.Close, ReplayUntil: m.Expires(w), Stamp: m.Time,
 		Fields: map[string]string{
 			"client": m.Client.String(), "port": strconv.Itoa(int(m.Port)), "proto": m.Proto,
@@ -113,4 +125,12 @@ func ReasonOf(err error) knock.Reason {
 		return knock.ReasonStale
 	}
 	return knock.ReasonMalformed
+}
+
+// Tick implements engine.Ticker: the keyring builds the hint tables of
+// the coming time buckets ahead of the packets that need them.
+func (d *Protocol) Tick(now time.Time) {
+	if d.Keyring != nil {
+		d.Keyring.Advance(now)
+	}
 }

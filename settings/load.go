@@ -19,9 +19,12 @@ type Value struct {
 
 // Set is the raw parameters of one program, before typing.
 type Set struct {
-	prog     Program
-	vals     map[string]Value
-	File     string   // the configuration file read, "" if none
+	prog Program
+	vals map[string]Value
+	File string // the configuration file read, "" if none
+	// Users are the file's <user NAME> blocks, in file order, for the
+	// daemon's users package to type; the knockclient ignores them.
+	Users    []*conffile.Block
 	Ignore   []string // keys of the other program, seen and ignored
 	searched []string // where the file was looked for, when -conf was not given
 }
@@ -166,7 +169,16 @@ func (s *Set) readBlock(b *conffile.Block, seen map[string]conffile.Pos) error {
 				}
 				continue
 			}
-			return &conffile.Error{Pos: it.Pos, Msg: fmt.Sprintf("unexpected block <%s>: the only blocks are <profile NAME> at the top level", it.Block.Name)}
+			if it.Block.Name == "user" && b.Name == "" {
+				if !it.Block.Named || it.Block.Label == "" {
+					return &conffile.Error{Pos: it.Pos, Msg: "a user block needs a name: <user NAME>"}
+				}
+				if s.prog&Daemon != 0 {
+					s.Users = append(s.Users, it.Block)
+				}
+				continue
+			}
+			return &conffile.Error{Pos: it.Pos, Msg: fmt.Sprintf("unexpected block <%s>: the only blocks are <profile NAME> and <user NAME> at the top level", it.Block.Name)}
 		}
 		if err := s.setFromFile(it, seen); err != nil {
 			return err

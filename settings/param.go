@@ -69,6 +69,8 @@ var params = []Param{
 	{Name: "kdfthreads", Kind: Int, For: Both, Default: "4", Help: "sealed: Argon2id parallelism"},
 	{Name: "kdfsalt", For: Both, Default: "knock sealed v1", Help: "sealed: salt for the passphrase KDF, not secret; both ends must agree; set your own"},
 	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Help: "sealed: UDP port of single-packet authorization"},
+	{Name: "server", For: Both, Help: "sealed: the name of the gate a knock is for, bound into version 2 knocks so that one captured on its way to this host opens no other; gates of a fleet may share one"},
+	{Name: "user", For: Client, Help: "sealed: your user name on a daemon with several users (sends version 2 knocks)"},
 	{Name: "window", Kind: Seconds, For: Both, Default: "60", Help: "how far a knock's time may be from the daemon's clock (client: for -decode)"},
 
 	// What a knock asks for (client), and what may be granted (daemon).
@@ -116,6 +118,9 @@ var params = []Param{
 	{Name: "maxsources", Kind: Int, For: Daemon, Default: "262144", Help: "sources seen once that are tracked (memory is fixed)"},
 	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Help: "sources seen repeatedly that are tracked, with their knock queues"},
 
+	// Daemon: operations.
+	{Name: "controlsocket", For: Daemon, Default: "/run/knockdaemon/control.sock", Help: "the unix socket -list and -revoke reach the running daemon through; only its owner (root) may use it"},
+
 	// Daemon: firewall.
 	{Name: "firewall", For: Daemon, Default: "nft", Help: "nft, iptables or command"},
 	{Name: "nftmode", For: Daemon, Default: "own", Help: "nft: own (the daemon's own table guards the ports) or existing (sets in your table)"},
@@ -141,6 +146,9 @@ var params = []Param{
 	{Name: "from", For: Daemon, CLIOnly: true, Help: "with -decode: the source address the sequence came from (default: the knock's CLIENT)"},
 	{Name: "keygen", Kind: Bool, For: Client, CLIOnly: true, Help: "write a new random key for the sealed mode and exit"},
 	{Name: "uninstall", Kind: Bool, For: Daemon, CLIOnly: true, Help: "remove the daemon's firewall table and exit"},
+	{Name: "list", Kind: Bool, For: Daemon, CLIOnly: true, Help: "print the running daemon's grants (user, address, port, opened, expires) and exit"},
+	{Name: "revoke", For: Daemon, CLIOnly: true, Help: "end at once every grant of a user (a name) or of an address, in the running daemon, and exit"},
+	{Name: "json", Kind: Bool, For: Daemon, CLIOnly: true, Help: "with -list: print JSON, for scripts"},
 	{Name: "h", Kind: Bool, For: Both, CLIOnly: true, Help: "brief usage"},
 	{Name: "man", Kind: Bool, For: Both, CLIOnly: true, Help: "the full manual"},
 	{Name: "version", Kind: Bool, For: Both, CLIOnly: true, Help: "print the version and exit"},

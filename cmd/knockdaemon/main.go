@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/portknock/knock/daemon"
@@ -62,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if set.Int("debug") >= 2 {
 		daemon.DumpSettings(stderr, set)
 	}
-	for _, name := range []string{"decode", "from"} {
+	for _, name := range []string{"decode", "from", "revoke"} {
 		if set.IsSet(name) && set.String(name) == "" {
 			// An empty argument is most often a failed command
 			// substitution: never take it for "not given".
@@ -75,6 +76,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if set.Bool("uninstall") {
 		return uninstall(set, stdout, stderr)
+	}
+	if set.Bool("list") || set.IsSet("revoke") {
+		return control(set, stdout, stderr)
 	}
 	d, err := daemon.New(set, daemon.Options{Stderr: stderr})
 	if err != nil {
@@ -186,4 +190,51 @@ after a valid knock. Every setting of the file can be given as -NAME VALUE;
   -man           the full manual
   -version       the version
 `)
+}
+
+// control asks the running daemon for its grants (-list) or to end some
+// (-revoke), through its control socket.
+func control(set *settings.Set, stdout, stderr io.Writer) int {
+	path := set.Path("controlsocket")
+	if set.IsSet("revoke") {
+		rep, err := daemon.Control(path, daemon.ControlRequest{Op: "revoke", Who: set.String("revoke")})
+		if err != nil {
+			fmt.Fprintf(stderr, "knockdaemon: -revoke: %v\n", err)
+			return exitRunning
+		}
+		fmt.Fprintf(stdout, "knockdaemon: %d grant(s) of %s ended\n", rep.Revoked, set.String("revoke"))
+		return exitOK
+	}
+	rep, err := daemon.Control(path, daemon.ControlRequest{Op: "list"})
+	if err != nil {
+		fmt.Fprintf(stderr, "knockdaemon: -list: %v\n", err)
+		return exitRunning
+	}
+	if set.Bool("json") {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if rep.Grants == nil {
+			rep.Grants = []daemon.GrantInfo{}
+		}
+		enc.Encode(rep.Grants)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "USER\tADDRESS\tPORT\tPROTOCOL\tOPENED\tEXPIRES")
+	for _, g := range rep.Grants {
+		user, opened := g.User, "-"
+		if user == "" {
+			user = "?" // made before the daemon started
+		}
+		if !g.Opened.IsZero() {
+			opened = g.Opened.Local().Format(time.DateTime)
+		}
+		proto := g.Protocol
+		if proto == "" {
+			proto = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", user, g.Addr, g.Port, proto, opened, g.Expires.Local().Format(time.DateTime))
+	}
+	tw.Flush()
+	return exitOK
 }
