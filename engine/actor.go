@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -24,8 +25,8 @@ type decision struct {
 
 // actor claims and applies decisions in their own goroutine, in the order
 // they were made, so that neither a slow replay store nor a slow firewall
-// ever stalls the decision path. It also keeps the grants it made, for the
-// "grants open" gauge.
+// ever stalls the decision path. It also keeps the grants it made, to
+// tell an opened grant from an extended one and to log when one ends.
 type actor struct {
 	fwMu    sync.Mutex
 	fw      Firewall
@@ -37,8 +38,37 @@ type actor struct {
 	limiter *logLimiter // the actor's own: the decision loop owns the other
 
 	mu     sync.Mutex
-	grants map[grantKey]time.Time // expiry
+	grants map[grantKey]grantInfo
+
+	listMu   sync.Mutex // guards the count of the firewall's grants, cached
+	listN    int
+	listOK   bool
+	listWhen time.Time // when the cached list was read
 }
+
+// grantInfo is what the actor remembers of a grant it made.
+type grantInfo struct {
+	expires  time.Time
+	protocol knock.Protocol
+	user     string
+}
+
+// lister is a firewall that lists the grants in force, as every
+// firewall.Backend does; the fakes of some tests do not.
+type lister interface {
+	Grants(ctx context.Context) ([]firewall.Grant, error)
+}
+
+const (
+	// listCache is how long the firewall's list of grants serves the
+	// "grants open" gauge before it is read again; listTimeout bounds a
+	// reading, so a stuck firewall cannot stall a scrape.
+	listCache   = 2 * time.Second
+	listTimeout = 2 * time.Second
+	// endedEvery is how often the grants the actor made are compared with
+	// the firewall's, to log the ones that ended.
+	endedEvery = 5 * time.Second
+)
 
 type grantKey struct {
 	addr  netip.Addr
@@ -48,7 +78,7 @@ type grantKey struct {
 
 func newActor(fw Firewall, claims Claims, log *slog.Logger, m *Metrics, now func() time.Time) *actor {
 	a := &actor{fw: fw, claims: claims, log: log, m: m, now: now, queue: make(chan decision, 1024),
-		grants: map[grantKey]time.Time{}, limiter: newLogLimiter(now, 20)}
+		grants: map[grantKey]grantInfo{}, limiter: newLogLimiter(now, 20)}
 	m.setGrants(a.open)
 	return a
 }
@@ -59,17 +89,21 @@ func (a *actor) submit(d decision) {
 	select {
 	case a.queue <- d:
 	default:
-		a.m.ActionsDropped.Inc()
+		a.m.actionsDropped.Inc()
 		a.log.Error("knock dropped: the firewall or the replay cache is not keeping up", "client", d.req.Client, "port", d.req.Port)
 	}
 }
 
 // run applies decisions until ctx ends, then those already queued.
 func (a *actor) run(ctx context.Context) {
+	t := time.NewTicker(endedEvery)
+	defer t.Stop()
 	for {
 		select {
 		case d := <-a.queue:
 			a.apply(d)
+		case <-t.C:
+			a.checkEnded()
 		case <-ctx.Done():
 			a.drain()
 			return
@@ -101,19 +135,19 @@ func (a *actor) apply(d decision) {
 		if err != nil {
 			// Fail closed: a knock that could not be remembered could be
 			// replayed, so it opens nothing.
-			a.m.rejected(knock.ReasonReplay).Inc()
+			a.m.reject(req.Protocol, knock.ReasonReplay, req)
 			a.log.Error("knock refused: the replay cache cannot record it", "protocol", req.Protocol, "src", d.src, "err", err)
 			return
 		}
 		if !fresh {
-			a.m.rejected(knock.ReasonReplay).Inc()
+			a.m.reject(req.Protocol, knock.ReasonReplay, req)
 			if a.limiter.allow() {
-				a.log.Warn("knock rejected", "protocol", req.Protocol, "reason", knock.ReasonReplay, "src", d.src, "err", errReplayed)
+				a.log.Warn("knock rejected", "protocol", req.Protocol, "reason", knock.ReasonReplay, "user", req.User, "src", d.src, "err", errReplayed)
 			}
 			return
 		}
 	}
-	a.m.Accepted.Inc()
+	a.m.accept(req)
 	verb := "open"
 	if req.Close {
 		verb = "close"
@@ -122,35 +156,53 @@ func (a *actor) apply(d decision) {
 		a.log.Info("knock accepted", "protocol", req.Protocol, "user", req.User, "action", verb, "src", d.src, "client", g.Addr,
 			"port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "duration", g.Duration, "dry_run", d.dryRun)
 		if !d.dryRun {
-			a.change(ctx, g, req.Close, d.at)
+			a.change(ctx, d, g)
 		}
 	}
 }
 
-func (a *actor) change(ctx context.Context, g firewall.Grant, close bool, at time.Time) {
+func (a *actor) change(ctx context.Context, d decision, g firewall.Grant) {
 	a.fwMu.Lock()
 	fw := a.fw
 	a.fwMu.Unlock()
+	req := d.req
+	port := knock.Port{Proto: g.Proto, Port: g.Port}.String()
 	var err error
-	if close {
+	if req.Close {
 		err = fw.Close(ctx, g)
 	} else {
 		err = fw.Open(ctx, g)
 	}
 	if err != nil {
-		a.m.rejected(knock.ReasonFirewall).Inc()
-		a.log.Error("firewall change failed", "client", g.Addr, "port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "close", close, "err", err)
+		a.m.reject(req.Protocol, knock.ReasonFirewall, req)
+		a.log.Error("firewall change failed", "user", req.User, "client", g.Addr, "port", port, "close", req.Close, "err", err)
 		return
 	}
-	a.m.Latency.observe(a.now().Sub(at))
+	a.m.change.Observe(a.now().Sub(d.at).Seconds())
 	k := grantKey{g.Addr, g.Proto, g.Port}
+	now := a.now()
 	a.mu.Lock()
-	if close {
+	old, had := a.grants[k]
+	had = had && now.Before(old.expires)
+	if req.Close {
 		delete(a.grants, k)
 	} else {
-		a.grants[k] = a.now().Add(g.Duration)
+		a.grants[k] = grantInfo{expires: now.Add(g.Duration), protocol: req.Protocol, user: req.User}
 	}
 	a.mu.Unlock()
+	// One line per grant a valid knock makes: a holder of a key is no
+	// flood, but the limit keeps one from becoming one.
+	if !a.limiter.allow() {
+		return
+	}
+	switch {
+	case req.Close:
+		a.log.Info("grant closed by a closing knock", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port)
+	case had:
+		a.log.Info("grant extended by a repeated knock", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port, "duration", g.Duration)
+	default:
+		a.log.Info("grant opened", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port, "duration", g.Duration)
+	}
 }
 
 // setFirewall swaps the backend for the changes that follow.
@@ -160,15 +212,72 @@ func (a *actor) setFirewall(fw Firewall) {
 	a.fwMu.Unlock()
 }
 
-// open counts the grants in force, forgetting expired ones.
+// open counts the grants in force for the "grants open" gauge: as the
+// firewall lists them, so that grants a previous run made count too,
+// read at most every listCache; as the actor made them when the firewall
+// cannot list them.
 func (a *actor) open() float64 {
+	a.listMu.Lock()
+	defer a.listMu.Unlock()
+	if now := a.now(); a.listWhen.IsZero() || now.Sub(a.listWhen) >= listCache || now.Before(a.listWhen) {
+		grants, err := a.list()
+		a.listN, a.listOK, a.listWhen = len(grants), err == nil, now
+	}
+	if a.listOK {
+		return float64(a.listN)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := a.now()
-	for k, exp := range a.grants {
-		if !now.Before(exp) {
-			delete(a.grants, k)
+	n, now := 0, a.now()
+	for _, gi := range a.grants {
+		if now.Before(gi.expires) {
+			n++
 		}
 	}
-	return float64(len(a.grants))
+	return float64(n)
+}
+
+var errNoList = errors.New("the firewall cannot list its grants")
+
+// list reads the firewall's grants.
+func (a *actor) list() ([]firewall.Grant, error) {
+	a.fwMu.Lock()
+	l, ok := a.fw.(lister)
+	a.fwMu.Unlock()
+	if !ok {
+		return nil, errNoList
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	return l.Grants(ctx)
+}
+
+// checkEnded logs the grants the actor made that ended: those the
+// firewall no longer lists (it ended them on time, or someone removed
+// them), or, when it cannot list them, those whose time is up. It runs
+// in the actor's goroutine, after every change so far, so a grant just
+// opened is in the list it reads.
+func (a *actor) checkEnded() {
+	grants, err := a.list()
+	listed := err == nil
+	if err != nil && !errors.Is(err, errNoList) && a.limiter.allow() {
+		a.log.Warn("cannot list the firewall's grants to see which ended", "err", err)
+	}
+	in := make(map[grantKey]bool, len(grants))
+	for _, g := range grants {
+		in[grantKey{g.Addr.Unmap(), g.Proto, g.Port}] = true
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, gi := range a.grants {
+		if (listed && in[k]) || (!listed && now.Before(gi.expires)) {
+			continue
+		}
+		delete(a.grants, k)
+		if a.limiter.allow() {
+			a.log.Info("grant ended", "protocol", gi.protocol, "user", gi.user, "client", k.addr,
+				"port", knock.Port{Proto: k.proto, Port: k.port}.String(), "on_time", !now.Before(gi.expires))
+		}
+	}
 }

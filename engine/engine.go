@@ -97,7 +97,17 @@ type Engine struct {
 	acts     *actor
 	reloads  chan reload
 	limiter  *logLimiter
+
+	// What the operator reads in a line a minute rather than a line a
+	// packet: see summarize.
+	summaryAt           time.Time
+	outside             int
+	wrongKey, slowKnock quota
 }
+
+// Lines a minute logged one by one before the rest go into the minute's
+// summary: knocks with a wrong key, knocks sent too slowly.
+const perMinute = 5
 
 type reload struct {
 	cfg  Config
@@ -136,6 +146,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		trackers: d.Trackers, claims: d.Claims, log: d.Log, now: d.Now,
 		m: d.Metrics, reloads: make(chan reload), limiter: newLogLimiter(d.Now, 20),
+		summaryAt: d.Now(), wrongKey: quota{burst: perMinute}, slowKnock: quota{burst: perMinute},
 	}
 	if err := e.route(cfg); err != nil {
 		return nil, err
@@ -202,7 +213,9 @@ func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
 		case r := <-e.reloads:
 			r.done <- e.apply(r.cfg)
 		case <-tick.C:
-			e.m.publishTracker(e.trackerStats())
+			s := e.trackerStats()
+			e.m.publishTracker(s.Probation, s.Active)
+			e.summarize()
 		}
 	}
 }
@@ -246,11 +259,9 @@ func (e *Engine) apply(cfg Config) error {
 	return nil
 }
 
-var errImplausible = errors.New("the knock's first bytes cannot start a knock")
-
 // Handle decides on one hit. Run calls it; tests may call it directly.
 func (e *Engine) Handle(h source.Hit) {
-	e.m.Hits.Inc()
+	e.m.hits.Inc()
 	src := h.Src.Unmap()
 	if h.Proto == knock.UDP && h.Payload != nil {
 		if dps, ok := e.dgrams[h.Port]; ok {
@@ -264,7 +275,31 @@ func (e *Engine) Handle(h source.Hit) {
 			return
 		}
 	}
-	e.m.OutsideSpan.Inc()
+	e.m.outsideSpan.Inc()
+	e.outside++
+}
+
+// summarize logs, once a minute, what is counted per packet but worth a
+// line only in sum: hits outside the knock span (a client knocking on
+// ports the daemon does not watch, after a change of span or key file),
+// and the lines the per-minute quotas held back.
+func (e *Engine) summarize() {
+	now := e.now()
+	if now.Sub(e.summaryAt) < time.Minute {
+		return
+	}
+	e.summaryAt = now
+	if e.outside > 0 {
+		e.log.Info(fmt.Sprintf("%d packets to ports outside the knock span in the last minute", e.outside),
+			"hint", "a client knocking on a span or datagram port this daemon does not watch")
+		e.outside = 0
+	}
+	if n := e.wrongKey.reset(); n > 0 {
+		e.log.Warn(fmt.Sprintf("%d more knocks with a wrong key in the last minute", n))
+	}
+	if n := e.slowKnock.reset(); n > 0 {
+		e.log.Info(fmt.Sprintf("%d more knocks sent too slowly in the last minute", n))
+	}
 }
 
 func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
@@ -272,12 +307,23 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	if at.IsZero() {
 		at = e.now()
 	}
+	before := r.tracker.Stats()
 	queue := r.tracker.Add(src, h.Port, at)
+	after := r.tracker.Stats()
+	e.m.evicted.Add(float64(after.Evicted - before.Evicted))
+	if after.Expired > before.Expired {
+		e.tooSlow(r.proto.Name(), src, h.Port)
+	}
 	if len(queue) < r.lengths[0] {
+		e.m.pending.Inc()
 		return
 	}
 	p := r.proto
-	best, bestErr := knock.Reason(""), error(nil)
+	var (
+		best    knock.Reason
+		bestErr error
+		bestReq knock.Request
+	)
 	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
 		req, err := e.check(p, cand, src)
 		if err == nil {
@@ -286,14 +332,27 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 			return
 		}
 		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
-			best, bestErr = rs, err
+			best, bestErr, bestReq = rs, err, req
 		}
 	}
 	if best == "" {
-		// Every candidate failed the first look.
-		best, bestErr = knock.ReasonMalformed, errImplausible
+		// Every candidate failed the first look: a knock still arriving,
+		// or noise. Neither is a rejection, nor worth a line.
+		e.m.pending.Inc()
+		return
 	}
-	e.refuse(p.Name(), best, bestErr, src)
+	e.refuse(p.Name(), best, bestErr, src, bestReq)
+}
+
+// tooSlow notes a queue the tracker restarted because its next packet
+// came after knocktimeout: a knock sent too slowly (a client pausing
+// between packets, a lossy path retrying), or a source coming back.
+func (e *Engine) tooSlow(p knock.Protocol, src netip.Addr, port uint16) {
+	e.m.slow.Inc()
+	if e.slowKnock.allow() {
+		e.log.Info("knock sent too slowly: its next packet came after the knock timeout, and the knock starts over",
+			"protocol", p, "src", src, "port", port, "timeout", e.trackers.Defaulted().Timeout)
+	}
 }
 
 // handleDatagram decides on a single-packet authorization datagram: the
@@ -303,6 +362,7 @@ func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.
 	var (
 		best    knock.Reason
 		bestErr error
+		bestReq knock.Request
 		by      knock.Protocol
 	)
 	for _, dp := range dps {
@@ -315,10 +375,10 @@ func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.
 			return
 		}
 		if r := knock.ReasonOf(err); best == "" || r.Stage() > best.Stage() {
-			best, bestErr, by = r, err, dp.Name()
+			best, bestErr, bestReq, by = r, err, req, dp.Name()
 		}
 	}
-	e.refuse(by, best, bestErr, src)
+	e.refuse(by, best, bestErr, src, bestReq)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
@@ -423,11 +483,21 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	e.acts.submit(d)
 }
 
-func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {
-	e.m.rejected(reason).Inc()
-	// Failures before authentication are what every stray packet and
-	// every flood produces: debug only. Later ones passed the key, which
-	// deserves the operator's eye, within a rate limit.
+// refuse counts and logs a refused knock. req is what decoding read of
+// it, empty when it failed before.
+func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr, req knock.Request) {
+	e.m.reject(p, reason, req)
+	if wrongKey(reason) {
+		// Whatever got this far looked like a knock: an operator wants to
+		// know of a client with an old key, within a few lines a minute.
+		if e.wrongKey.allow() {
+			e.log.Warn("knock with a wrong key: it failed authentication", "protocol", p, "reason", reason, "src", src, "err", err)
+		}
+		return
+	}
+	// Other failures before authentication are what strays and floods
+	// produce: debug only. Later ones passed the key, which deserves the
+	// operator's eye, within a rate limit.
 	level := slog.LevelDebug
 	if reason.Authentic() {
 		level = slog.LevelWarn
@@ -435,7 +505,18 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
 		return
 	}
-	e.log.Log(context.Background(), level, "knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
+	args := []any{"protocol", p, "reason", reason, "src", src, "err", err}
+	if req.User != "" {
+		args = append(args, "user", req.User)
+	}
+	e.log.Log(context.Background(), level, "knock rejected", args...)
+}
+
+// wrongKey reports whether a knock refused for r failed authentication:
+// decryption (the legacy knock's padding), the tag or HMAC, or the
+// legacy knock's checksum, which a wrong key breaks.
+func wrongKey(r knock.Reason) bool {
+	return r == knock.ReasonDecrypt || r == knock.ReasonAuth || r == knock.ReasonChecksum
 }
 
 // candidates yields the tails of queue worth decoding: for each length
