@@ -187,6 +187,9 @@ func (e *Engine) route(cfg Config) error {
 		}
 	}
 	e.spans, e.dgrams = spans, dgrams
+	for _, p := range cfg.Protocols {
+		e.m.zero(p.Name())
+	}
 	return nil
 }
 

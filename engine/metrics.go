@@ -113,6 +113,15 @@ func userLabel(req knock.Request) string {
 	return req.User
 }
 
+// zero creates the series of a protocol's knocks at zero, so that the
+// first refusal is an increase a query sees, not a series appearing.
+func (m *Metrics) zero(p knock.Protocol) {
+	m.accepted.WithLabelValues(string(p), "")
+	for _, r := range knock.Reasons {
+		m.rejected.WithLabelValues(string(p), string(r), "")
+	}
+}
+
 func (m *Metrics) reject(p knock.Protocol, reason knock.Reason, req knock.Request) {
 	m.rejected.WithLabelValues(string(p), string(reason), userLabel(req)).Inc()
 }
