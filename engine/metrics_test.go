@@ -16,6 +16,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/source"
 )
 
@@ -239,5 +240,23 @@ func TestUserLabel(t *testing.T) {
 		if got := userLabel(tc.req); got != tc.want {
 			t.Errorf("userLabel(%q, %q) = %q, want %q", tc.req.Protocol, tc.req.User, got, tc.want)
 		}
+	}
+}
+
+// Sealed knocks in progress pass no first look: a hundred clean knocks
+// are a hundred acceptances and no rejection.
+func TestSealedKnocksInProgressAreNoRejections(t *testing.T) {
+	r, key, span := sealedRig(t)
+	for i := range 100 {
+		src := netip.AddrFrom4([4]byte{10, 77, 0, byte(1 + i)})
+		msg := sealMsg(t, key, sealed.Message{Client: src, Port: 22, Proto: "tcp", Duration: 10 * time.Minute, Time: r.clk.t, Nonce: uint16(i + 1)})
+		r.knock(src.String(), sealed.Encode(span, msg)...)
+	}
+	var rejected uint64
+	for _, reason := range knock.Reasons {
+		rejected += r.e.m.Rejected(reason)
+	}
+	if r.e.m.Accepted() != 100 || rejected != 0 {
+		t.Fatalf("100 clean sealed knocks: %d accepted, %d rejected", r.e.m.Accepted(), rejected)
 	}
 }
