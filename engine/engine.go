@@ -313,7 +313,9 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	before := r.tracker.Stats()
 	queue := r.tracker.Add(src, h.Port, at)
 	after := r.tracker.Stats()
-	e.m.evicted.Add(float64(after.Evicted - before.Evicted))
+	if after.Evicted > before.Evicted {
+		e.m.evicted.Add(float64(after.Evicted - before.Evicted))
+	}
 	if after.Expired > before.Expired {
 		e.tooSlow(r.proto.Name(), src, h.Port)
 	}
@@ -344,7 +346,7 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 		e.m.pending.Inc()
 		return
 	}
-	e.refuse(p.Name(), best, bestErr, src, bestReq)
+	e.refuse(p.Name(), best, bestErr, src, h.Port, bestReq)
 }
 
 // tooSlow notes a queue the tracker restarted because its next packet
@@ -353,7 +355,7 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 func (e *Engine) tooSlow(p knock.Protocol, src netip.Addr, port uint16) {
 	e.m.slow.Inc()
 	if e.slowKnock.allow() {
-		e.log.Info("knock sent too slowly: its next packet came after the knock timeout, and the knock starts over",
+		e.log.Info("knock sent too slowly: a source's next packet came after the knock timeout, and its knock starts over",
 			"protocol", p, "src", src, "port", port, "timeout", e.trackers.Defaulted().Timeout)
 	}
 }
@@ -381,7 +383,7 @@ func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.
 			best, bestErr, bestReq, by = r, err, req, dp.Name()
 		}
 	}
-	e.refuse(by, best, bestErr, src, bestReq)
+	e.refuse(by, best, bestErr, src, h.Port, bestReq)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
@@ -486,15 +488,16 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	e.acts.submit(d)
 }
 
-// refuse counts and logs a refused knock. req is what decoding read of
-// it, empty when it failed before.
-func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr, req knock.Request) {
+// refuse counts and logs a refused knock, whose last packet came from
+// src to port. req is what decoding read of it, empty when it failed
+// before.
+func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr, port uint16, req knock.Request) {
 	e.m.reject(p, reason, req)
 	if wrongKey(reason) {
 		// Whatever got this far looked like a knock: an operator wants to
 		// know of a client with an old key, within a few lines a minute.
 		if e.wrongKey.allow() {
-			e.log.Warn("knock with a wrong key: it failed authentication", "protocol", p, "reason", reason, "src", src, "err", err)
+			e.log.Warn("knock with a wrong key: it failed authentication", "protocol", p, "reason", reason, "src", src, "port", port, "err", err)
 		}
 		return
 	}
@@ -508,7 +511,7 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
 		return
 	}
-	args := []any{"protocol", p, "reason", reason, "src", src, "err", err}
+	args := []any{"protocol", p, "reason", reason, "src", src, "port", port, "err", err}
 	if req.User != "" {
 		args = append(args, "user", req.User)
 	}
