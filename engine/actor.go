@@ -90,7 +90,7 @@ func (a *actor) submit(d decision) {
 	case a.queue <- d:
 	default:
 		a.m.actionsDropped.Inc()
-		a.log.Error("knock dropped: the firewall or the replay cache is not keeping up", "client", d.req.Client, "port", d.req.Port)
+		a.log.Error("knock dropped: the firewall or the replay cache is not keeping up", "protocol", d.req.Protocol, "user", d.req.User, "client", d.req.Client, "port", d.req.Port)
 	}
 }
 
