@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ type LogConfig struct {
 // Load reads everything knockdaemon needs from set, checking each value
 // against its setting. It opens nothing and changes nothing.
 func Load(set *settings.Set) (*Config, error) {
-	c := &Config{Ignored: set.Ignore, Test: set.Bool("test"), Metrics: set.String("metrics"), Control: set.Path("controlsocket")}
+	c := &Config{Ignored: set.Ignore, Test: set.Bool("test"), Metrics: set.String("metrics"), Control: ControlPath(set)}
 	var err error
 	if c.Engine, err = loadEngine(set); err != nil {
 		return nil, err
@@ -645,4 +646,17 @@ func nflogFallback(set *settings.Set) (uint16, bool) {
 		g = 7
 	}
 	return uint16(g), set.Bool("silent") && !set.Bool("test")
+}
+
+// ControlPath is where the control socket of the daemon set describes
+// lives: controlsocket, or beside the replay cache, so that two daemons
+// with their own state never share one.
+func ControlPath(set *settings.Set) string {
+	if p := set.Path("controlsocket"); p != "" {
+		return p
+	}
+	if set.Bool("replay") && set.Path("replayfile") != "" {
+		return filepath.Join(filepath.Dir(set.Path("replayfile")), "control.sock")
+	}
+	return "/run/knockdaemon/control.sock"
 }

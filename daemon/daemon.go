@@ -14,18 +14,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
-	"github.com/portknock/knock/metrics"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
@@ -54,7 +53,7 @@ type Daemon struct {
 	replay  *replay.Cache
 	claims  engine.Claims
 	metrics *engine.Metrics
-	reg     *metrics.Registry
+	reg     *prometheus.Registry
 	mu      sync.Mutex // guards src for reloads
 	srcStop context.CancelFunc
 	reloads chan reloadReq
@@ -77,7 +76,7 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{set: set, cfg: cfg, opts: o, reg: &metrics.Registry{}, reloads: make(chan reloadReq)}
+	d := &Daemon{set: set, cfg: cfg, opts: o, reg: newRegistry(), reloads: make(chan reloadReq)}
 	if d.log = o.Log; d.log == nil {
 		if d.log, err = newLogger(cfg.Log, o.Stderr); err != nil {
 			return nil, set.Errorf("logto", "%w", err)
@@ -101,7 +100,7 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 		cfg.Engine.NotBefore = d.replay.Horizon()
 	}
 	d.metrics = engine.NewMetrics(d.reg)
-	d.reg.CounterMap("knockdaemon_source_events_total", "What the knock source counted: packets or lines seen, parsed, malformed, overruns.", "event", d.sourceCounters)
+	d.reg.MustRegister(sourceCollector{d.sourceCounters})
 	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
 	if err != nil {
 		return nil, err
@@ -144,7 +143,7 @@ func NewDecoder(set *settings.Set) (*Daemon, error) {
 		return nil, err
 	}
 	cfg.Engine.DryRun = true
-	d := &Daemon{set: set, cfg: cfg, reg: &metrics.Registry{}, log: slog.New(slog.DiscardHandler)}
+	d := &Daemon{set: set, cfg: cfg, reg: prometheus.NewRegistry(), log: slog.New(slog.DiscardHandler)}
 	if cfg.Replay.On {
 		d.replay, err = replay.New(cfg.Replay.File, replay.Options{Window: cfg.Replay.Window, ReadOnly: true})
 		if err != nil {
@@ -168,17 +167,6 @@ func (d *Daemon) Uninstall(ctx context.Context) error { return d.fw.Uninstall(ct
 
 // DumpSettings writes every setting with its origin, the key masked.
 func DumpSettings(w io.Writer, set *settings.Set) { dumpSettings(w, set, settings.Daemon) }
-
-// sourceCounters reads the running source's own counts.
-func (d *Daemon) sourceCounters() map[string]uint64 {
-	d.mu.Lock()
-	src := d.src
-	d.mu.Unlock()
-	if c, ok := src.(source.Counters); ok {
-		return c.Counters()
-	}
-	return nil
-}
 
 // Describe is what the daemon will do, for the start-up log and -test.
 func (d *Daemon) Describe() string {
@@ -224,6 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	go d.repair(ctx)
+	go d.watchCapture(ctx)
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.engine.Run(ctx, hits) }()
 	d.log.Info("knockdaemon started", "knock", describe(d.cfg.Engine), "runmode", d.cfg.Source.Mode, "firewall", d.cfg.Firewall.Kind, "dry_run", d.cfg.Test)
@@ -303,23 +292,6 @@ func (d *Daemon) repair(ctx context.Context) {
 			}
 		}
 	}
-}
-
-func (d *Daemon) serveMetrics(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return d.set.Errorf("metrics", "%v", err)
-	}
-	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
-		d.log.Warn("metrics are served on a non-loopback address", "addr", ln.Addr())
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", d.reg.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	go func() { <-ctx.Done(); srv.Close() }()
-	d.log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
-	return nil
 }
 
 func (d *Daemon) close() {

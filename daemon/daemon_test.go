@@ -85,7 +85,7 @@ replayfile   = %s
 	f.Close()
 	waitFor(t, "the open command", func() bool { return exists(flag) })
 	waitFor(t, "the close command, 2 s later", func() bool { return !exists(flag) })
-	if n := d.Metrics().Accepted.Value(); n != 1 {
+	if n := d.Metrics().Accepted(); n != 1 {
 		t.Fatalf("accepted %d knocks, want 1", n)
 	}
 }

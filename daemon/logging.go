@@ -31,9 +31,20 @@ func newLogger(lc LogConfig, stderr io.Writer) (*slog.Logger, error) {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if lc.Format == "json" {
+		opts.ReplaceAttr = secondsAttr
 		return slog.New(slog.NewJSONHandler(out, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(out, opts)), nil
+}
+
+// secondsAttr writes durations as seconds, a number: the JSON handler
+// would write nanoseconds, which no reader of a log expects, and the
+// text handler's "1m30s" is not a number a log pipeline can compare.
+func secondsAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+	}
+	return a
 }
 
 // dumpSettings writes every parameter with its value and origin, the key

@@ -75,7 +75,7 @@ iv         = yes
 	}
 
 	metrics := l.scrape("127.0.0.1:9477", "/metrics")
-	for _, want := range []string{"knockdaemon_knocks_accepted_total 1", "knockdaemon_grants_open 1", `knockdaemon_knocks_rejected_total{reason="decrypt"}`, `knockdaemon_source_events_total{event="hits"}`} {
+	for _, want := range []string{`knockdaemon_knocks_accepted_total{protocol="legacy",user=""} 1`, "knockdaemon_grants_open 1", `knockdaemon_knocks_rejected_total{protocol="legacy",reason="decrypt",user=""}`, "knockdaemon_hits_total", "knockdaemon_capture_overruns_total 0"} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}

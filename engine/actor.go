@@ -27,8 +27,8 @@ type decision struct {
 
 // actor claims and applies decisions in their own goroutine, in the order
 // they were made, so that neither a slow replay store nor a slow firewall
-// ever stalls the decision path. It also keeps the grants it made, for the
-// "grants open" gauge.
+// ever stalls the decision path. It also keeps the grants it made, to
+// tell an opened grant from an extended one and to log when one ends.
 type actor struct {
 	fwMu    sync.Mutex
 	fw      Firewall
@@ -41,6 +41,11 @@ type actor struct {
 
 	mu     sync.Mutex
 	grants map[grantKey]Grant
+
+	listMu   sync.Mutex // guards the count of the firewall's grants, cached
+	listN    int
+	listOK   bool
+	listWhen time.Time // when the cached list was read
 }
 
 // Grant is one grant the engine made and that is still in force.
@@ -65,6 +70,23 @@ type revoked struct {
 	err error
 }
 
+// lister is a firewall that lists the grants in force, as every
+// firewall.Backend does; the fakes of some tests do not.
+type lister interface {
+	Grants(ctx context.Context) ([]firewall.Grant, error)
+}
+
+const (
+	// listCache is how long the firewall's list of grants serves the
+	// "grants open" gauge before it is read again; listTimeout bounds a
+	// reading, so a stuck firewall cannot stall a scrape.
+	listCache   = 2 * time.Second
+	listTimeout = 2 * time.Second
+	// endedEvery is how often the grants the actor made are compared with
+	// the firewall's, to log the ones that ended.
+	endedEvery = 5 * time.Second
+)
+
 type grantKey struct {
 	addr  netip.Addr
 	proto knock.Proto
@@ -84,17 +106,21 @@ func (a *actor) submit(d decision) {
 	select {
 	case a.queue <- d:
 	default:
-		a.m.ActionsDropped.Inc()
-		a.log.Error("knock dropped: the firewall or the replay cache is not keeping up", "client", d.req.Client, "port", d.req.Port)
+		a.m.actionsDropped.Inc()
+		a.log.Error("knock dropped: the firewall or the replay cache is not keeping up", "protocol", d.req.Protocol, "user", d.req.User, "client", d.req.Client, "port", d.req.Port)
 	}
 }
 
 // run applies decisions until ctx ends, then those already queued.
 func (a *actor) run(ctx context.Context) {
+	t := time.NewTicker(endedEvery)
+	defer t.Stop()
 	for {
 		select {
 		case d := <-a.queue:
 			a.apply(d)
+		case <-t.C:
+			a.checkEnded()
 		case <-ctx.Done():
 			a.drain()
 			return
@@ -130,19 +156,19 @@ func (a *actor) apply(d decision) {
 		if err != nil {
 			// Fail closed: a knock that could not be remembered could be
 			// replayed, so it opens nothing.
-			a.m.rejected(knock.ReasonReplay).Inc()
+			a.m.reject(req.Protocol, knock.ReasonReplay, req)
 			a.log.Error("knock refused: the replay cache cannot record it", "protocol", req.Protocol, "src", d.src, "err", err)
 			return
 		}
 		if !fresh {
-			a.m.rejected(knock.ReasonReplay).Inc()
+			a.m.reject(req.Protocol, knock.ReasonReplay, req)
 			if a.limiter.allow() {
-				a.log.Warn("knock rejected", "protocol", req.Protocol, "reason", knock.ReasonReplay, "src", d.src, "err", errReplayed)
+				a.log.Warn("knock rejected", "protocol", req.Protocol, "reason", knock.ReasonReplay, "user", req.User, "src", d.src, "err", errReplayed)
 			}
 			return
 		}
 	}
-	a.m.Accepted.Inc()
+	a.m.accept(req)
 	verb := "open"
 	if req.Close {
 		verb = "close"
@@ -151,37 +177,53 @@ func (a *actor) apply(d decision) {
 		a.log.Info("knock accepted", "protocol", req.Protocol, "user", req.User, "action", verb, "src", d.src, "client", g.Addr,
 			"port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "duration", g.Duration, "dry_run", d.dryRun)
 		if !d.dryRun {
-			a.change(ctx, g, req, d.at)
+			a.change(ctx, d, g)
 		}
 	}
 }
 
-func (a *actor) change(ctx context.Context, g firewall.Grant, req knock.Request, at time.Time) {
-	close := req.Close
+func (a *actor) change(ctx context.Context, d decision, g firewall.Grant) {
 	a.fwMu.Lock()
 	fw := a.fw
 	a.fwMu.Unlock()
+	req := d.req
+	port := knock.Port{Proto: g.Proto, Port: g.Port}.String()
 	var err error
-	if close {
+	if req.Close {
 		err = fw.Close(ctx, g)
 	} else {
 		err = fw.Open(ctx, g)
 	}
 	if err != nil {
-		a.m.rejected(knock.ReasonFirewall).Inc()
-		a.log.Error("firewall change failed", "client", g.Addr, "port", knock.Port{Proto: g.Proto, Port: g.Port}.String(), "close", close, "err", err)
+		a.m.reject(req.Protocol, knock.ReasonFirewall, req)
+		a.log.Error("firewall change failed", "user", req.User, "client", g.Addr, "port", port, "close", req.Close, "err", err)
 		return
 	}
-	a.m.Latency.observe(a.now().Sub(at))
+	a.m.change.Observe(a.now().Sub(d.at).Seconds())
 	k := grantKey{g.Addr, g.Proto, g.Port}
+	now := a.now()
 	a.mu.Lock()
-	if close {
+	old, had := a.grants[k]
+	had = had && now.Before(old.Expires)
+	if req.Close {
 		delete(a.grants, k)
 	} else {
-		now := a.now()
 		a.grants[k] = Grant{User: req.User, Protocol: req.Protocol, Addr: g.Addr, Port: knock.Port{Proto: g.Proto, Port: g.Port}, Opened: now, Expires: now.Add(g.Duration)}
 	}
 	a.mu.Unlock()
+	// One line per grant a valid knock makes: a holder of a key is no
+	// flood, but the limit keeps one from becoming one.
+	if !a.limiter.allow() {
+		return
+	}
+	switch {
+	case req.Close:
+		a.log.Info("grant closed by a closing knock", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port)
+	case had:
+		a.log.Info("grant extended by a repeated knock", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port, "duration", g.Duration)
+	default:
+		a.log.Info("grant opened", "protocol", req.Protocol, "user", req.User, "client", g.Addr, "port", port, "duration", g.Duration)
+	}
 }
 
 // revokeNow closes every grant in force that match selects.
@@ -207,18 +249,17 @@ func (a *actor) revokeNow(ctx context.Context, match func(Grant) bool) revoked {
 	return out
 }
 
-// list returns the grants in force, oldest first, forgetting expired ones.
+// list returns the grants in force, oldest first (checkEnded forgets
+// the ended ones, and logs them).
 func (a *actor) list() []Grant {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
 	out := make([]Grant, 0, len(a.grants))
-	for k, g := range a.grants {
-		if !now.Before(g.Expires) {
-			delete(a.grants, k)
-			continue
+	for _, g := range a.grants {
+		if now.Before(g.Expires) {
+			out = append(out, g)
 		}
-		out = append(out, g)
 	}
 	slices.SortFunc(out, func(x, y Grant) int { return x.Opened.Compare(y.Opened) })
 	return out
@@ -231,5 +272,78 @@ func (a *actor) setFirewall(fw Firewall) {
 	a.fwMu.Unlock()
 }
 
-// open counts the grants in force.
-func (a *actor) open() float64 { return float64(len(a.list())) }
+// open counts the grants in force for the "grants open" gauge: as the
+// firewall lists them, so that grants a previous run made count too,
+// read at most every listCache; as the actor made them when the firewall
+// cannot list them.
+func (a *actor) open() float64 {
+	a.listMu.Lock()
+	defer a.listMu.Unlock()
+	if now := a.now(); a.listWhen.IsZero() || now.Sub(a.listWhen) >= listCache || now.Before(a.listWhen) {
+		grants, err := a.fwList()
+		a.listN, a.listOK, a.listWhen = len(grants), err == nil, now
+	}
+	if a.listOK {
+		return float64(a.listN)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n, now := 0, a.now()
+	for _, gi := range a.grants {
+		if now.Before(gi.Expires) {
+			n++
+		}
+	}
+	return float64(n)
+}
+
+var errNoList = errors.New("the firewall cannot list its grants")
+
+// fwList reads the firewall's grants.
+func (a *actor) fwList() ([]firewall.Grant, error) {
+	a.fwMu.Lock()
+	l, ok := a.fw.(lister)
+	a.fwMu.Unlock()
+	if !ok {
+		return nil, errNoList
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), listTimeout)
+	defer cancel()
+	return l.Grants(ctx)
+}
+
+// checkEnded logs the grants the actor made that ended: those the
+// firewall no longer lists (it ended them on time, or someone removed
+// them), or, when it cannot list them, those whose time is up. It runs
+// in the actor's goroutine, after every change so far, so a grant just
+// opened is in the list it reads.
+func (a *actor) checkEnded() {
+	a.mu.Lock()
+	none := len(a.grants) == 0
+	a.mu.Unlock()
+	if none {
+		return // nothing to compare: spare a firewall that lists by running a program
+	}
+	grants, err := a.fwList()
+	listed := err == nil
+	if err != nil && !errors.Is(err, errNoList) && a.limiter.allow() {
+		a.log.Warn("cannot list the firewall's grants to see which ended", "err", err)
+	}
+	in := make(map[grantKey]bool, len(grants))
+	for _, g := range grants {
+		in[grantKey{g.Addr.Unmap(), g.Proto, g.Port}] = true
+	}
+	now := a.now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, gi := range a.grants {
+		if (listed && in[k]) || (!listed && now.Before(gi.Expires)) {
+			continue
+		}
+		delete(a.grants, k)
+		if a.limiter.allow() {
+			a.log.Info("grant ended", "protocol", gi.Protocol, "user", gi.User, "client", k.addr,
+				"port", knock.Port{Proto: k.proto, Port: k.port}.String(), "on_time", !now.Before(gi.Expires))
+		}
+	}
+}

@@ -99,7 +99,17 @@ type Engine struct {
 	acts     *actor
 	reloads  chan reload
 	limiter  *logLimiter
+
+	// What the operator reads in a line a minute rather than a line a
+	// packet: see summarize.
+	summaryAt           time.Time
+	outside             int
+	wrongKey, slowKnock quota
 }
+
+// Lines a minute logged one by one before the rest go into the minute's
+// summary: knocks with a wrong key, knocks sent too slowly.
+const perMinute = 5
 
 type reload struct {
 	cfg  Config
@@ -138,6 +148,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	e := &Engine{
 		trackers: d.Trackers, claims: d.Claims, log: d.Log, now: d.Now,
 		m: d.Metrics, reloads: make(chan reload), limiter: newLogLimiter(d.Now, 20),
+		summaryAt: d.Now(), wrongKey: quota{burst: perMinute}, slowKnock: quota{burst: perMinute},
 	}
 	if err := e.route(cfg); err != nil {
 		return nil, err
@@ -178,6 +189,9 @@ func (e *Engine) route(cfg Config) error {
 		}
 	}
 	e.spans, e.dgrams = spans, dgrams
+	for _, p := range cfg.Protocols {
+		e.m.zero(p.Name())
+	}
 	return nil
 }
 
@@ -204,7 +218,9 @@ func (e *Engine) Run(ctx context.Context, hits <-chan source.Hit) error {
 		case r := <-e.reloads:
 			r.done <- e.apply(r.cfg)
 		case <-tick.C:
-			e.m.publishTracker(e.trackerStats())
+			s := e.trackerStats()
+			e.m.publishTracker(s.Probation, s.Active)
+			e.summarize()
 			for _, p := range e.cfg.Protocols {
 				if t, ok := p.(Ticker); ok {
 					go t.Tick(e.now()) // a table build must not stall packets
@@ -253,11 +269,9 @@ func (e *Engine) apply(cfg Config) error {
 	return nil
 }
 
-var errImplausible = errors.New("the knock's first bytes cannot start a knock")
-
 // Handle decides on one hit. Run calls it; tests may call it directly.
 func (e *Engine) Handle(h source.Hit) {
-	e.m.Hits.Inc()
+	e.m.hits.Inc()
 	src := h.Src.Unmap()
 	if h.Proto == knock.UDP && h.Payload != nil {
 		if dps, ok := e.dgrams[h.Port]; ok {
@@ -271,7 +285,31 @@ func (e *Engine) Handle(h source.Hit) {
 			return
 		}
 	}
-	e.m.OutsideSpan.Inc()
+	e.m.outsideSpan.Inc()
+	e.outside++
+}
+
+// summarize logs, once a minute, what is counted per packet but worth a
+// line only in sum: hits outside the knock span (a client knocking on
+// ports the daemon does not watch, after a change of span or key file),
+// and the lines the per-minute quotas held back.
+func (e *Engine) summarize() {
+	now := e.now()
+	if now.Sub(e.summaryAt) < time.Minute {
+		return
+	}
+	e.summaryAt = now
+	if e.outside > 0 {
+		e.log.Info(fmt.Sprintf("%d packets to ports outside the knock span in the last minute", e.outside),
+			"hint", "a client knocking on a span or datagram port this daemon does not watch")
+		e.outside = 0
+	}
+	if n := e.wrongKey.reset(); n > 0 {
+		e.log.Warn(fmt.Sprintf("%d more knocks with a wrong key in the last minute", n))
+	}
+	if n := e.slowKnock.reset(); n > 0 {
+		e.log.Info(fmt.Sprintf("%d more knocks sent too slowly in the last minute", n))
+	}
 }
 
 func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
@@ -279,12 +317,25 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	if at.IsZero() {
 		at = e.now()
 	}
+	before := r.tracker.Stats()
 	queue := r.tracker.Add(src, h.Port, at)
+	after := r.tracker.Stats()
+	if after.Evicted > before.Evicted {
+		e.m.evicted.Add(float64(after.Evicted - before.Evicted))
+	}
+	if after.Expired > before.Expired {
+		e.tooSlow(r.proto.Name(), src, h.Port)
+	}
 	if len(queue) < r.lengths[0] {
+		e.m.pending.Inc()
 		return
 	}
 	p := r.proto
-	best, bestErr, bestUser := knock.Reason(""), error(nil), ""
+	var (
+		best    knock.Reason
+		bestErr error
+		bestReq knock.Request
+	)
 	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
 		req, err := e.check(p, cand, src)
 		if err == nil {
@@ -293,19 +344,32 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 			return
 		}
 		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
-			best, bestErr, bestUser = rs, err, req.User
+			best, bestErr, bestReq = rs, err, req
 		}
 	}
 	if best == "" {
-		// Every candidate failed the first look.
-		best, bestErr = knock.ReasonMalformed, errImplausible
+		// Every candidate failed the first look: a knock still arriving,
+		// or noise. Neither is a rejection, nor worth a line.
+		e.m.pending.Inc()
+		return
 	}
 	if best.Authentic() {
 		// A real knock, refused for what it asked: its ports must not
 		// make candidates with the next knock's.
 		r.tracker.Consume(src)
 	}
-	e.refuse(p.Name(), bestUser, best, bestErr, src)
+	e.refuse(p.Name(), best, bestErr, src, h.Port, bestReq)
+}
+
+// tooSlow notes a queue the tracker restarted because its next packet
+// came after knocktimeout: a knock sent too slowly (a client pausing
+// between packets, a lossy path retrying), or a source coming back.
+func (e *Engine) tooSlow(p knock.Protocol, src netip.Addr, port uint16) {
+	e.m.slow.Inc()
+	if e.slowKnock.allow() {
+		e.log.Info("knock sent too slowly: a source's next packet came after the knock timeout, and its knock starts over",
+			"protocol", p, "src", src, "port", port, "timeout", e.trackers.Defaulted().Timeout)
+	}
 }
 
 // handleDatagram decides on a single-packet authorization datagram: the
@@ -313,10 +377,10 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 // protocol configured), and the furthest refusal is reported.
 func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.Addr) {
 	var (
-		best     knock.Reason
-		bestErr  error
-		by       knock.Protocol
-		bestUser string
+		best    knock.Reason
+		bestErr error
+		bestReq knock.Request
+		by      knock.Protocol
 	)
 	for _, dp := range dps {
 		req, err := dp.DecodeDatagram(h.Payload, src, h.Dst.Unmap(), e.now())
@@ -328,14 +392,10 @@ func (e *Engine) handleDatagram(dps []DatagramProtocol, h source.Hit, src netip.
 			return
 		}
 		if r := knock.ReasonOf(err); best == "" || r.Stage() > best.Stage() {
-			best, bestErr, by, bestUser = r, err, dp.Name(), req.User
+			best, bestErr, bestReq, by = r, err, req, dp.Name()
 		}
 	}
-	if best == knock.ReasonAuth {
-		e.refuseAuth(by, best, bestErr, src)
-		return
-	}
-	e.refuse(by, bestUser, best, bestErr, src)
+	e.refuse(by, best, bestErr, src, h.Port, bestReq)
 }
 
 // Explain runs every check on one sequence as if it had arrived from src,
@@ -449,24 +509,22 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	e.acts.submit(d)
 }
 
-// refuseAuth refuses a datagram that failed authentication: a wrong key,
-// or someone guessing. It is worth a line at the default level, with the
-// source in a stable form for fail2ban (examples/fail2ban), within the
-// rate limit. Span candidates that fail authentication are not: a knock's
-// candidates that skip packets fail it in the normal course of things.
-func (e *Engine) refuseAuth(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {
-	e.m.rejected(reason).Inc()
-	if !e.limiter.allow() {
+// refuse counts and logs a refused knock, whose last packet came from
+// src to port. req is what decoding read of it, empty when it failed
+// before.
+func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr, port uint16, req knock.Request) {
+	e.m.reject(p, reason, req)
+	if wrongKey(reason) {
+		// Whatever got this far looked like a knock: an operator wants to
+		// know of a client with an old key, within a few lines a minute.
+		if e.wrongKey.allow() {
+			e.log.Warn("knock with a wrong key: it failed authentication", "protocol", p, "reason", reason, "src", src, "port", port, "err", err)
+		}
 		return
 	}
-	e.log.Warn("knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
-}
-
-func (e *Engine) refuse(p knock.Protocol, user string, reason knock.Reason, err error, src netip.Addr) {
-	e.m.rejected(reason).Inc()
-	// Failures before authentication are what every stray packet and
-	// every flood produces: debug only. Later ones passed the key, which
-	// deserves the operator's eye, within a rate limit.
+	// Other failures before authentication are what strays and floods
+	// produce: debug only. Later ones passed the key, which deserves the
+	// operator's eye, within a rate limit.
 	level := slog.LevelDebug
 	if reason.Authentic() {
 		level = slog.LevelWarn
@@ -474,11 +532,18 @@ func (e *Engine) refuse(p knock.Protocol, user string, reason knock.Reason, err 
 	if !e.log.Enabled(context.Background(), level) || !e.limiter.allow() {
 		return
 	}
-	attrs := []any{"protocol", p, "reason", reason, "src", src}
-	if user != "" {
-		attrs = append(attrs, "user", user)
+	args := []any{"protocol", p, "reason", reason, "src", src, "port", port, "err", err}
+	if req.User != "" {
+		args = append(args, "user", req.User)
 	}
-	e.log.Log(context.Background(), level, "knock rejected", append(attrs, "err", err)...)
+	e.log.Log(context.Background(), level, "knock rejected", args...)
+}
+
+// wrongKey reports whether a knock refused for r failed authentication:
+// decryption (the legacy knock's padding), the tag or HMAC, or the
+// legacy knock's checksum, which a wrong key breaks.
+func wrongKey(r knock.Reason) bool {
+	return r == knock.ReasonDecrypt || r == knock.ReasonAuth || r == knock.ReasonChecksum
 }
 
 // candidates yields the tails of queue worth decoding: for each length

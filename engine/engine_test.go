@@ -148,8 +148,8 @@ func TestCloseKnock(t *testing.T) {
 func TestDryRunChangesNothing(t *testing.T) {
 	r := newRig(t, func(c *Config, _ *legacy.Protocol) { c.DryRun = true })
 	r.knock("142.103.205.1", v1...)
-	if len(r.fw.Log) != 0 || r.e.m.Accepted.Value() != 1 {
-		t.Fatalf("dry run: firewall %v, accepted %d", r.fw.Log, r.e.m.Accepted.Value())
+	if len(r.fw.Log) != 0 || r.e.m.Accepted() != 1 {
+		t.Fatalf("dry run: firewall %v, accepted %d", r.fw.Log, r.e.m.Accepted())
 	}
 }
 

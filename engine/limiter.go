@@ -26,3 +26,25 @@ func (l *logLimiter) allow() bool {
 	l.used++
 	return true
 }
+
+// quota lets through the first burst lines of an event in each summary
+// period and counts the rest, which the period's summary line reports.
+type quota struct {
+	burst, used, dropped int
+}
+
+func (q *quota) allow() bool {
+	if q.used < q.burst {
+		q.used++
+		return true
+	}
+	q.dropped++
+	return false
+}
+
+// reset starts a new period and returns the lines dropped in the last.
+func (q *quota) reset() int {
+	d := q.dropped
+	q.used, q.dropped = 0, 0
+	return d
+}

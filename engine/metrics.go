@@ -1,91 +1,161 @@
 package engine
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/portknock/knock"
-	"github.com/portknock/knock/metrics"
-	"github.com/portknock/knock/tracker"
 )
 
-// Metrics are the engine's counters, registered in a metrics.Registry.
+// Metrics are the engine's counters, registered in a Prometheus registry.
+//
+// A rejection is a knock refused, not a packet: a candidate that passed
+// its protocol's first look (SpanProtocol.Plausible) and failed a later
+// check, or a datagram refused. A packet that completes no plausible
+// candidate is part of a knock still arriving, or noise: it is counted
+// as pending, and never raises a rejection.
 type Metrics struct {
-	Hits, OutsideSpan, Accepted, ActionsDropped *metrics.Counter
+	hits, outsideSpan, pending, slow, evicted, actionsDropped prometheus.Counter
 
-	reg      *metrics.Registry
-	rejects  *metrics.CounterVec
-	byReason map[knock.Reason]*metrics.Counter
-	Latency  *latency
+	accepted *prometheus.CounterVec // protocol, user
+	rejected *prometheus.CounterVec // protocol, reason, user
+	change   prometheus.Histogram   // decision to firewall change, seconds
 
 	// The tracker belongs to the decision loop; it publishes its sizes
 	// here once a second for scrapes from other goroutines.
-	probation, active, evicted atomic.Uint64
-}
+	probation, active atomic.Uint64
 
-func (m *Metrics) publishTracker(s tracker.Stats) {
-	m.probation.Store(s.Probation)
-	m.active.Store(s.Active)
-	m.evicted.Store(s.Evicted)
+	grantsMu sync.Mutex
+	grants   func() float64 // set by the actor
 }
 
 // NewMetrics registers the engine's metrics in reg (a private registry
 // when nil).
-func NewMetrics(reg *metrics.Registry) *Metrics {
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg == nil {
-		reg = &metrics.Registry{}
+		reg = prometheus.NewRegistry()
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
 	m := &Metrics{
-		reg:            reg,
-		Hits:           reg.Counter("knockdaemon_hits_total", "Packets seen by the knock sources.").With(),
-		OutsideSpan:    reg.Counter("knockdaemon_hits_outside_span_total", "Packets to ports outside the knock span, ignored.").With(),
-		Accepted:       reg.Counter("knockdaemon_knocks_accepted_total", "Knocks that passed every check.").With(),
-		ActionsDropped: reg.Counter("knockdaemon_actions_dropped_total", "Firewall changes dropped because the firewall fell behind.").With(),
-		rejects:        reg.Counter("knockdaemon_knocks_rejected_total", "Packets whose queue was tried and opened nothing, by the furthest check reached.", "reason"),
-		byReason:       map[knock.Reason]*metrics.Counter{},
-		Latency:        &latency{},
+		hits:           counter("knockdaemon_hits_total", "Packets (or log lines) the knock source handed to the engine."),
+		outsideSpan:    counter("knockdaemon_hits_outside_span_total", "Hits to ports outside every knock span and datagram port, ignored."),
+		pending:        counter("knockdaemon_span_packets_pending_total", "Packets to a knock span that completed no plausible knock: knocks still arriving, or noise. Not rejections."),
+		slow:           counter("knockdaemon_knocks_timed_out_total", "Knock queues restarted because the next packet came after knocktimeout: knocks sent too slowly, or a source coming back."),
+		evicted:        counter("knockdaemon_sources_evicted_total", "Sources pushed out of the knock tracker to make room."),
+		actionsDropped: counter("knockdaemon_actions_dropped_total", "Accepted knocks dropped because the firewall or the replay cache fell behind."),
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knockdaemon_knocks_accepted_total",
+			Help: "Knocks that passed every check, by protocol and configured user.",
+		}, []string{"protocol", "user"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knockdaemon_knocks_rejected_total",
+			Help: "Knocks refused (span candidates that passed the first look, datagrams), by protocol, the furthest check reached, and configured user.",
+		}, []string{"protocol", "reason", "user"}),
+		change: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "knockdaemon_firewall_change_seconds",
+			Help:    "Seconds from the packet that decided a knock to the firewall change it made.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
 	}
-	for _, r := range knock.Reasons {
-		m.byReason[r] = m.rejects.With(string(r))
-	}
-	reg.Gauge("knockdaemon_sources_tracked", "Source addresses with knocks in their queue.", func() float64 {
-		return float64(m.probation.Load() + m.active.Load())
-	})
-	reg.Gauge("knockdaemon_sources_repeat", "Sources seen more than once within the knock timeout.", func() float64 {
-		return float64(m.active.Load())
-	})
-	reg.Gauge("knockdaemon_sources_evicted", "Sources pushed out of the tracker to make room, since start.", func() float64 {
-		return float64(m.evicted.Load())
-	})
-	reg.Gauge("knockdaemon_firewall_seconds_last", "Seconds from the deciding packet to the firewall change, last change.", func() float64 {
-		return m.Latency.last().Seconds()
-	})
+	reg.MustRegister(m.hits, m.outsideSpan, m.pending, m.slow, m.evicted, m.actionsDropped, m.accepted, m.rejected, m.change)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "knockdaemon_sources_tracked", Help: "Source addresses with knocks in their queue."},
+			func() float64 { return float64(m.probation.Load() + m.active.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "knockdaemon_sources_repeat", Help: "Sources seen more than once within the knock timeout."},
+			func() float64 { return float64(m.active.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "knockdaemon_grants_open", Help: "Grants in force in the firewall, read from it (at most every second)."},
+			m.openGrants),
+	)
 	return m
 }
 
-func (m *Metrics) rejected(reason knock.Reason) *metrics.Counter {
-	if c, ok := m.byReason[reason]; ok {
-		return c
-	}
-	return m.rejects.With(string(reason))
+func (m *Metrics) publishTracker(probation, active uint64) {
+	m.probation.Store(probation)
+	m.active.Store(active)
 }
-
-// Rejected returns the count for a reason, for tests and status.
-func (m *Metrics) Rejected(reason knock.Reason) uint64 { return m.rejected(reason).Value() }
-
-// Registry returns the registry the metrics live in.
-func (m *Metrics) Registry() *metrics.Registry { return m.reg }
 
 func (m *Metrics) setGrants(f func() float64) {
-	m.reg.Gauge("knockdaemon_grants_open", "Grants this daemon made that are still in force.", f)
+	m.grantsMu.Lock()
+	m.grants = f
+	m.grantsMu.Unlock()
 }
 
-// latency keeps the last decision-to-firewall time.
-type latency struct {
-	mu sync.Mutex
-	d  time.Duration
+func (m *Metrics) openGrants() float64 {
+	m.grantsMu.Lock()
+	f := m.grants
+	m.grantsMu.Unlock()
+	if f == nil {
+		return 0
+	}
+	return f()
 }
 
-func (l *latency) observe(d time.Duration) { l.mu.Lock(); l.d = d; l.mu.Unlock() }
-func (l *latency) last() time.Duration     { l.mu.Lock(); defer l.mu.Unlock(); return l.d }
+// userLabel is the user a knock's counters carry. Only names from the
+// configuration may become label values, never names from the wire, so
+// that the number of series stays bounded by the configuration. fwknop's
+// User is "name@file:line": the name is the packet's (any holder of a key
+// may write anything there), the stanza's place is configuration's, and
+// only that is kept. The other protocols name users from their key rings,
+// or none.
+func userLabel(req knock.Request) string {
+	if req.Protocol == knock.FWKNOP {
+		if i := strings.LastIndexByte(req.User, '@'); i >= 0 {
+			return req.User[i+1:]
+		}
+		return ""
+	}
+	return req.User
+}
+
+// zero creates the series of a protocol's knocks at zero, so that the
+// first refusal is an increase a query sees, not a series appearing.
+func (m *Metrics) zero(p knock.Protocol) {
+	m.accepted.WithLabelValues(string(p), "")
+	for _, r := range knock.Reasons {
+		m.rejected.WithLabelValues(string(p), string(r), "")
+	}
+}
+
+func (m *Metrics) reject(p knock.Protocol, reason knock.Reason, req knock.Request) {
+	m.rejected.WithLabelValues(string(p), string(reason), userLabel(req)).Inc()
+}
+
+func (m *Metrics) accept(req knock.Request) {
+	m.accepted.WithLabelValues(string(req.Protocol), userLabel(req)).Inc()
+}
+
+// Rejected returns the rejections for a reason, whatever the protocol
+// and user: for tests and status.
+func (m *Metrics) Rejected(reason knock.Reason) uint64 {
+	return sum(m.rejected, func(l map[string]string) bool { return l["reason"] == string(reason) })
+}
+
+// Accepted returns the knocks accepted, whatever the protocol and user.
+func (m *Metrics) Accepted() uint64 { return sum(m.accepted, nil) }
+
+// sum adds the counters c collects whose labels match.
+func sum(c prometheus.Collector, match func(map[string]string) bool) uint64 {
+	ch := make(chan prometheus.Metric)
+	go func() { c.Collect(ch); close(ch) }()
+	var total float64
+	for pm := range ch {
+		var d dto.Metric
+		if pm.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, lp := range d.Label {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if match == nil || match(labels) {
+			total += d.Counter.GetValue()
+		}
+	}
+	return uint64(total)
+}

@@ -1,10 +1,14 @@
-// Package examples holds the configuration files and systemd unit the
-// README and the manuals point to; this test keeps them loading.
+// Package examples holds the configuration files, systemd unit and
+// Prometheus alert rules the README and the manuals point to; these tests
+// keep them loading.
 package examples
 
 import (
+	"os/exec"
+	"strings"
 	"testing"
 
+	"github.com/portknock/knock/internal/testenv"
 	"github.com/portknock/knock/settings"
 )
 
@@ -33,5 +37,20 @@ func TestExamplesLoad(t *testing.T) {
 	}
 	if _, err := settings.Load(settings.Client, []string{"-conf", "knockclient.conf", "-profile", "office"}, nil); err != nil {
 		t.Errorf("profile office: %v", err)
+	}
+}
+
+// The example alert rules load in Prometheus and fire on the series they
+// are written for.
+func TestAlertRules(t *testing.T) {
+	promtool := testenv.NeedCommand(t, "promtool", "apt-get install prometheus")
+	for _, args := range [][]string{
+		{"check", "rules", "knockdaemon.rules.yml"},
+		{"test", "rules", "testdata/rules_test.yml"},
+	} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		if err != nil {
+			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 }

@@ -119,7 +119,7 @@ var params = []Param{
 	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Help: "sources seen repeatedly that are tracked, with their knock queues"},
 
 	// Daemon: operations.
-	{Name: "controlsocket", For: Daemon, Default: "/run/knockdaemon/control.sock", Help: "the unix socket -list and -revoke reach the running daemon through; only its owner (root) may use it"},
+	{Name: "controlsocket", For: Daemon, Help: "the unix socket -list and -revoke reach the running daemon through (default: control.sock beside replayfile, or /run/knockdaemon/control.sock with replay = no); only its owner (root) may use it"},
 
 	// Daemon: firewall.
 	{Name: "firewall", For: Daemon, Default: "nft", Help: "nft, iptables or command"},

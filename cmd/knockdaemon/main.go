@@ -195,7 +195,7 @@ after a valid knock. Every setting of the file can be given as -NAME VALUE;
 // control asks the running daemon for its grants (-list) or to end some
 // (-revoke), through its control socket.
 func control(set *settings.Set, stdout, stderr io.Writer) int {
-	path := set.Path("controlsocket")
+	path := daemon.ControlPath(set)
 	if set.IsSet("revoke") {
 		rep, err := daemon.Control(path, daemon.ControlRequest{Op: "revoke", Who: set.String("revoke")})
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock/bench/internal/scrape"
 	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/sealed"
 )
@@ -180,7 +181,7 @@ func (h *harness) restartTest(ctx context.Context, o *ours, d *daemon, tr transp
 				r.ReplayRefused += v - m0[key]
 			}
 		}
-		if r.ReplayRefused > 0 || m1["knockdaemon_knocks_accepted_total"] > m0["knockdaemon_knocks_accepted_total"] {
+		if r.ReplayRefused > 0 || scrape.Metrics(m1).Sum("knockdaemon_knocks_accepted_total") > scrape.Metrics(m0).Sum("knockdaemon_knocks_accepted_total") {
 			break
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portknock/knock/bench/internal/scrape"
 	"github.com/portknock/knock/bench/internal/stats"
 )
 
@@ -382,7 +383,7 @@ func oursNote(d *floodDaemon, run *floodRun) string {
 	if !ok || run.Sent == 0 {
 		return ""
 	}
-	acc := d.Counters["knockdaemon_knocks_accepted_total"]
+	acc := scrape.Metrics(d.Counters).Sum("knockdaemon_knocks_accepted_total")
 	// Hits include the knocks of every lane on the span, a few hundred
 	// packets more than the flood: the share is capped at 100%.
 	return fmt.Sprintf(" (accepted %g; saw %.1f%% of the packets)", acc, 100*math.Min(1, hits/float64(run.Sent)))

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portknock/knock/bench/internal/scrape"
 	"github.com/portknock/knock/logline"
 )
 
@@ -158,7 +159,7 @@ func (h *harness) rotationTest(ctx context.Context, o *ours, r *rotationFault) {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		m1, err := d.metrics()
 		if err == nil {
-			r.Accepted = int(m1["knockdaemon_knocks_accepted_total"] - m0["knockdaemon_knocks_accepted_total"])
+			r.Accepted = int(scrape.Metrics(m1).Sum("knockdaemon_knocks_accepted_total") - scrape.Metrics(m0).Sum("knockdaemon_knocks_accepted_total"))
 		}
 		if r.Accepted >= r.Knocks {
 			break

@@ -30,7 +30,7 @@ func TestParseMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := m[`knockdaemon_knocks_rejected_total{reason="replay"}`]; !ok {
+	if _, ok := m[`knockdaemon_knocks_rejected_total{protocol="legacy",reason="replay",user=""}`]; !ok {
 		t.Errorf("no replay series in %v", m)
 	}
 	m2, err := ParseMetrics([]byte("a{x=\"1\"} 2\na{x=\"2\"} 3 1700000000\nb 7\n# c 9\n"))
