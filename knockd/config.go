@@ -173,7 +173,9 @@ func parse(path string, r interface{ Read([]byte) (int, error) }, openFiles bool
 	inSection, inOptions := false, false
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 4096), 1<<20)
-	for n := 1; sc.Scan(); n++ {
+	n := 0
+	for sc.Scan() {
+		n++
 		pos := Pos{path, n}
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -219,7 +221,7 @@ func parse(path string, r interface{ Read([]byte) (int, error) }, openFiles bool
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("knockd configuration %s: %w", path, err)
+		return nil, &lineError{pos: Pos{path, n + 1}, text: fmt.Sprintf("expected a line of at most 1 MiB: %v", err)}
 	}
 	for _, d := range c.Doors {
 		if len(d.Sequence) == 0 && (openFiles || d.OneTime == "") {
