@@ -16,6 +16,7 @@ import "net/netip"
 type entry struct {
 	src        netip.Addr
 	attempts   []attempt
+	epoch      uint64
 	prev, next *entry
 	list       *lru
 }
@@ -64,7 +65,7 @@ func (m *Matcher) add(src netip.Addr) *entry {
 		victim.list.remove(victim)
 		delete(m.sources, victim.src)
 	}
-	e := &entry{src: src}
+	e := &entry{src: src, epoch: m.epoch}
 	m.sources[src] = e
 	m.fresh.pushFront(e)
 	return e

@@ -44,6 +44,12 @@ type MatcherConfig struct {
 	// Capacity bounds the sources followed at once (DefaultCapacity if 0).
 	// Half of it is kept for sources past their first step.
 	Capacity int
+	// KnockdWipe reproduces a knockd 0.8 bug exactly: when the oldest
+	// attempt still listed ends (it opened, failed or timed out), knockd
+	// forgets every other attempt in progress, of every source
+	// (docs/knockd.md). Off, each source is followed by itself, as
+	// knockd means to.
+	KnockdWipe bool
 	// ConsumeOneTime replaces ConsumeOneTime (tests).
 	ConsumeOneTime func(path string, used []Step) ([]Step, error)
 }
@@ -62,6 +68,19 @@ type Matcher struct {
 	fresh    lru // sources whose attempts are all at their first step
 	kept     lru // sources with an attempt past its first step
 	capacity int
+	wipe     bool
+	epoch    uint64 // bumped by a wipe: older entries hold no attempt
+	head     headRef
+}
+
+// headRef is knockd's list head: the first attempt created since the last
+// wipe (KnockdWipe only).
+type headRef struct {
+	valid bool
+	src   netip.Addr
+	door  int
+	start int64
+	done  bool // it opened or failed
 }
 
 type doorState struct {
@@ -83,6 +102,7 @@ func NewMatcher(c *Config, mc MatcherConfig) *Matcher {
 	m := &Matcher{
 		iface: mc.Interface, local: map[netip.Addr]bool{},
 		consume: mc.ConsumeOneTime, sources: map[netip.Addr]*entry{}, capacity: mc.Capacity,
+		wipe: mc.KnockdWipe,
 	}
 	if m.iface == "" {
 		m.iface = c.Interface
@@ -169,9 +189,19 @@ func (m *Matcher) Packet(p Packet) []Event {
 		return nil
 	}
 	now := p.Time.Unix()
+	if m.wipe && m.head.valid {
+		timeout := int64(m.doors[m.head.door].d.SeqTimeout / time.Second)
+		if m.head.done || now-m.head.start >= timeout {
+			m.epoch++
+			m.head = headRef{}
+		}
+	}
 	e := m.sources[src]
 	var events []Event
 	if e != nil {
+		if e.epoch != m.epoch {
+			e.attempts, e.epoch = e.attempts[:0], m.epoch
+		}
 		m.expire(e, now)
 		relevant := false
 		kept := e.attempts[:0]
@@ -188,12 +218,14 @@ func (m *Matcher) Packet(p Packet) []Event {
 			case ds.seq[a.stage] == Step{p.Proto, p.Port}:
 				a.stage++
 				if a.stage == len(ds.seq) {
+					m.ended(src, a.door)
 					events = append(events, m.open(a.door, src, p.Time))
 				} else {
 					kept = append(kept, a)
 				}
 			default:
 				// A wrong step ends the attempt.
+				m.ended(src, a.door)
 			}
 		}
 		e.attempts = kept
@@ -206,7 +238,11 @@ func (m *Matcher) Packet(p Packet) []Event {
 		if m.doors[i].disabled || !m.accepts(i, dst) || !m.flagsMatch(i, &p) {
 			continue
 		}
+		if m.wipe && !m.head.valid {
+			m.head = headRef{valid: true, src: src, door: i, start: now}
+		}
 		if len(m.doors[i].seq) == 1 {
+			m.ended(src, i)
 			events = append(events, m.open(i, src, p.Time))
 			continue
 		}
@@ -219,6 +255,14 @@ func (m *Matcher) Packet(p Packet) []Event {
 		m.settle(e)
 	}
 	return events
+}
+
+// ended notes that src's attempt on door i opened or failed: if it is
+// knockd's list head, the next packet wipes every attempt.
+func (m *Matcher) ended(src netip.Addr, i int) {
+	if m.head.valid && m.head.src == src && m.head.door == i {
+		m.head.done = true
+	}
 }
 
 // expire drops the attempts knockd would drop before looking at a packet
