@@ -177,10 +177,10 @@ func (r *Runner) runStart(d *Door, start string, id int) {
 		return // Close runs it
 	}
 	p.stop.Due = r.rc.Clock.Now().Add(d.CmdTimeout)
-	p.timer = r.rc.Clock.AfterFunc(d.CmdTimeout, func() { r.fire(id) })
 	if err := r.save(); err != nil {
 		r.rc.Log("%v", err)
 	}
+	p.timer = r.rc.Clock.AfterFunc(d.CmdTimeout, func() { r.fire(id) })
 }
 
 // fire runs pending stop id, unless Close took it.
