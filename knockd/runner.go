@@ -15,8 +15,17 @@ import (
 // DefaultCommandLimit is how long a command may run before it is killed.
 const DefaultCommandLimit = 30 * time.Second
 
+// DefaultMaxStarts is how many start commands may run at once.
+const DefaultMaxStarts = 64
+
 // ErrClosed is returned by Open after Close.
 var ErrClosed = errors.New("knockd runner closed")
+
+// ErrBusy is returned by Open when MaxStarts start commands are already
+// running: the open is dropped, nothing runs. knockd forks without limit,
+// so a flood that completes sequences by chance (docs/knockd.md) forks a
+// shell per open.
+var ErrBusy = errors.New("too many start commands running")
 
 // ErrTooLong is returned for a command that grows beyond knockd's limit
 // once %IP% is substituted; knockd then runs neither command.
@@ -83,6 +92,7 @@ type RunnerConfig struct {
 	Clock        Clock         // the real clock if nil
 	StateFile    string        // pending stops; "" keeps none
 	CommandLimit time.Duration // DefaultCommandLimit if 0
+	MaxStarts    int           // DefaultMaxStarts if 0
 	// Log reports what knockd would log: commands run, their failures.
 	Log func(format string, args ...any)
 }
@@ -97,6 +107,7 @@ type Runner struct {
 	nextID  int
 	pending map[int]*pending
 	starts  sync.WaitGroup // start commands running
+	running int            // start commands running, at most MaxStarts
 	stops   sync.WaitGroup // stop commands running
 }
 
@@ -116,6 +127,9 @@ func NewRunner(rc RunnerConfig) (*Runner, error) {
 	}
 	if rc.CommandLimit <= 0 {
 		rc.CommandLimit = DefaultCommandLimit
+	}
+	if rc.MaxStarts <= 0 {
+		rc.MaxStarts = DefaultMaxStarts
 	}
 	if rc.Log == nil {
 		rc.Log = func(string, ...any) {}
@@ -147,6 +161,10 @@ func (r *Runner) Open(ev Event) error {
 	if r.closed {
 		return ErrClosed
 	}
+	if r.running >= r.rc.MaxStarts {
+		return fmt.Errorf("door %q for %s: %w", ev.Door.Name, ev.Src, ErrBusy)
+	}
+	r.running++
 	id := -1
 	if hasStop {
 		// Recorded before the start command runs: a crash from now on
@@ -167,11 +185,12 @@ func (r *Runner) Open(ev Event) error {
 func (r *Runner) runStart(d *Door, start string, id int) {
 	defer r.starts.Done()
 	r.run(d.Name, start)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
 	if id < 0 {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	p := r.pending[id]
 	if p == nil || r.closed {
 		return // Close runs it

@@ -228,3 +228,33 @@ func TestShellLimit(t *testing.T) {
 		t.Errorf("exit 3: %v", err)
 	}
 }
+
+// TestRunnerMaxStarts: a flood of opens runs at most MaxStarts start
+// commands at once; the others are dropped, stop and all.
+func TestRunnerMaxStarts(t *testing.T) {
+	e, c := knockdtest.NewExec(), knockdtest.NewClock(epoch)
+	e.Hold = make(chan struct{})
+	r, err := knockd.NewRunner(knockd.RunnerConfig{Exec: e, Clock: c, MaxStarts: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := door(t, "start_command = open %IP%\nstop_command = close %IP%\n")
+	for i, ip := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
+		err := r.Open(knockd.Event{Door: d, Src: netip.MustParseAddr(ip)})
+		if busy := errors.Is(err, knockd.ErrBusy); busy != (i == 2) {
+			t.Errorf("open %d: %v", i, err)
+		}
+	}
+	if n := len(r.Pending()); n != 2 {
+		t.Errorf("%d stops pending, want 2", n)
+	}
+	<-e.Ran
+	<-e.Ran
+	e.Hold <- struct{}{}
+	expectScheduled(t, c, knockd.DefaultCmdTimeout)
+	if err := r.Open(knockd.Event{Door: d, Src: netip.MustParseAddr("192.0.2.4")}); err != nil {
+		t.Errorf("open after one start ended: %v", err)
+	}
+	close(e.Hold)
+	r.Close()
+}

@@ -12,9 +12,11 @@ import (
 )
 
 // Exec records each command it is asked to run on Ran, and returns Err.
+// If Hold is not nil, each Run then waits for a value on it.
 type Exec struct {
-	Ran chan string
-	Err error
+	Ran  chan string
+	Err  error
+	Hold chan struct{}
 }
 
 // NewExec returns an Exec whose Ran holds up to 100 commands.
@@ -23,6 +25,9 @@ func NewExec() *Exec { return &Exec{Ran: make(chan string, 100)} }
 // Run records command.
 func (e *Exec) Run(ctx context.Context, command string) error {
 	e.Ran <- command
+	if e.Hold != nil {
+		<-e.Hold
+	}
 	return e.Err
 }
 
