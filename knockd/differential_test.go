@@ -148,3 +148,95 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestOneTimeDifferential checks one-time sequences against the real
+// knockd: which knocks open, and what the file holds afterwards.
+func TestOneTimeDifferential(t *testing.T) {
+	needKnockd(t)
+	t.Parallel()
+	const file = "# one-time sequences\n\n7000,8000\n  9000:udp,9001\n6000,6001\n"
+	const wantFile = "# one-time sequences\n\n#000,8000\n# 9000:udp,9001\n6000,6001\n"
+	packets := []string{
+		"0 10.1.0.1 host tcp/7000", "0 10.1.0.1 host tcp/8000", // opens, moves on
+		"0 10.1.0.2 host tcp/7000", "0 10.1.0.2 host tcp/8000", // used up
+		"0 10.1.0.3 host udp/9000", "0 10.1.0.3 host tcp/9001", // the next line
+		"0 10.1.0.4 host tcp/6000", "0 10.1.0.4 host tcp/8000",
+	}
+	want := []string{"otp 10.1.0.1", "otp 10.1.0.3"}
+	var trace []Packet
+	for _, l := range packets {
+		p, err := parsePacket(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trace = append(trace, p)
+	}
+	dir := t.TempDir()
+	ours, theirs := filepath.Join(dir, "ours"), filepath.Join(dir, "theirs")
+	for _, f := range []string{ours, theirs} {
+		if err := os.WriteFile(f, []byte(file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The Matcher.
+	oursConf := filepath.Join(dir, "ours.conf")
+	if err := os.WriteFile(oursConf, []byte("[otp]\none_time_sequences = "+ours+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(oursConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMatcher(c, MatcherConfig{Local: []netip.Addr{traceHost4}})
+	var got []string
+	for _, p := range trace {
+		for _, ev := range m.Packet(p) {
+			got = append(got, ev.Door.Name+" "+ev.Src.String())
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the Matcher opened %q, want %q", got, want)
+	}
+	if b, _ := os.ReadFile(ours); string(b) != wantFile {
+		t.Errorf("the Matcher left the file as\n%s\nwant\n%s", b, wantFile)
+	}
+
+	// knockd.
+	p := netnstest.NewPair(t)
+	record := filepath.Join(dir, "record")
+	conf := filepath.Join(dir, "knockd.conf")
+	if err := os.WriteFile(conf, []byte(knockdConf("[otp]\none_time_sequences = "+theirs+"\n", record)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := startKnockd(t, p.Host, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sock *packetSocket
+	if err := p.Client.Do(func() (err error) {
+		sock, err = openPacketSocket("eth0", hostMAC(t, p.Host))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer sock.close()
+	// knockd installs the new sequence's capture filter after the open:
+	// packets arriving before are dropped by the old one. So the rest goes
+	// only once a marker after the first open has been processed.
+	marker := Packet{Time: traceEpoch, Src: markerSrc, Dst: traceHost4, Proto: UDP, Port: markerPort}
+	for i, phase := range [][]Packet{trace[:2], trace[2:]} {
+		if err := sock.sendAll(time.Now(), append(slices.Clone(phase), marker)); err != nil {
+			t.Fatal(err)
+		}
+		if !k.waitCount(markerDoor+": OPEN SESAME", i+1, 20*time.Second) {
+			t.Fatalf("knockd never saw marker %d:\n%s", i+1, k.output())
+		}
+	}
+	if ran := waitRecord(t, record, len(want)); !slices.Equal(sorted(ran), sorted(want)) {
+		t.Errorf("knockd opened %q, want %q\nknockd said:\n%s", ran, want, k.output())
+	}
+	if b, _ := os.ReadFile(theirs); string(b) != wantFile {
+		t.Errorf("knockd left the file as\n%s\nwant\n%s", b, wantFile)
+	}
+}

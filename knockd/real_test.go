@@ -73,16 +73,25 @@ func startKnockd(t *testing.T, ns *netnstest.NS, conf string) (*realKnockd, erro
 // waitLine waits for a line of output containing s; false if knockd
 // exits or the time runs out first.
 func (k *realKnockd) waitLine(s string, limit time.Duration) bool {
+	return k.waitCount(s, 1, limit)
+}
+
+// waitCount waits for n lines of output containing s.
+func (k *realKnockd) waitCount(s string, n int, limit time.Duration) bool {
 	timer := time.AfterFunc(limit, func() { k.mu.Lock(); k.cond.Broadcast(); k.mu.Unlock() })
 	defer timer.Stop()
 	deadline := time.Now().Add(limit)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for {
+		seen := 0
 		for _, l := range k.out {
 			if strings.Contains(l, s) {
-				return true
+				seen++
 			}
+		}
+		if seen >= n {
+			return true
 		}
 		if k.done || time.Now().After(deadline) {
 			return false
