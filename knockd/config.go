@@ -113,7 +113,7 @@ type Door struct {
 // IPv6 fallback, and whether a stop command is set.
 func (d *Door) Commands(src netip.Addr) (start, stop string, hasStop bool) {
 	start, stop, hasStop = d.StartCommand, d.StopCommand, d.HasStop
-	if src.Is6() && !src.Is4In6() {
+	if src.Is6() { // an IPv6 packet, as knockd: an IPv4-mapped source too
 		if d.HasStart6 {
 			start = d.StartCommand6
 		}
