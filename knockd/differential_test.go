@@ -108,8 +108,9 @@ func knockdConf(conf, record string) string {
 	return b.String()
 }
 
-// waitRecord waits until the record file has n lines, and a moment more
-// for any line that should not be there, and returns them.
+// waitRecord waits until the record file has the n lines of the n opens
+// knockd reported (its commands run in children, after the report), and
+// returns them.
 func waitRecord(t *testing.T, path string, n int) []string {
 	t.Helper()
 	read := func() []string {

@@ -10,7 +10,9 @@ import (
 const DefaultCapacity = 65536
 
 // Packet is what the Matcher needs of a captured packet. Time is its
-// capture time: the Matcher's only clock, as in knockd.
+// capture time: the Matcher's only clock, as in knockd. Iface names the
+// interface it arrived on: packets of other interfaces than the Matcher's
+// are not seen.
 type Packet struct {
 	Time     time.Time
 	Src, Dst netip.Addr
