@@ -132,6 +132,10 @@ type Config struct {
 	PidFile   string
 	Interface string // "" if the file sets none
 	Doors     []*Door
+	// Mode is the file's permissions. The sequences in it are secrets,
+	// yet Debian installs it 0644: the daemon should warn when others
+	// can read it (Mode&0o004), not refuse an unmodified file.
+	Mode os.FileMode
 }
 
 // ErrConfig marks every error in a knockd.conf.
@@ -157,7 +161,15 @@ func Parse(path string) (*Config, error) {
 		return nil, fmt.Errorf("knockd configuration: %w", err)
 	}
 	defer f.Close()
-	return parse(path, f, true)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("knockd configuration: %w", err)
+	}
+	c, err := parse(path, f, true)
+	if c != nil {
+		c.Mode = fi.Mode().Perm()
+	}
+	return c, err
 }
 
 // ParseText reads a knockd.conf from text; path names it in errors. A
@@ -198,7 +210,7 @@ func parse(path string, r interface{ Read([]byte) (int, error) }, openFiles bool
 			continue
 		}
 		if !inSection {
-			return nil, errorf(pos, "%q is outside any section: expected [options] or [door name] first", line)
+			return nil, errorf(pos, "%q... is outside any section: expected [options] or [door name] first", firstWord(line))
 		}
 		key, value, hasValue := strings.Cut(line, "=")
 		key = strings.ToUpper(strings.TrimSpace(key))
@@ -208,7 +220,7 @@ func parse(path string, r interface{ Read([]byte) (int, error) }, openFiles bool
 				c.UseSyslog = true
 				continue
 			}
-			return nil, errorf(pos, "%q: expected key = value (only UseSyslog stands alone)", line)
+			return nil, errorf(pos, "%q...: expected key = value (only UseSyslog stands alone)", firstWord(line))
 		}
 		var err error
 		if inOptions {
@@ -229,6 +241,15 @@ func parse(path string, r interface{ Read([]byte) (int, error) }, openFiles bool
 		}
 	}
 	return c, nil
+}
+
+// firstWord is what an error quotes of a line it cannot read: the line
+// may be a knock sequence, which is a secret.
+func firstWord(line string) string {
+	if f := strings.Fields(line); len(f) > 0 {
+		return f[0]
+	}
+	return ""
 }
 
 func (c *Config) option(pos Pos, key, value string) error {
@@ -300,7 +321,7 @@ func ParseSequence(text string) ([]Step, error) {
 	var steps []Step
 	for item := range strings.SplitSeq(text, ",") {
 		if len(steps) == MaxSteps {
-			return nil, fmt.Errorf("more than %d ports in %q", MaxSteps, text)
+			return nil, fmt.Errorf("more than %d ports", MaxSteps)
 		}
 		port, proto, hasProto := strings.Cut(item, ":")
 		s := Step{Proto: TCP}

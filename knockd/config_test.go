@@ -202,3 +202,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestErrorsKeepSequencesSecret: a line Parse cannot read may be a
+// sequence; its error quotes the first word only.
+func TestErrorsKeepSequencesSecret(t *testing.T) {
+	for _, conf := range []string{
+		"sequence 7000,8123,9000\n",
+		"[d]\nsequence 7000,8123,9000\n",
+		"[d]\nsequence = " + strings.Repeat("8123,", 33) + "1\n",
+	} {
+		_, err := ParseText("x.conf", conf)
+		if err == nil || strings.Contains(err.Error(), "8123") {
+			t.Errorf("%q: error %v", conf, err)
+		}
+	}
+	if c, err := Parse("testdata/conf/ok-minimal.conf"); err != nil || c.Mode == 0 {
+		t.Errorf("mode %v (%v)", c.Mode, err)
+	}
+}
