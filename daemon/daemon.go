@@ -25,6 +25,7 @@ import (
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/knockd"
 	"github.com/portknock/knock/metrics"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/settings"
@@ -58,6 +59,7 @@ type Daemon struct {
 	mu      sync.Mutex // guards src for reloads
 	srcStop context.CancelFunc
 	reloads chan reloadReq
+	knockd  *knockd.Runner // knockd doors' commands; nil without knockdconf
 }
 
 // New checks every setting and builds every part; nothing runs yet and,
@@ -208,6 +210,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("the firewall backend's grants end only when this daemon runs their stop command: a daemon that is killed leaves them open until it restarts; prefer firewall = nft")
 	}
 
+	var err error
+	if d.knockd, err = startKnockd(d.cfg, d.log); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hits := make(chan source.Hit, 4096)
@@ -222,7 +228,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.engine.Run(ctx, hits) }()
 	d.log.Info("knockdaemon started", "knock", describe(d.cfg.Engine), "runmode", d.cfg.Source.Mode, "firewall", d.cfg.Firewall.Kind, "dry_run", d.cfg.Test)
-	var err error
 loop:
 	for {
 		select {
@@ -240,6 +245,11 @@ loop:
 		}
 	}
 	<-engineDone
+	if d.knockd != nil {
+		// The doors' stop commands still pending run now, as knockd's
+		// orphaned children would have run them later.
+		d.knockd.Close()
+	}
 	stopCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
 	if serr := d.fw.Stop(stopCtx); serr != nil {

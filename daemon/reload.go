@@ -86,6 +86,14 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		}
 	}
 	cfg.Engine.NotBefore = d.cfg.Engine.NotBefore
+	if k := knockdOf(cfg.Engine); k != nil && d.knockd != nil {
+		k.Runner, k.Log = d.knockd, d.log
+	} else if k != nil {
+		// knockdconf is new: the doors get a runner now, kept until stop.
+		if d.knockd, err = startKnockd(cfg, d.log); err != nil {
+			return err
+		}
+	}
 	if err := d.engine.Reload(ctx, cfg.Engine); err != nil {
 		return err
 	}

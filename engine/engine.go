@@ -57,8 +57,9 @@ func (c *Config) check() error {
 	for _, p := range c.Protocols {
 		_, span := p.(SpanProtocol)
 		_, dgram := p.(DatagramProtocol)
-		if !span && !dgram {
-			return fmt.Errorf("knock protocol %s reads neither spans nor datagrams", p.Name())
+		_, stateful := p.(StatefulProtocol)
+		if !span && !dgram && !stateful {
+			return fmt.Errorf("knock protocol %s reads neither spans, datagrams nor sequences", p.Name())
 		}
 	}
 	if len(c.Protected) == 0 {
@@ -89,6 +90,7 @@ type Engine struct {
 	cfg      Config
 	spans    []spanRoute
 	dgrams   map[uint16][]DatagramProtocol
+	stateful map[knock.Port][]StatefulProtocol
 	trackers tracker.Config
 	claims   Claims
 	log      *slog.Logger
@@ -175,7 +177,27 @@ func (e *Engine) route(cfg Config) error {
 			dgrams[dp.DatagramPort()] = append(dgrams[dp.DatagramPort()], dp)
 		}
 	}
-	e.spans, e.dgrams = spans, dgrams
+	stateful := map[knock.Port][]StatefulProtocol{}
+	for _, p := range cfg.Protocols {
+		sp, ok := p.(StatefulProtocol)
+		if !ok {
+			continue
+		}
+		for _, pt := range sp.Ports() {
+			for _, r := range spans {
+				if r.span.Contains(pt.Port) {
+					return fmt.Errorf("%s watches %s, in the knock span of %s (%s): give each protocol its own ports", sp.Name(), pt, r.proto.Name(), r.span)
+				}
+			}
+			if pt.Proto == knock.UDP && len(dgrams[pt.Port]) > 0 {
+				return fmt.Errorf("%s watches %s, the datagram port of %s: give each protocol its own ports", sp.Name(), pt, dgrams[pt.Port][0].Name())
+			}
+			if !slices.Contains(stateful[pt], sp) {
+				stateful[pt] = append(stateful[pt], sp)
+			}
+		}
+	}
+	e.spans, e.dgrams, e.stateful = spans, dgrams, stateful
 	return nil
 }
 
@@ -252,6 +274,16 @@ var errImplausible = errors.New("the knock's first bytes cannot start a knock")
 func (e *Engine) Handle(h source.Hit) {
 	e.m.Hits.Inc()
 	src := h.Src.Unmap()
+	if sps, ok := e.stateful[knock.Port{Proto: h.Proto, Port: h.Port}]; ok {
+		e.handleStateful(sps, h, src)
+		return
+	}
+	if h.Proto == knock.TCP && h.TCPFlags != 0 && h.TCPFlags&0x12 != 0x02 {
+		// A segment other than a SYN, seen for a stateful protocol's
+		// port that a reload took away.
+		e.m.OutsideSpan.Inc()
+		return
+	}
 	if h.Proto == knock.UDP && h.Payload != nil {
 		if dps, ok := e.dgrams[h.Port]; ok {
 			e.handleDatagram(dps, h, src)
@@ -294,6 +326,31 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 		best, bestErr = knock.ReasonMalformed, errImplausible
 	}
 	e.refuse(p.Name(), best, bestErr, src)
+}
+
+// handleStateful gives a hit to the stateful protocols on its port and
+// acts on the doors they open.
+func (e *Engine) handleStateful(sps []StatefulProtocol, h source.Hit, src netip.Addr) {
+	if h.Time.IsZero() {
+		h.Time = e.now()
+	}
+	h.Src = src
+	for _, sp := range sps {
+		for _, o := range sp.Observe(h) {
+			req := o.Request
+			d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, run: o.Run}
+			if len(req.Ports) > 0 {
+				var err error
+				if req, err = e.policy(req, src); err != nil {
+					e.refuse(sp.Name(), knock.ReasonOf(err), err, src)
+					continue
+				}
+				d = e.decide(req, src)
+				d.run = o.Run
+			}
+			e.acts.submit(d)
+		}
+	}
 }
 
 // handleDatagram decides on a single-packet authorization datagram: the
@@ -409,6 +466,12 @@ func (e *Engine) protectedText() string {
 // accept hands a knock that passed every check but the replay claim to
 // the actor, which claims it and changes the firewall.
 func (e *Engine) accept(req knock.Request, src netip.Addr) {
+	e.acts.submit(e.decide(req, src))
+}
+
+// decide turns an accepted request into the actor's decision. A request
+// without a replay id (a static sequence) claims nothing.
+func (e *Engine) decide(req knock.Request, src netip.Addr) decision {
 	dur := req.Duration
 	if dur == 0 && !req.Close {
 		dur = e.cfg.Duration
@@ -416,11 +479,12 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	if dur > e.cfg.MaxDuration {
 		dur = e.cfg.MaxDuration
 	}
-	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: e.cfg.Replay && !e.cfg.DryRun}
+	claim := e.cfg.Replay && !e.cfg.DryRun && req.ReplayID != knock.ReplayID{}
+	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: claim}
 	for _, p := range e.grantPorts(req) {
 		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: p.Proto, Port: p.Port, Duration: dur, Fields: req.Fields})
 	}
-	e.acts.submit(d)
+	return d
 }
 
 func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr) {

@@ -106,6 +106,7 @@ type Door struct {
 	// knockd tells an unset command from an empty one: a stop command set
 	// to "" still runs (as an empty shell command) after Cmd_Timeout.
 	HasStop, HasStart6, HasStop6 bool
+	HasCmdTimeout                bool // Cmd_Timeout is set (a Grant's duration)
 	Grants                       []Grant
 }
 
@@ -288,6 +289,7 @@ func (d *Door) set(pos Pos, key, value string, openFiles bool) error {
 		d.SeqTimeout, err = seconds(value)
 	case "CMD_TIMEOUT":
 		d.CmdTimeout, err = seconds(value)
+		d.HasCmdTimeout = true
 	case "TARGET":
 		d.Target, err = netip.ParseAddr(value)
 		if err == nil && d.Target.String() != value {

@@ -43,6 +43,11 @@ type MatcherConfig struct {
 	// Local are the interface's addresses: a door without Target takes
 	// packets to these only.
 	Local []netip.Addr
+	// AllLocal takes every packet's destination for one of the host's
+	// own: set when the capture only delivers packets addressed to this
+	// host (knockdaemon's NFLOG rule checks it), so Local need not be
+	// listed, and stays right as addresses come and go.
+	AllLocal bool
 	// Capacity bounds the sources followed at once (DefaultCapacity if 0).
 	// Half of it is kept for sources past their first step.
 	Capacity int
@@ -62,6 +67,7 @@ type Matcher struct {
 	mu       sync.Mutex
 	iface    string
 	local    map[netip.Addr]bool
+	allLocal bool
 	doors    []*doorState
 	byStep   map[Step][]int // doors having the step anywhere: is the packet seen
 	byFirst  map[Step][]int // doors starting with the step, in file order
@@ -104,7 +110,7 @@ func NewMatcher(c *Config, mc MatcherConfig) *Matcher {
 	m := &Matcher{
 		iface: mc.Interface, local: map[netip.Addr]bool{},
 		consume: mc.ConsumeOneTime, sources: map[netip.Addr]*entry{}, capacity: mc.Capacity,
-		wipe: mc.KnockdWipe,
+		wipe: mc.KnockdWipe, allLocal: mc.AllLocal,
 	}
 	if m.iface == "" {
 		m.iface = c.Interface
@@ -161,7 +167,7 @@ func (m *Matcher) accepts(i int, dst netip.Addr) bool {
 	if t := m.doors[i].d.Target; t.IsValid() {
 		return dst == t
 	}
-	return m.local[dst]
+	return m.allLocal || m.local[dst]
 }
 
 func (m *Matcher) flagsMatch(i int, p *Packet) bool {

@@ -49,7 +49,7 @@ type verdicts struct {
 
 func newVerdicts(t testing.TB, ps packet.Ports, ethernet bool) *verdicts {
 	t.Helper()
-	prog, err := filterProgram(ps, ethernet)
+	prog, err := filterProgram(ps, nil, ethernet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	// Extra are more ports to watch: the single-packet port, when it
 	// lies outside the span.
 	Extra []uint16
+	// AnyFlags are TCP ports watched whatever a segment's flags, not
+	// only for SYNs: the ports of knockd's doors (TCPFlags = ack, ...).
+	AnyFlags []uint16
 	// Interface, when set, limits logging to packets arriving on it.
 	Interface string
 	// Table is the nftables table of the source (family inet); "" means
@@ -93,7 +96,7 @@ var (
 
 // New checks the configuration. Nothing touches the kernel before Run.
 func New(cfg Config) (*Source, error) {
-	if cfg.Span == nil && len(cfg.Extra) == 0 {
+	if cfg.Span == nil && len(cfg.Extra) == 0 && len(cfg.AnyFlags) == 0 {
 		return nil, errors.New("nflog source: no knock span and no ports to watch")
 	}
 	if len(cfg.Interface) >= ifNameSize {
@@ -113,7 +116,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	return &Source{
 		cfg:    cfg,
-		filter: packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
+		filter: packet.NewDoorFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), packet.PortsOf(cfg.AnyFlags...), cfg.Now),
 		ready:  make(chan struct{}),
 	}, nil
 }
@@ -138,7 +141,7 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 		return err
 	}
 	defer r.stop()
-	if err := install(s.cfg, s.filter.Ports()); err != nil {
+	if err := install(s.cfg, s.filter.Ports(), s.filter.AnyFlags()); err != nil {
 		return err
 	}
 	defer func() {
@@ -173,7 +176,7 @@ func (s *Source) repair() {
 	if err != nil || present {
 		return
 	}
-	if install(s.cfg, s.filter.Ports()) == nil {
+	if install(s.cfg, s.filter.Ports(), s.filter.AnyFlags()) == nil {
 		s.reinstalls.Add(1)
 	}
 }

@@ -17,10 +17,12 @@ const (
 	chainName     = "prerouting"
 	chainPriority = -310 // raw - 10
 	setName       = "knock_ports"
+	doorSetName   = "knockd_tcp_ports"
 	// setID names the set within one transaction. A fixed value avoids
 	// the nftables package's global counter, which is not safe for use
 	// from goroutines (the firewall backend may be adding sets too).
 	setID      = 1
+	doorSetID  = 2
 	ifNameSize = unix.IFNAMSIZ
 )
 
@@ -38,7 +40,12 @@ func table(cfg Config) *nftables.Table {
 
 // install puts the source's table in place in one transaction, replacing
 // any left over by a daemon that did not exit cleanly.
-func install(cfg Config, ports packet.Ports) error {
+//
+// anyFlags are TCP ports logged whatever a segment's flags (knockd's
+// doors): their rule comes first and ends the chain for the packets it
+// logs (accept here, or drop), so that a SYN to a port in both sets is
+// logged once.
+func install(cfg Config, ports, anyFlags packet.Ports) error {
 	c, err := conn(cfg)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -55,15 +62,33 @@ func install(cfg Config, ports packet.Ports) error {
 		Name: chainName, Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(chainPriority),
 	})
-	for _, match := range [][]expr.Any{tcpSYN(), udp()} {
-		exprs := append(iifname(cfg.Interface), match...)
-		exprs = append(exprs, toSpan(set)...)
+	if len(anyFlags) > 0 {
+		doors := &nftables.Set{Table: t, ID: doorSetID, Name: doorSetName, KeyType: nftables.TypeInetService, Interval: true}
+		if err := c.AddSet(doors, setElements(anyFlags)); err != nil {
+			return fmt.Errorf("nftables set %q: %w", doorSetName, err)
+		}
+		exprs := append(iifname(cfg.Interface), tcp()...)
+		exprs = append(exprs, toSpan(doors)...)
 		exprs = append(exprs, local()...)
 		exprs = append(exprs, logGroup(cfg.Group))
+		verdict := expr.VerdictAccept // ends this chain only: other tables still judge the packet
 		if cfg.Drop {
-			exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
+			verdict = expr.VerdictDrop
 		}
+		exprs = append(exprs, &expr.Verdict{Kind: verdict})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+	}
+	if len(ports) > 0 {
+		for _, match := range [][]expr.Any{tcpSYN(), udp()} {
+			exprs := append(iifname(cfg.Interface), match...)
+			exprs = append(exprs, toSpan(set)...)
+			exprs = append(exprs, local()...)
+			exprs = append(exprs, logGroup(cfg.Group))
+			if cfg.Drop {
+				exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("installing nftables table inet %q: %w", cfg.Table, err)
@@ -137,6 +162,13 @@ func tcpSYN() []expr.Any {
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
+	}
+}
+
+func tcp() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 	}
 }
 
