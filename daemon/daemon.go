@@ -58,6 +58,7 @@ type Daemon struct {
 	reg     *metrics.Registry
 	mu      sync.Mutex // guards src for reloads
 	srcStop context.CancelFunc
+	srcDone chan struct{} // closed when the running source's Run returned
 	reloads chan reloadReq
 	knockd  *knockd.Runner // knockd doors' commands; nil without knockdconf
 }
@@ -267,9 +268,11 @@ func (d *Daemon) startSource(ctx context.Context, hits chan<- source.Hit, errc c
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sctx, stop := context.WithCancel(ctx)
-	d.srcStop = stop
+	done := make(chan struct{})
+	d.srcStop, d.srcDone = stop, done
 	src := d.src
 	go func() {
+		defer close(done)
 		if err := src.Run(sctx, hits); err != nil && sctx.Err() == nil {
 			errc <- fmt.Errorf("knock source: %w%s", err, permissionHint(err))
 		}

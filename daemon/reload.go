@@ -102,8 +102,13 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 	if src != nil {
 		d.mu.Lock()
 		d.srcStop()
+		done := d.srcDone
 		d.src = src
 		d.mu.Unlock()
+		// The old source must be gone first: an NFLOG group has one
+		// listener, and the old rule's removal would take the new one's
+		// table (they share its name).
+		<-done
 		d.startSource(ctx, hits, errc)
 	}
 	d.log.Info("configuration reloaded", "knock", describe(cfg.Engine))
