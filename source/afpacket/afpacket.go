@@ -6,7 +6,9 @@
 // A classic BPF program attached to the socket keeps the kernel from
 // waking the daemon for ordinary traffic: only IPv4 and IPv6 TCP SYNs and
 // UDP datagrams pass, and, when the watched ports form up to 64 ranges,
-// only those to a watched port. Go then parses what passed and decides (package
+// only those to a watched port. With knockd's door ports to watch
+// (Config.AnyFlags), TCP segments pass whatever their flags, and Go keeps
+// only SYNs for the span. Go then parses what passed and decides (package
 // source/packet). The socket ignores the host's own outgoing packets
 // (PACKET_IGNORE_OUTGOING).
 //

@@ -16,6 +16,10 @@
 // interval set: the span's ports, which need not be contiguous, and the
 // single-packet port), addressed to this host (fib
 // daddr type local, since prerouting also sees packets being forwarded).
+// The ports of knockd's doors (Config.AnyFlags) have a rule of their own,
+// first: every TCP segment to them is logged, whatever its flags, since a
+// door may match on them (TCPFlags = ack); the rule ends the chain for
+// what it logs, so a segment is logged once.
 //
 // The log statement and the NFLOG socket both set a queue threshold of one
 // packet: the kernel's default batches up to 100 packets or one second,
