@@ -24,7 +24,7 @@ type SourceOptions struct {
 // case here and one package under source/.
 func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
 	if sc.Mode == RunFile {
-		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, Now: now, Logger: log})
+		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, AnyFlags: sc.AnyFlags, Now: now, Logger: log})
 	}
 	var span *portspan.Span // nil: datagram ports only
 	switch len(sc.Spans) {
