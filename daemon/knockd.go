@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/portknock/knock"
@@ -116,6 +117,9 @@ func startKnockd(c *Config, log *slog.Logger) (*knockd.Runner, error) {
 	}
 	k.Log = log
 	path := knockdStops(c)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("knockd's pending stop commands: %w", err)
+	}
 	lost, err := knockd.LostStops(path)
 	if err != nil {
 		log.Error("reading knockd's pending stop commands", "err", err)
