@@ -99,6 +99,7 @@ type SourceConfig struct {
 	// AnyFlags are TCP ports watched for segments with any flags:
 	// knockd's doors (daemon/knockd.go).
 	AnyFlags []uint16
+	DoorUDP  []uint16 // knockd's doors' UDP ports
 }
 
 // ReplayConfig is the replay cache.

@@ -79,7 +79,7 @@ func knockdSource(set *settings.Set, ec engine.Config, sc *SourceConfig) error {
 		if p.Proto == knock.TCP {
 			sc.AnyFlags = append(sc.AnyFlags, p.Port)
 		} else {
-			sc.Extra = append(sc.Extra, p.Port)
+			sc.DoorUDP = append(sc.DoorUDP, p.Port)
 		}
 	}
 	if i := k.Interface(); i != "" {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/portknock/knock/portspan"
@@ -36,11 +37,11 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 	}
 	switch sc.Capture {
 	case CaptureNFLOG:
-		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
+		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, DoorUDP: sc.DoorUDP, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
 	case CaptureAFPacket:
 		var src *afpacket.Source
 		open := func() (err error) {
-			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, Now: now})
+			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: append(slices.Clone(sc.Extra), sc.DoorUDP...), AnyFlags: sc.AnyFlags, Now: now})
 			return err
 		}
 		var err error

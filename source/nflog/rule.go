@@ -18,11 +18,13 @@ const (
 	chainPriority = -310 // raw - 10
 	setName       = "knock_ports"
 	doorSetName   = "knockd_tcp_ports"
+	doorUDPName   = "knockd_udp_ports"
 	// setID names the set within one transaction. A fixed value avoids
 	// the nftables package's global counter, which is not safe for use
 	// from goroutines (the firewall backend may be adding sets too).
 	setID      = 1
 	doorSetID  = 2
+	doorUDPID  = 3
 	ifNameSize = unix.IFNAMSIZ
 )
 
@@ -41,11 +43,11 @@ func table(cfg Config) *nftables.Table {
 // install puts the source's table in place in one transaction, replacing
 // any left over by a daemon that did not exit cleanly.
 //
-// anyFlags are TCP ports logged whatever a segment's flags (knockd's
-// doors): their rule comes first and ends the chain for the packets it
-// logs (accept here, or drop), so that a SYN to a port in both sets is
-// logged once.
-func install(cfg Config, ports, anyFlags packet.Ports) error {
+// anyFlags are TCP ports logged whatever a segment's flags, doorUDP UDP
+// ports (knockd's doors): their rules come first and accept what they log,
+// ending this chain, so that a packet to a port in two sets is logged
+// once; they never drop (see Config.DoorUDP).
+func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 	c, err := conn(cfg)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -62,20 +64,23 @@ func install(cfg Config, ports, anyFlags packet.Ports) error {
 		Name: chainName, Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(chainPriority),
 	})
-	if len(anyFlags) > 0 {
-		doors := &nftables.Set{Table: t, ID: doorSetID, Name: doorSetName, KeyType: nftables.TypeInetService, Interval: true}
-		if err := c.AddSet(doors, setElements(anyFlags)); err != nil {
-			return fmt.Errorf("nftables set %q: %w", doorSetName, err)
+	for _, door := range []struct {
+		name  string
+		id    uint32
+		ports packet.Ports
+		proto []expr.Any
+	}{{doorSetName, doorSetID, anyFlags, tcp()}, {doorUDPName, doorUDPID, doorUDP, udp()}} {
+		if len(door.ports) == 0 {
+			continue
 		}
-		exprs := append(iifname(cfg.Interface), tcp()...)
-		exprs = append(exprs, toSpan(doors)...)
+		set := &nftables.Set{Table: t, ID: door.id, Name: door.name, KeyType: nftables.TypeInetService, Interval: true}
+		if err := c.AddSet(set, setElements(door.ports)); err != nil {
+			return fmt.Errorf("nftables set %q: %w", door.name, err)
+		}
+		exprs := append(iifname(cfg.Interface), door.proto...)
+		exprs = append(exprs, toSpan(set)...)
 		exprs = append(exprs, local()...)
-		exprs = append(exprs, logGroup(cfg.Group))
-		verdict := expr.VerdictAccept // ends this chain only: other tables still judge the packet
-		if cfg.Drop {
-			verdict = expr.VerdictDrop
-		}
-		exprs = append(exprs, &expr.Verdict{Kind: verdict})
+		exprs = append(exprs, logGroup(cfg.Group), &expr.Verdict{Kind: expr.VerdictAccept})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
 	}
 	if len(ports) > 0 {
