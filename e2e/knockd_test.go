@@ -201,3 +201,27 @@ func waitFileText(t *testing.T, path, want string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A door on the ports of live services, matching on FIN (TCPFlags = fin):
+// two ordinary connections, to 7010 then 7011, are its knock. The
+// daemon's capture (silent, as by default) lets the connections through,
+// every segment is seen with its flags, and the door grants tcp/22.
+func TestKnockdFlagsOnLiveServices(t *testing.T) {
+	k := newKnockdLab(t, `[fin]
+	sequence = 7010,7011
+	tcpflags = fin
+	grant    = tcp/22
+`)
+	k.serve(7010)
+	k.serve(7011)
+	k.daemon(k.conf, k.nflogReady)
+	if k.canConnect(k.pair.HostV4, 22) {
+		t.Fatal("port 22 open before the knock")
+	}
+	for _, port := range []int{7010, 7011} {
+		if !k.canConnect(k.pair.HostV4, port) {
+			t.Fatalf("the service on the door's port %d is unreachable", port)
+		}
+	}
+	k.waitConnect(k.pair.HostV4, 22, true, 3*time.Second)
+}
