@@ -11,6 +11,10 @@
 // failure is a named reason in the log and a counter; nothing is ever sent
 // back to the network.
 //
+// Hits to the ports of a stateful protocol (knockd's doors) go to it first,
+// whatever their TCP flags: it follows each source itself and returns the
+// doors that opened, whose grants then pass the same policy.
+//
 // The engine runs in one goroutine (Run), so the decision path takes no
 // locks; firewall changes happen in a second goroutine, so a slow backend
 // never stalls the reading of packets.
