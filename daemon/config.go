@@ -109,6 +109,10 @@ type SourceConfig struct {
 	// protocol's span, and the datagram ports outside them.
 	Spans []*portspan.Span
 	Extra []uint16
+	// AnyFlags are TCP ports watched for segments with any flags:
+	// knockd's doors (daemon/knockd.go).
+	AnyFlags []uint16
+	DoorUDP  []uint16 // knockd's doors' UDP ports
 }
 
 // ReplayConfig is the replay cache.
@@ -157,7 +161,7 @@ func Load(set *settings.Set) (*Config, error) {
 	if c.Log, err = loadLog(set); err != nil {
 		return nil, err
 	}
-	c.Warnings = warnings(set, c)
+	c.Warnings = append(warnings(set, c), knockdWarnings(c.Engine)...)
 	return c, nil
 }
 
@@ -206,8 +210,13 @@ func loadEngine(set *settings.Set) (engine.Config, error) {
 		}
 		cfg.Protocols = append(cfg.Protocols, p)
 	}
+	if k, err := knockdProtocol(set, cfg.Protected); err != nil {
+		return cfg, err
+	} else if k != nil {
+		cfg.Protocols = append(cfg.Protocols, k)
+	}
 	if len(cfg.Protocols) == 0 {
-		return cfg, set.Errorf("mode", "none serves no knock of the daemon's own, and no fwknopaccess is set: nothing could open a port")
+		return cfg, set.Errorf("mode", "none serves no knock of the daemon's own, and neither fwknopaccess nor knockdconf is set: nothing could open a port")
 	}
 	cfg.Duration = set.Duration("duration")
 	cfg.MaxDuration = set.Duration("maxduration")
@@ -564,6 +573,9 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 		}
 	}
 	sc.Spans, sc.Extra = watched(ec)
+	if err := knockdSource(set, ec, &sc); err != nil {
+		return sc, err
+	}
 	switch mode := RunMode(strings.ToLower(set.String("runmode"))); mode {
 	case RunFile:
 		sc.Mode = mode
@@ -585,7 +597,9 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 			return sc, set.Missing("logfile", "runmode = file follows a firewall log: name it")
 		}
 		for _, p := range ec.Protocols {
-			if _, span := p.(engine.SpanProtocol); !span {
+			_, span := p.(engine.SpanProtocol)
+			_, stateful := p.(engine.StatefulProtocol)
+			if !span && !stateful {
 				return sc, set.Errorf("runmode", "file: a log line carries no payload, so %s packets cannot be read from it: use runmode = network", p.Name())
 			}
 		}
@@ -632,6 +646,9 @@ func describe(ec engine.Config) string {
 		}
 		if dp, ok := p.(engine.DatagramProtocol); ok && dp.DatagramPort() != 0 {
 			k += fmt.Sprintf(", datagrams on udp/%d", dp.DatagramPort())
+		}
+		if sp, ok := p.(engine.StatefulProtocol); ok {
+			k += fmt.Sprintf(" sequences on %d ports", len(sp.Ports()))
 		}
 		kinds = append(kinds, k)
 	}

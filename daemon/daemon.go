@@ -25,6 +25,7 @@ import (
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/knockd"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source"
@@ -56,7 +57,9 @@ type Daemon struct {
 	reg     *prometheus.Registry
 	mu      sync.Mutex // guards src for reloads
 	srcStop context.CancelFunc
+	srcDone chan struct{} // closed when the running source's Run returned
 	reloads chan reloadReq
+	knockd  *knockd.Runner // knockd doors' commands; nil without knockdconf
 }
 
 // New checks every setting and builds every part; nothing runs yet and,
@@ -196,6 +199,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Warn("the firewall backend's grants end only when this daemon runs their stop command: a daemon that is killed leaves them open until it restarts; prefer firewall = nft")
 	}
 
+	var err error
+	if d.knockd, err = startKnockd(d.cfg, d.log); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	hits := make(chan source.Hit, 4096)
@@ -216,7 +223,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- d.engine.Run(ctx, hits) }()
 	d.log.Info("knockdaemon started", "knock", describe(d.cfg.Engine), "runmode", d.cfg.Source.Mode, "firewall", d.cfg.Firewall.Kind, "dry_run", d.cfg.Test)
-	var err error
 loop:
 	for {
 		select {
@@ -234,6 +240,11 @@ loop:
 		}
 	}
 	<-engineDone
+	if d.knockd != nil {
+		// The doors' stop commands still pending run now, as knockd's
+		// orphaned children would have run them later.
+		d.knockd.Close()
+	}
 	stopCtx, stop := context.WithTimeout(context.Background(), 30*time.Second)
 	defer stop()
 	if serr := d.fw.Stop(stopCtx); serr != nil {
@@ -251,9 +262,11 @@ func (d *Daemon) startSource(ctx context.Context, hits chan<- source.Hit, errc c
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sctx, stop := context.WithCancel(ctx)
-	d.srcStop = stop
+	done := make(chan struct{})
+	d.srcStop, d.srcDone = stop, done
 	src := d.src
 	go func() {
+		defer close(done)
 		if err := src.Run(sctx, hits); err != nil && sctx.Err() == nil {
 			errc <- fmt.Errorf("knock source: %w%s", err, permissionHint(err))
 		}

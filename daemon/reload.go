@@ -89,6 +89,14 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 		}
 	}
 	cfg.Engine.NotBefore = d.cfg.Engine.NotBefore
+	if k := knockdOf(cfg.Engine); k != nil && d.knockd != nil {
+		k.Runner, k.Log = d.knockd, d.log
+	} else if k != nil {
+		// knockdconf is new: the doors get a runner now, kept until stop.
+		if d.knockd, err = startKnockd(cfg, d.log); err != nil {
+			return err
+		}
+	}
 	if err := d.engine.Reload(ctx, cfg.Engine); err != nil {
 		return err
 	}
@@ -103,8 +111,13 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 	if src != nil {
 		d.mu.Lock()
 		d.srcStop()
+		done := d.srcDone
 		d.src = src
 		d.mu.Unlock()
+		// The old source must be gone first: an NFLOG group has one
+		// listener, and the old rule's removal would take the new one's
+		// table (they share its name).
+		<-done
 		d.startSource(ctx, hits, errc)
 	}
 	d.log.Info("configuration reloaded", "knock", describe(cfg.Engine))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,7 @@ type SourceOptions struct {
 // case here and one package under source/.
 func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
 	if sc.Mode == RunFile {
-		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, Now: now, Logger: log})
+		return logfile.New(logfile.Config{Path: sc.LogFile, Patterns: sc.Patterns, FromStart: sc.FromStart, AnyFlags: sc.AnyFlags, Now: now, Logger: log})
 	}
 	var span *portspan.Span // nil: datagram ports only
 	switch len(sc.Spans) {
@@ -44,11 +45,11 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 	case CaptureAuto, CaptureEBPF:
 		return newEBPF(sc, span, log, now, o)
 	case CaptureNFLOG:
-		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
+		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, DoorUDP: sc.DoorUDP, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
 	case CaptureAFPacket:
 		var src *afpacket.Source
 		open := func() (err error) {
-			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: sc.Extra, Now: now})
+			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: append(slices.Clone(sc.Extra), sc.DoorUDP...), AnyFlags: sc.AnyFlags, Now: now})
 			return err
 		}
 		var err error

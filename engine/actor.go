@@ -23,6 +23,7 @@ type decision struct {
 	at     time.Time // when the deciding packet was handled
 	claim  bool      // claim req.ReplayID before acting
 	dryRun bool      // log, act on nothing
+	run    func()    // a stateful protocol's own action, after the grants
 }
 
 // actor claims and applies decisions in their own goroutine, in the order
@@ -169,6 +170,14 @@ func (a *actor) apply(d decision) {
 		}
 	}
 	a.m.accept(req)
+	if len(d.grants) == 0 {
+		a.log.Info("knock accepted", "protocol", req.Protocol, "user", req.User, "action", "run", "src", d.src, "dry_run", d.dryRun)
+	}
+	defer func() {
+		if d.run != nil && !d.dryRun {
+			d.run()
+		}
+	}()
 	verb := "open"
 	if req.Close {
 		verb = "close"

@@ -8,6 +8,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/source"
 )
 
 // The engine's edges, declared here by their user. Each has a fake: the
@@ -15,8 +16,9 @@ import (
 // replay.Memory for Claims.
 
 // Protocol is one kind of knock the engine understands. Every protocol
-// is also a SpanProtocol, a DatagramProtocol, or both; the engine sorts
-// them once per configuration, never per packet.
+// is also a SpanProtocol, a DatagramProtocol, or both, or a
+// StatefulProtocol; the engine sorts them once per configuration, never
+// per packet.
 type Protocol interface {
 	Name() knock.Protocol
 }
@@ -52,6 +54,37 @@ type DatagramProtocol interface {
 	// invalid when the source does not know it); its errors carry a
 	// knock.Reason.
 	DecodeDatagram(payload []byte, src, dst netip.Addr, now time.Time) (knock.Request, error)
+}
+
+// StatefulProtocol follows knocks that are a state machine per source
+// rather than a sequence to decode: knockd's doors, where each packet
+// moves its source's attempts on and a door opens at the last step. The
+// engine cannot cut candidates from a queue for it (a step may be
+// ignored for its TCP flags, a wrong step ends an attempt, the first
+// packet after one must not start another), so it hands over every hit
+// to the protocol's ports, and takes back the doors that opened. Two
+// methods and a port list: the state, its bounds and its clock (the
+// packets' time) stay in the protocol.
+type StatefulProtocol interface {
+	Protocol
+	// Ports are the ports its knocks go to. TCP ones are watched with
+	// any flags: the protocol matches on them itself.
+	Ports() []knock.Port
+	// Observe takes one hit to one of Ports, in capture order, from the
+	// engine's goroutine, and returns the doors it opened.
+	Observe(h source.Hit) []Opening
+}
+
+// Opening is a door a StatefulProtocol opened.
+type Opening struct {
+	// Request asks for access through the firewall: its Ports, which the
+	// policy checks as any knock's. None: nothing to grant. A static
+	// sequence has no replay id (ReplayID zero): nothing is claimed.
+	Request knock.Request
+	// Run, when set, does what the door does besides (knockd's start
+	// and stop commands). The actor calls it after the grants, off the
+	// packet path; never in a dry run. It must not block for long.
+	Run func()
 }
 
 // Claims is the replay cache: one atomic step records a knock's id until

@@ -11,6 +11,10 @@
 // failure is a named reason in the log and a counter; nothing is ever sent
 // back to the network.
 //
+// Hits to the ports of a stateful protocol (knockd's doors) go to it first,
+// whatever their TCP flags: it follows each source itself and returns the
+// doors that opened, whose grants then pass the same policy.
+//
 // The engine runs in one goroutine (Run), so the decision path takes no
 // locks; firewall changes happen in a second goroutine, so a slow backend
 // never stalls the reading of packets.
@@ -59,8 +63,9 @@ func (c *Config) check() error {
 	for _, p := range c.Protocols {
 		_, span := p.(SpanProtocol)
 		_, dgram := p.(DatagramProtocol)
-		if !span && !dgram {
-			return fmt.Errorf("knock protocol %s reads neither spans nor datagrams", p.Name())
+		_, stateful := p.(StatefulProtocol)
+		if !span && !dgram && !stateful {
+			return fmt.Errorf("knock protocol %s reads neither spans, datagrams nor sequences", p.Name())
 		}
 	}
 	if len(c.Protected) == 0 {
@@ -91,6 +96,7 @@ type Engine struct {
 	cfg      Config
 	spans    []spanRoute
 	dgrams   map[uint16][]DatagramProtocol
+	stateful map[knock.Port][]StatefulProtocol
 	trackers tracker.Config
 	claims   Claims
 	log      *slog.Logger
@@ -188,7 +194,27 @@ func (e *Engine) route(cfg Config) error {
 			dgrams[dp.DatagramPort()] = append(dgrams[dp.DatagramPort()], dp)
 		}
 	}
-	e.spans, e.dgrams = spans, dgrams
+	stateful := map[knock.Port][]StatefulProtocol{}
+	for _, p := range cfg.Protocols {
+		sp, ok := p.(StatefulProtocol)
+		if !ok {
+			continue
+		}
+		for _, pt := range sp.Ports() {
+			for _, r := range spans {
+				if r.span.Contains(pt.Port) {
+					return fmt.Errorf("%s watches %s, in the knock span of %s (%s): give each protocol its own ports", sp.Name(), pt, r.proto.Name(), r.span)
+				}
+			}
+			if pt.Proto == knock.UDP && len(dgrams[pt.Port]) > 0 {
+				return fmt.Errorf("%s watches %s, the datagram port of %s: give each protocol its own ports", sp.Name(), pt, dgrams[pt.Port][0].Name())
+			}
+			if !slices.Contains(stateful[pt], sp) {
+				stateful[pt] = append(stateful[pt], sp)
+			}
+		}
+	}
+	e.spans, e.dgrams, e.stateful = spans, dgrams, stateful
 	for _, p := range cfg.Protocols {
 		e.m.zero(p.Name())
 	}
@@ -273,6 +299,16 @@ func (e *Engine) apply(cfg Config) error {
 func (e *Engine) Handle(h source.Hit) {
 	e.m.hits.Inc()
 	src := h.Src.Unmap()
+	if sps, ok := e.stateful[knock.Port{Proto: h.Proto, Port: h.Port}]; ok {
+		e.handleStateful(sps, h, src)
+		return
+	}
+	if h.Proto == knock.TCP && h.TCPFlags != 0 && h.TCPFlags&0x12 != 0x02 {
+		// A segment other than a SYN, seen for a stateful protocol's
+		// port that a reload took away.
+		e.m.outsideSpan.Inc()
+		return
+	}
 	if h.Proto == knock.UDP && h.Payload != nil {
 		if dps, ok := e.dgrams[h.Port]; ok {
 			e.handleDatagram(dps, h, src)
@@ -369,6 +405,31 @@ func (e *Engine) tooSlow(p knock.Protocol, src netip.Addr, port uint16) {
 	if e.slowKnock.allow() {
 		e.log.Info("knock sent too slowly: a source's next packet came after the knock timeout, and its knock starts over",
 			"protocol", p, "src", src, "port", port, "timeout", e.trackers.Defaulted().Timeout)
+	}
+}
+
+// handleStateful gives a hit to the stateful protocols on its port and
+// acts on the doors they open.
+func (e *Engine) handleStateful(sps []StatefulProtocol, h source.Hit, src netip.Addr) {
+	if h.Time.IsZero() {
+		h.Time = e.now()
+	}
+	h.Src = src
+	for _, sp := range sps {
+		for _, o := range sp.Observe(h) {
+			req := o.Request
+			d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, run: o.Run}
+			if len(req.Ports) > 0 {
+				var err error
+				if req, err = e.policy(req, src); err != nil {
+					e.refuse(sp.Name(), knock.ReasonOf(err), err, src, h.Port, req)
+					continue
+				}
+				d = e.decide(req, src)
+				d.run = o.Run
+			}
+			e.acts.submit(d)
+		}
 	}
 }
 
@@ -492,6 +553,12 @@ func (e *Engine) protectedText() string {
 // accept hands a knock that passed every check but the replay claim to
 // the actor, which claims it and changes the firewall.
 func (e *Engine) accept(req knock.Request, src netip.Addr) {
+	e.acts.submit(e.decide(req, src))
+}
+
+// decide turns an accepted request into the actor's decision. A request
+// without a replay id (a static sequence) claims nothing.
+func (e *Engine) decide(req knock.Request, src netip.Addr) decision {
 	dur := req.Duration
 	if dur == 0 && !req.Close {
 		dur = e.cfg.Duration
@@ -502,11 +569,12 @@ func (e *Engine) accept(req knock.Request, src netip.Addr) {
 	if req.Limit > 0 && dur > req.Limit {
 		dur = req.Limit
 	}
-	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: e.cfg.Replay && !e.cfg.DryRun}
+	claim := e.cfg.Replay && !e.cfg.DryRun && req.ReplayID != knock.ReplayID{}
+	d := decision{req: req, src: src, at: e.now(), dryRun: e.cfg.DryRun, claim: claim}
 	for _, p := range e.grantPorts(req) {
 		d.grants = append(d.grants, firewall.Grant{Addr: req.Client.Unmap(), Proto: p.Proto, Port: p.Port, Duration: dur, Fields: req.Fields})
 	}
-	e.acts.submit(d)
+	return d
 }
 
 // refuse counts and logs a refused knock, whose last packet came from

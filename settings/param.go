@@ -103,6 +103,7 @@ var params = []Param{
 	// Daemon: other protocols beside the daemon's own knock.
 	{Name: "fwknopaccess", For: Daemon, Help: "fwknop: an fwknopd access.conf whose stanzas may open ports with fwknop's SPA packets"},
 	{Name: "fwknopport", Kind: Int, For: Daemon, Default: "62201", Help: "fwknop: the UDP port SPA packets go to"},
+	{Name: "knockdconf", For: Daemon, Help: "knockd: a knockd.conf (such as /etc/knockd.conf) whose doors open beside the daemon's own knocks"},
 	{Name: "fwknopage", Kind: Seconds, For: Daemon, Default: "120", Help: "fwknop: how far an SPA packet's time may be from the daemon's clock"},
 
 	// Daemon: decisions.

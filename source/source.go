@@ -15,7 +15,8 @@ import (
 	"github.com/portknock/knock"
 )
 
-// Hit is one packet seen on a port: a TCP SYN or a UDP datagram.
+// Hit is one packet seen on a port: a TCP SYN or a UDP datagram, or, on
+// the ports of knockd's doors, a TCP segment with any flags.
 type Hit struct {
 	Time  time.Time   // when the packet arrived (or was logged)
 	Src   netip.Addr  // its source address, unmapped (IPv4 as 4 bytes)
@@ -25,6 +26,11 @@ type Hit struct {
 	// Payload is the UDP payload, for single-packet authorization; nil
 	// when the source cannot see payloads (log files) or for TCP.
 	Payload []byte
+	// TCPFlags are the TCP header's flags (FIN 0x01 ... URG 0x20), when
+	// the source knows them; 0 for UDP. knockd's doors match on them.
+	TCPFlags uint8
+	// Iface is the interface the packet arrived on, "" when unknown.
+	Iface string
 }
 
 // Source delivers hits until its context ends or it fails.

@@ -6,7 +6,9 @@
 // A classic BPF program attached to the socket keeps the kernel from
 // waking the daemon for ordinary traffic: only IPv4 and IPv6 TCP SYNs and
 // UDP datagrams pass, and, when the watched ports form up to 64 ranges,
-// only those to a watched port. Go then parses what passed and decides (package
+// only those to a watched port. With knockd's door ports to watch
+// (Config.AnyFlags), TCP segments pass whatever their flags, and Go keeps
+// only SYNs for the span. Go then parses what passed and decides (package
 // source/packet). The socket ignores the host's own outgoing packets
 // (PACKET_IGNORE_OUTGOING).
 //
@@ -53,6 +55,9 @@ type Config struct {
 	// Extra are more ports to watch: the single-packet port, when it
 	// lies outside the span.
 	Extra []uint16
+	// AnyFlags are TCP ports watched whatever a segment's flags, not
+	// only for SYNs: the ports of knockd's doors (TCPFlags = ack, ...).
+	AnyFlags []uint16
 	// ReadBuffer is the socket's receive buffer in bytes; 0 means
 	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
 	ReadBuffer int
@@ -65,6 +70,7 @@ type Config struct {
 type Source struct {
 	conn     *packetsock.Conn
 	ethernet bool
+	iface    string
 	filter   *packet.Filter
 	close    sync.Once
 	closeErr error
@@ -79,7 +85,7 @@ var (
 // in the calling thread's network namespace. Packets queue in the socket
 // from then on, to be read by Run.
 func Open(cfg Config) (*Source, error) {
-	if cfg.Span == nil && len(cfg.Extra) == 0 {
+	if cfg.Span == nil && len(cfg.Extra) == 0 && len(cfg.AnyFlags) == 0 {
 		return nil, errors.New("afpacket source: no knock span and no ports to watch")
 	}
 	ifi, err := net.InterfaceByName(cfg.Interface)
@@ -88,9 +94,10 @@ func Open(cfg Config) (*Source, error) {
 	}
 	s := &Source{
 		ethernet: len(ifi.HardwareAddr) == 6,
-		filter:   packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
+		iface:    cfg.Interface,
+		filter:   packet.NewDoorFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), packet.PortsOf(cfg.AnyFlags...), cfg.Now),
 	}
-	prog, err := filterProgram(s.filter.Ports(), s.ethernet)
+	prog, err := filterProgram(s.filter.Ports(), s.filter.AnyFlags(), s.ethernet)
 	if err != nil {
 		return nil, err
 	}
@@ -174,11 +181,14 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) error {
 	}
 }
 
-func (s *Source) parse(b []byte) (source.Hit, bool) {
+func (s *Source) parse(b []byte) (h source.Hit, ok bool) {
 	if s.ethernet {
-		return s.filter.Frame(b)
+		h, ok = s.filter.Frame(b)
+	} else {
+		h, ok = s.filter.IP(b)
 	}
-	return s.filter.IP(b)
+	h.Iface = s.iface
+	return h, ok
 }
 
 // Close closes the socket, if Run has not.

@@ -178,3 +178,40 @@ func drain(hits <-chan source.Hit, quiet time.Duration) int {
 		}
 	}
 }
+
+// TestDoorPorts checks knockd's door ports: a whole TCP conversation to
+// one is reported with each segment's flags and the interface; the span
+// still gets SYNs only.
+func TestDoorPorts(t *testing.T) {
+	p := needNetns(t)
+	hits := make(chan source.Hit, 100)
+	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000"), AnyFlags: []uint16{9100}, Extra: []uint16{9200}})
+	run(t, s, hits)
+	packettest.Converse(t, p, p.HostV4, 9100)
+	packettest.Converse(t, p, p.HostV4, 800)
+	marker := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 9200, Payload: []byte("marker")}
+	packettest.Send(t, p, marker)
+	var flags []uint8
+	for h := range hits {
+		if packettest.Same(h, packettest.HitOf(p, marker)) {
+			break
+		}
+		if h.Iface != "eth0" {
+			t.Errorf("hit %s from interface %q, want eth0", packettest.String(h), h.Iface)
+		}
+		switch {
+		case h.Port == 9100:
+			flags = append(flags, h.TCPFlags)
+		case h.Port == 800 && h.TCPFlags == 0x02:
+		default:
+			t.Errorf("unexpected hit %s flags %#x", packettest.String(h), h.TCPFlags)
+		}
+	}
+	ack := false
+	for _, f := range flags {
+		ack = ack || f&0x10 != 0
+	}
+	if len(flags) < 3 || flags[0] != 0x02 || !ack {
+		t.Errorf("the conversation to a door's port gave flags %#x: want a SYN first, then segments with ACK", flags)
+	}
+}

@@ -29,7 +29,22 @@ const (
 // ethernet says packets start with an Ethernet header (a raw socket on an
 // Ethernet-like interface); otherwise they start at the IP header (a cooked
 // socket, as on tun or WireGuard interfaces).
-func filterProgram(ports packet.Ports, ethernet bool) ([]bpf.Instruction, error) {
+//
+// anyFlags are TCP ports watched whatever a segment's flags (knockd's
+// doors): when there are some, every TCP segment passes the flag check
+// and the port check covers them too; Go sorts SYNs from the rest.
+func filterProgram(ports, anyFlags packet.Ports, ethernet bool) ([]bpf.Instruction, error) {
+	if len(anyFlags) > 0 {
+		var all []uint16
+		for _, ps := range []packet.Ports{ports, anyFlags} {
+			for _, r := range ps {
+				for p := uint32(r.First); p <= uint32(r.Last); p++ {
+					all = append(all, uint16(p))
+				}
+			}
+		}
+		ports = packet.PortsOf(all...)
+	}
 	var p asm
 	var l3 uint32 // where the IP header starts
 	if ethernet {
@@ -64,8 +79,10 @@ func filterProgram(ports packet.Ports, ethernet bool) ([]bpf.Instruction, error)
 	p.label("l4")
 	p.jumpIf(bpf.JumpEqual, 17, "ports", "")
 	p.jumpIf(bpf.JumpEqual, 6, "", "drop")
-	p.add(bpf.LoadIndirect{Off: l3 + 13, Size: 1}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x12})
-	p.jumpIf(bpf.JumpEqual, 0x02, "", "drop") // SYN without ACK
+	if len(anyFlags) == 0 {
+		p.add(bpf.LoadIndirect{Off: l3 + 13, Size: 1}, bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: 0x12})
+		p.jumpIf(bpf.JumpEqual, 0x02, "", "drop") // SYN without ACK
+	}
 
 	p.label("ports")
 	if len(ports) <= maxBPFRanges {

@@ -49,7 +49,7 @@ type verdicts struct {
 
 func newVerdicts(t testing.TB, ps packet.Ports, ethernet bool) *verdicts {
 	t.Helper()
-	prog, err := filterProgram(ps, ethernet)
+	prog, err := filterProgram(ps, nil, ethernet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +106,49 @@ func TestFilterProgram(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestFilterProgramDoors checks the program with knockd's door ports:
+// it passes every TCP segment to a door's port that Go keeps, whatever
+// its flags, and still never drops a SYN to the span.
+func TestFilterProgramDoors(t *testing.T) {
+	frames := packettest.Frames(t, vectors)
+	for _, ethernet := range []bool{true, false} {
+		for _, vec := range []string{"tcp4-syn", "tcp4-ack", "tcp4-fin", "tcp4-rstack", "tcp4-synack", "udp4-knock"} {
+			for _, port := range []uint16{800, 801, 9100} {
+				f := withPort(frames[vec], port)
+				if !ethernet {
+					f = ipPart(f)
+				}
+				span, doors := ranges(745, 1000), packet.PortsOf(port)
+				prog, err := filterProgram(span, doors, ethernet)
+				if err != nil {
+					t.Fatal(err)
+				}
+				vm, err := bpf.NewVM(prog)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := vm.Run(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				filter := packet.NewDoorFilter(span, doors, nil)
+				var golang bool
+				if ethernet {
+					_, golang = filter.Frame(f)
+				} else {
+					_, golang = filter.IP(f)
+				}
+				if golang && n == 0 {
+					t.Errorf("%s to door port %d (ethernet %v): the kernel program drops a hit", vec, port, ethernet)
+				}
+				if want := vec != "udp4-knock" || port <= 1000; !golang && want {
+					t.Errorf("%s to door port %d (ethernet %v): Go does not keep it", vec, port, ethernet)
+				}
+			}
 		}
 	}
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// gives PatternFor(the client's fileformat).
 	Patterns  []string
 	FromStart bool // read the lines already in the file (default: only new ones)
+	// AnyFlags are TCP ports whose lines are hits whatever flags they
+	// show (knockd's doors); elsewhere a line showing flags must be a SYN.
+	AnyFlags []uint16
 	// Poll is how often the file is looked at without any inotify event;
 	// 0 means DefaultPoll.
 	Poll     time.Duration
@@ -108,6 +111,7 @@ func New(cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
+	parser.KeepFlags(cfg.AnyFlags)
 	s := &Source{
 		path:     cfg.Path,
 		parser:   parser,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -62,7 +61,18 @@ var knownGroups = []string{groupSrc, groupDport, groupDst, groupProto, groupFlag
 // Parser turns log lines into hits through a list of regular expressions;
 // the first that matches a line decides it.
 type Parser struct {
-	pats []pattern
+	pats     []pattern
+	anyFlags map[uint16]bool // TCP ports where any flags make a hit: knockd's doors
+}
+
+// KeepFlags makes lines of TCP segments to ports hits whatever flags they
+// show, not only SYNs: knockd's doors match on flags of their own. It must
+// be called before the Parser is used.
+func (p *Parser) KeepFlags(ports []uint16) {
+	p.anyFlags = map[uint16]bool{}
+	for _, port := range ports {
+		p.anyFlags[port] = true
+	}
 }
 
 // pattern is one compiled expression and where its groups are. A name may
@@ -143,21 +153,22 @@ func compile(text string) (pattern, error) {
 func (p *Parser) Parse(line []byte) (source.Hit, error) {
 	for i := range p.pats {
 		if m := p.pats[i].re.FindSubmatchIndex(line); m != nil {
-			return p.pats[i].hit(line, m)
+			return p.pats[i].hit(line, m, p.anyFlags)
 		}
 	}
 	return source.Hit{}, ErrUnmatched
 }
 
-func (pt *pattern) hit(line []byte, m []int) (source.Hit, error) {
+func (pt *pattern) hit(line []byte, m []int, anyFlags map[uint16]bool) (source.Hit, error) {
 	proto, ok := protocol(group(line, m, pt.proto))
 	if !ok {
 		return source.Hit{}, ErrNotKnock
 	}
-	if flags, shown := groupShown(line, m, pt.flags); shown && proto == knock.TCP && !bareSYN(flags) {
-		return source.Hit{}, ErrNotKnock
-	}
 	h := source.Hit{Proto: proto}
+	flags, shown := groupShown(line, m, pt.flags)
+	if shown && proto == knock.TCP {
+		h.TCPFlags = flagBits(flags)
+	}
 	var err error
 	if h.Src, err = address(group(line, m, pt.src)); err != nil {
 		return source.Hit{}, fmt.Errorf("%w: src: %w", ErrBadField, err)
@@ -173,6 +184,9 @@ func (pt *pattern) hit(line []byte, m []int) (source.Hit, error) {
 		return source.Hit{}, fmt.Errorf("%w: dport %q is not a port (0-65535)", ErrBadField, dport)
 	}
 	h.Port = uint16(port)
+	if shown && proto == knock.TCP && h.TCPFlags&(synBit|ackBit) != synBit && !anyFlags[h.Port] {
+		return source.Hit{}, ErrNotKnock
+	}
 	return h, nil
 }
 
@@ -205,11 +219,23 @@ func protocol(s string) (knock.Proto, bool) {
 	return "", false
 }
 
-// bareSYN reports whether TCP flags written as words open a connection:
-// SYN without ACK. A SYN-ACK is the answer of a server, not a knock.
-func bareSYN(flags string) bool {
-	words := strings.Fields(strings.ToUpper(flags))
-	return slices.Contains(words, "SYN") && !slices.Contains(words, "ACK")
+// TCP flags as netfilter's LOG target writes them, and their bits.
+const (
+	synBit = 0x02
+	ackBit = 0x10
+)
+
+var flagWords = map[string]uint8{"FIN": 0x01, "SYN": synBit, "RST": 0x04, "PSH": 0x08, "ACK": ackBit, "URG": 0x20}
+
+// flagBits reads TCP flags written as words ("SYN", "ACK PSH"); other
+// words (CWR, ECE) are skipped. Only SYN without ACK opens a connection: a
+// SYN-ACK is the answer of a server, not a knock.
+func flagBits(flags string) uint8 {
+	var b uint8
+	for _, w := range strings.Fields(strings.ToUpper(flags)) {
+		b |= flagWords[w]
+	}
+	return b
 }
 
 // address parses an address as a hit carries it: IPv4 as 4 bytes, even

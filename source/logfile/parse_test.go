@@ -195,3 +195,29 @@ func mustParser(tb testing.TB, patterns []string) *Parser {
 	}
 	return p
 }
+
+// TestKeepFlags checks knockd's door ports: there a line of any TCP
+// segment is a hit with its flags; elsewhere only SYNs, as before.
+func TestKeepFlags(t *testing.T) {
+	p := mustParser(t, DefaultPatterns)
+	p.KeepFlags([]uint16{746})
+	for _, tc := range []struct {
+		line  string
+		flags uint8
+		err   error
+	}{
+		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 ACK PSH URGP=0 ", 0x18, nil},
+		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 CWR ECE SYN URGP=0 ", 0x02, nil},
+		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 SYN URGP=0 ", 0x02, nil},
+		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 ACK FIN URGP=0 ", 0, ErrNotKnock},
+	} {
+		h, err := p.Parse([]byte(tc.line))
+		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
+			t.Errorf("%s: error %v, want %v", tc.line, err, tc.err)
+			continue
+		}
+		if err == nil && h.TCPFlags != tc.flags {
+			t.Errorf("%s: flags %#x, want %#x", tc.line, h.TCPFlags, tc.flags)
+		}
+	}
+}

@@ -16,6 +16,13 @@
 // interval set: the span's ports, which need not be contiguous, and the
 // single-packet port), addressed to this host (fib
 // daddr type local, since prerouting also sees packets being forwarded).
+// The ports of knockd's doors (Config.AnyFlags, Config.DoorUDP) have
+// rules of their own, first: every TCP segment to a door's TCP port is
+// logged, whatever its flags, since a door may match on them (TCPFlags =
+// ack), and every datagram to its UDP ports. They accept what they log,
+// which ends this chain only (the host's tables still judge the packet):
+// a packet is logged once, and never dropped here, since a door may share
+// its port with a live service, as it may under knockd.
 //
 // The log statement and the NFLOG socket both set a queue threshold of one
 // packet: the kernel's default batches up to 100 packets or one second,
@@ -29,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -54,6 +62,13 @@ type Config struct {
 	// Extra are more ports to watch: the single-packet port, when it
 	// lies outside the span.
 	Extra []uint16
+	// AnyFlags are TCP ports watched whatever a segment's flags, not
+	// only for SYNs: the ports of knockd's doors (TCPFlags = ack, ...).
+	AnyFlags []uint16
+	// DoorUDP are knockd's doors' UDP ports. The door ports (these and
+	// AnyFlags) are logged, never dropped, whatever Drop says: a knockd
+	// door may use the port of a live service, as under knockd.
+	DoorUDP []uint16
 	// Interface, when set, limits logging to packets arriving on it.
 	Interface string
 	// Table is the nftables table of the source (family inet); "" means
@@ -93,7 +108,7 @@ var (
 
 // New checks the configuration. Nothing touches the kernel before Run.
 func New(cfg Config) (*Source, error) {
-	if cfg.Span == nil && len(cfg.Extra) == 0 {
+	if cfg.Span == nil && len(cfg.Extra) == 0 && len(cfg.AnyFlags) == 0 && len(cfg.DoorUDP) == 0 {
 		return nil, errors.New("nflog source: no knock span and no ports to watch")
 	}
 	if len(cfg.Interface) >= ifNameSize {
@@ -113,7 +128,7 @@ func New(cfg Config) (*Source, error) {
 	}
 	return &Source{
 		cfg:    cfg,
-		filter: packet.NewFilter(packet.SpanPorts(cfg.Span, cfg.Extra...), cfg.Now),
+		filter: packet.NewDoorFilter(packet.SpanPorts(cfg.Span, append(slices.Clone(cfg.Extra), cfg.DoorUDP...)...), packet.PortsOf(cfg.AnyFlags...), cfg.Now),
 		ready:  make(chan struct{}),
 	}, nil
 }
@@ -138,7 +153,7 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 		return err
 	}
 	defer r.stop()
-	if err := install(s.cfg, s.filter.Ports()); err != nil {
+	if err := install(s.cfg, packet.SpanPorts(s.cfg.Span, s.cfg.Extra...), s.filter.AnyFlags(), packet.PortsOf(s.cfg.DoorUDP...)); err != nil {
 		return err
 	}
 	defer func() {
@@ -173,7 +188,7 @@ func (s *Source) repair() {
 	if err != nil || present {
 		return
 	}
-	if install(s.cfg, s.filter.Ports()) == nil {
+	if install(s.cfg, packet.SpanPorts(s.cfg.Span, s.cfg.Extra...), s.filter.AnyFlags(), packet.PortsOf(s.cfg.DoorUDP...)) == nil {
 		s.reinstalls.Add(1)
 	}
 }

@@ -3,6 +3,7 @@ package nflog_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,48 @@ func drain(hits <-chan source.Hit, quiet time.Duration) int {
 		case <-time.After(quiet):
 			return n
 		}
+	}
+}
+
+// TestDoorPorts checks knockd's door ports: a whole TCP conversation to
+// one is reported, each segment once with its flags, beside the span's
+// SYNs, and goes through although the source drops knocks (a door may
+// share a live service's port); the rule is the golden one.
+func TestDoorPorts(t *testing.T) {
+	p := needNetns(t)
+	hits := make(chan source.Hit, 100)
+	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), AnyFlags: []uint16{800, 9100}, DoorUDP: []uint16{9200, 9300}, Group: 13, Drop: true}, hits)
+	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log")
+	golden, err := os.ReadFile("testdata/ruleset-doors.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got) != strings.TrimSpace(string(golden)) {
+		t.Errorf("installed table:\n%s\nwant (testdata/ruleset-doors.golden):\n%s", got, golden)
+	}
+	packettest.Converse(t, p, p.HostV4, 9100)
+	packettest.Send(t, p, packettest.Knock{Dst: p.HostV4, Proto: knock.TCP, Port: 800})
+	marker := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 9200, Payload: []byte("marker")}
+	packettest.Send(t, p, marker)
+	var flags []uint8
+	syns := 0
+	for h := range hits {
+		if packettest.Same(h, packettest.HitOf(p, marker)) {
+			break
+		}
+		switch {
+		case h.Port == 9100:
+			flags = append(flags, h.TCPFlags)
+		case h.Port == 800 && h.TCPFlags == 0x02:
+			syns++
+		default:
+			t.Errorf("unexpected hit %s flags %#x", packettest.String(h), h.TCPFlags)
+		}
+	}
+	if syns != 1 {
+		t.Errorf("the SYN to port 800, in both sets, was reported %d times, want once", syns)
+	}
+	if len(flags) < 3 || flags[0] != 0x02 || !slices.ContainsFunc(flags, func(f uint8) bool { return f&0x10 != 0 }) {
+		t.Errorf("the conversation to a door's port gave flags %#x: want a SYN first, then segments with ACK", flags)
 	}
 }

@@ -25,6 +25,7 @@ const maxErrorRun = 100
 type reader struct {
 	nl     *nflog.Nflog
 	filter *packet.Filter
+	iface  string // the rule's interface, "" for any
 	out    chan<- source.Hit
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -58,7 +59,7 @@ func (s *Source) listen(ctx context.Context, out chan<- source.Hit) (*reader, er
 		nl.Close()
 		return nil, err
 	}
-	r := &reader{nl: nl, filter: s.filter, out: out, fatal: make(chan error, 1)}
+	r := &reader{nl: nl, filter: s.filter, iface: s.cfg.Interface, out: out, fatal: make(chan error, 1)}
 	r.ctx, r.cancel = context.WithCancel(ctx)
 	if err := nl.RegisterWithErrorFunc(r.ctx, r.hook, r.onError); err != nil {
 		r.cancel()
@@ -106,6 +107,7 @@ func (r *reader) hook(a nflog.Attribute) int {
 	if !ok {
 		return 0
 	}
+	h.Iface = r.iface
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {

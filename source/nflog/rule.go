@@ -17,10 +17,14 @@ const (
 	chainName     = "prerouting"
 	chainPriority = -310 // raw - 10
 	setName       = "knock_ports"
+	doorSetName   = "knockd_tcp_ports"
+	doorUDPName   = "knockd_udp_ports"
 	// setID names the set within one transaction. A fixed value avoids
 	// the nftables package's global counter, which is not safe for use
 	// from goroutines (the firewall backend may be adding sets too).
 	setID      = 1
+	doorSetID  = 2
+	doorUDPID  = 3
 	ifNameSize = unix.IFNAMSIZ
 )
 
@@ -38,7 +42,12 @@ func table(cfg Config) *nftables.Table {
 
 // install puts the source's table in place in one transaction, replacing
 // any left over by a daemon that did not exit cleanly.
-func install(cfg Config, ports packet.Ports) error {
+//
+// anyFlags are TCP ports logged whatever a segment's flags, doorUDP UDP
+// ports (knockd's doors): their rules come first and accept what they log,
+// ending this chain, so that a packet to a port in two sets is logged
+// once; they never drop (see Config.DoorUDP).
+func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 	c, err := conn(cfg)
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -55,15 +64,36 @@ func install(cfg Config, ports packet.Ports) error {
 		Name: chainName, Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityRef(chainPriority),
 	})
-	for _, match := range [][]expr.Any{tcpSYN(), udp()} {
-		exprs := append(iifname(cfg.Interface), match...)
+	for _, door := range []struct {
+		name  string
+		id    uint32
+		ports packet.Ports
+		proto []expr.Any
+	}{{doorSetName, doorSetID, anyFlags, tcp()}, {doorUDPName, doorUDPID, doorUDP, udp()}} {
+		if len(door.ports) == 0 {
+			continue
+		}
+		set := &nftables.Set{Table: t, ID: door.id, Name: door.name, KeyType: nftables.TypeInetService, Interval: true}
+		if err := c.AddSet(set, setElements(door.ports)); err != nil {
+			return fmt.Errorf("nftables set %q: %w", door.name, err)
+		}
+		exprs := append(iifname(cfg.Interface), door.proto...)
 		exprs = append(exprs, toSpan(set)...)
 		exprs = append(exprs, local()...)
-		exprs = append(exprs, logGroup(cfg.Group))
-		if cfg.Drop {
-			exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
-		}
+		exprs = append(exprs, logGroup(cfg.Group), &expr.Verdict{Kind: expr.VerdictAccept})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+	}
+	if len(ports) > 0 {
+		for _, match := range [][]expr.Any{tcpSYN(), udp()} {
+			exprs := append(iifname(cfg.Interface), match...)
+			exprs = append(exprs, toSpan(set)...)
+			exprs = append(exprs, local()...)
+			exprs = append(exprs, logGroup(cfg.Group))
+			if cfg.Drop {
+				exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
+			}
+			c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("installing nftables table inet %q: %w", cfg.Table, err)
@@ -137,6 +167,13 @@ func tcpSYN() []expr.Any {
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x12}, Xor: []byte{0}},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0x02}},
+	}
+}
+
+func tcp() []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
 	}
 }
 

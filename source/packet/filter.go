@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portknock/knock"
 	"github.com/portknock/knock/source"
 )
 
@@ -17,8 +18,9 @@ import (
 // SYN, a later fragment, a port outside the span) or a hit. Its methods are
 // safe for concurrent use.
 type Filter struct {
-	ports Ports
-	now   func() time.Time
+	ports    Ports
+	anyFlags Ports // TCP ports kept whatever their flags: knockd's doors
+	now      func() time.Time
 
 	seen, malformed, notKnock, hits atomic.Uint64
 	overruns, readErrors            atomic.Uint64
@@ -32,8 +34,29 @@ func NewFilter(ports Ports, now func() time.Time) *Filter {
 	return &Filter{ports: ports, now: now}
 }
 
+// NewDoorFilter is NewFilter that also keeps TCP segments with any flags
+// (not only SYNs) to the anyFlags ports: knockd's doors match on flags of
+// their own (TCPFlags = ack, ...). A SYN to those ports is kept too.
+func NewDoorFilter(ports, anyFlags Ports, now func() time.Time) *Filter {
+	f := NewFilter(ports, now)
+	f.anyFlags = anyFlags
+	return f
+}
+
 // Ports returns the filter's ports.
 func (f *Filter) Ports() Ports { return f.ports }
+
+// AnyFlags returns the TCP ports kept whatever their flags.
+func (f *Filter) AnyFlags() Ports { return f.anyFlags }
+
+// wanted says whether a parsed packet is a hit: a SYN or a datagram to a
+// watched port, or any TCP segment to a door's port.
+func (f *Filter) wanted(v *view) bool {
+	if v.proto == knock.TCP && f.anyFlags.Contains(v.port) {
+		return true
+	}
+	return v.syn() && f.ports.Contains(v.port)
+}
 
 // IP filters an IP packet, as ParseIP reads it. It reports false, after
 // counting why, when the packet is no knock on the span.
@@ -57,7 +80,7 @@ func (f *Filter) keep(err error, v *view) (source.Hit, bool) {
 	case err != nil:
 		f.malformed.Add(1)
 		return source.Hit{}, false
-	case !f.ports.Contains(v.port):
+	case !f.wanted(v):
 		f.notKnock.Add(1)
 		return source.Hit{}, false
 	}

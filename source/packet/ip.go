@@ -14,12 +14,13 @@ type view struct {
 	src, dst netip.Addr
 	proto    knock.Proto
 	port     uint16
+	flags    uint8 // TCP
 	payload  []byte
 }
 
 // hit copies the view out of the packet's buffer.
 func (v *view) hit() source.Hit {
-	h := source.Hit{Src: v.src, Dst: v.dst, Proto: v.proto, Port: v.port}
+	h := source.Hit{Src: v.src, Dst: v.dst, Proto: v.proto, Port: v.port, TCPFlags: v.flags}
 	if len(v.payload) > 0 {
 		h.Payload = append([]byte(nil), v.payload...)
 	}
@@ -134,7 +135,7 @@ func walkIPv6(next byte, b []byte, v *view) error {
 	return ErrMalformed
 }
 
-// TCP flags that make a knock: SYN set, ACK clear.
+// TCP flags that make a knock on a span: SYN set, ACK clear.
 const (
 	tcpSYN    = 0x02
 	tcpACK    = 0x10
@@ -159,10 +160,9 @@ func parseTransport(proto byte, b []byte, fragmented bool, v *view) error {
 		if len(b) < off {
 			return ErrTruncated
 		}
-		if b[13]&(tcpSYN|tcpACK) != tcpSYN {
-			return ErrNotKnock
-		}
-		v.proto, v.payload = knock.TCP, nil
+		// Every TCP segment is parsed; whether it is a knock (a SYN, or
+		// any flags on a knockd door's port) is the caller's to say.
+		v.proto, v.payload, v.flags = knock.TCP, nil, b[13]&0x3f
 	case protoUDP:
 		if len(b) < udpHeader {
 			return ErrTruncated
@@ -182,4 +182,10 @@ func parseTransport(proto byte, b []byte, fragmented bool, v *view) error {
 	}
 	v.port = binary.BigEndian.Uint16(b[2:4])
 	return nil
+}
+
+// syn reports whether the view is a knock on a span: UDP, or TCP with SYN
+// set and ACK clear.
+func (v *view) syn() bool {
+	return v.proto != knock.TCP || v.flags&(tcpSYN|tcpACK) == tcpSYN
 }

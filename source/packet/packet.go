@@ -59,6 +59,9 @@ func ParseIP(b []byte) (source.Hit, error) {
 	if err := parseIP(b, &v); err != nil {
 		return source.Hit{}, err
 	}
+	if !v.syn() {
+		return source.Hit{}, ErrNotKnock
+	}
 	return v.hit(), nil
 }
 
@@ -68,6 +71,9 @@ func ParseFrame(b []byte) (source.Hit, error) {
 	var v view
 	if err := parseFrame(b, &v); err != nil {
 		return source.Hit{}, err
+	}
+	if !v.syn() {
+		return source.Hit{}, ErrNotKnock
 	}
 	return v.hit(), nil
 }

@@ -222,3 +222,44 @@ func withTime(h source.Hit, t time.Time) source.Hit {
 	h.Time = t
 	return h
 }
+
+// TestDoorFilter checks the ports of knockd's doors: there, TCP segments
+// with any flags are hits and carry their flags; on the span's ports only
+// SYNs are, as before.
+func TestDoorFilter(t *testing.T) {
+	for _, tc := range []struct {
+		vector string
+		flags  uint8
+	}{
+		{"tcp4-syn", 0x02},
+		{"tcp4-ack", 0x10},
+		{"tcp4-fin", 0x01},
+		{"tcp4-rstack", 0x14},
+		{"tcp4-synack", 0x12},
+		{"tcp6-psh-ack", 0x18},
+		{"tcp6-syn", 0x02},
+	} {
+		frame := vectorFrame(t, tc.vector)
+		var v view
+		if err := parseFrame(frame, &v); err != nil {
+			t.Fatalf("%s: %v", tc.vector, err)
+		}
+		if v.flags != tc.flags {
+			t.Errorf("%s: flags %#x, want %#x", tc.vector, v.flags, tc.flags)
+		}
+		door := NewDoorFilter(nil, PortsOf(v.port), nil)
+		h, ok := door.Frame(frame)
+		if !ok || h.TCPFlags != tc.flags || h.Port != v.port {
+			t.Errorf("%s on a door's port: %+v, %v; want a hit with flags %#x", tc.vector, h, ok, tc.flags)
+		}
+		span := NewDoorFilter(PortsOf(v.port), PortsOf(v.port+1), nil)
+		_, ok = span.Frame(frame)
+		if want := tc.flags&0x12 == 0x02; ok != want {
+			t.Errorf("%s on a span's port: hit %v, want %v", tc.vector, ok, want)
+		}
+	}
+	// A datagram to a door's UDP port is an extra port, not an any-flags one.
+	if _, ok := NewDoorFilter(nil, PortsOf(803), nil).Frame(vectorFrame(t, "udp4-knock")); ok {
+		t.Error("a datagram to a TCP door port is a hit")
+	}
+}

@@ -26,7 +26,7 @@ func (h *harness) floodDaemons() ([]*daemon, error) {
 		}
 		ds = append(ds, o.daemon())
 	}
-	ds = append(ds, knockdDaemon(h), fwknopDaemon(h, fwknopPcap, h.fwknopKeys()))
+	ds = append(ds, knockdDaemon(h), oursKnockdDaemon(h), fwknopDaemon(h, fwknopPcap, h.fwknopKeys()))
 	return ds, nil
 }
 

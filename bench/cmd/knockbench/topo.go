@@ -50,9 +50,11 @@ const (
 	portFwknop     = 2203
 	portFwknopUDP  = 2204
 	portOursPacket = 2205
+	portOursKnockd = 2206 // knockdaemon serving knockd's door: its commands open this one
+	portOursGuard  = 2207 // knockdaemon serving knockd's door: its own protected port, unused
 )
 
-var protectedPorts = []uint16{portOurs, portKnockd, portFwknop, portFwknopUDP, portOursPacket}
+var protectedPorts = []uint16{portOurs, portKnockd, portFwknop, portFwknopUDP, portOursPacket, portOursKnockd}
 
 // topo is the host and client namespaces joined by veth, or, for the
 // lossy link, through a middle namespace whose relay loses, delays and
