@@ -89,6 +89,13 @@ func interfaces(named string) ([]string, error) {
 func newEBPF(sc SourceConfig, span *portspan.Span, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
 	cfg := ebpf.Config{Span: span, SPAPorts: sc.Extra, MinKnock: min(max(sc.MinKnock, 2), 32), Timeout: sc.Timeout, Now: now}
 	err := ebpf.Supported()
+	if err == nil && len(sc.AnyFlags)+len(sc.DoorUDP) > 0 {
+		// knockd's doors may sit on live services' ports and count
+		// segments of any flags: the first stage, which drops what it
+		// records and hands over SYNs of repeat sources only, is not for
+		// them.
+		err = errors.New("knockd doors (knockdconf) need every packet of their ports, which the eBPF first stage does not pass")
+	}
 	if err == nil {
 		err = inNamespace(o, func() error {
 			var ierr error
