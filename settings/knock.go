@@ -59,6 +59,15 @@ func (s *Set) LegacyConfig() (legacy.Config, error) {
 	}
 	cfg.Cipher = name
 	cfg.Key = s.Get("key").Text
+	if cfg.Key == "" && !s.IsSet("mode") {
+		// Most often a sealed configuration that forgot its mode: say
+		// what is missing, not what the default mode would need.
+		why := "the knock is legacy, the default"
+		if s.IsSet("keyfile") {
+			why = "keyfile is set, but it serves mode = sealed; the knock is legacy, the default"
+		}
+		return cfg, s.Missing("mode", why+", and a legacy knock with encrypt = yes needs key: set mode = sealed (with keyfile or key), or key for a legacy knock")
+	}
 	if cfg.Key == "" {
 		return cfg, s.Missing("key", "encrypt = yes needs a key (set key in the file, or -key)")
 	}
