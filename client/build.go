@@ -55,14 +55,14 @@ func (p *plan) buildLegacy(c *Client) (built, error) {
 
 func (p *plan) buildSealed(c *Client) (built, error) {
 	m := p.msg
-	m.Client = p.client
+	m.Client, m.Implicit = p.client, p.implicit
 	m.Time = c.env.Clock.Now()
 	b, err := sealed.Seal(p.key, m, c.env.Rand)
 	if err != nil {
 		return built{}, err
 	}
-	c.debugf(1, "message: client=%s port=%d proto=%s duration=%v close=%v time=%s",
-		m.Client, m.Port, m.Proto, m.Duration, m.Close, m.Time.UTC().Format("2006-01-02T15:04:05Z"))
+	c.debugf(1, "message: client=%s port=%d proto=%s duration=%v close=%v time=%s implicit=%v",
+		m.Client, m.Port, m.Proto, m.Duration, m.Close, m.Time.UTC().Format("2006-01-02T15:04:05Z"), m.Implicit)
 	c.debugf(1, "bytes: %x", b)
 	if p.spa != 0 {
 		return built{packets: []Packet{{Proto: knock.UDP, Port: p.spa, Payload: sealed.MarshalSPA(b)}}}, nil
