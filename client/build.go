@@ -10,6 +10,7 @@ import (
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/sender"
 )
 
 // built is one knock, ready to send.
@@ -85,6 +86,9 @@ func (p *plan) sender(c *Client) (Sender, error) {
 	s := c.s
 	if !p.fileOut {
 		snd, err := c.env.Net.Sender(p.remote)
+		if sock, ok := snd.(*sender.Socket); ok {
+			sock.Logf = c.debugLog()
+		}
 		return snd, sendError(err)
 	}
 	template := s.String("fileformat")
