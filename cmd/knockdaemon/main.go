@@ -136,20 +136,7 @@ func decode(set *settings.Set, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	v := d.Decode(ports, from)
-	out := map[string]any{}
-	for k, val := range v.Fields {
-		out[k] = val
-	}
-	out["valid"] = v.Valid
-	out["verdict"] = "refuse"
-	if v.Accept {
-		out["verdict"] = v.Action
-	} else {
-		out["reason"] = v.Reason
-		out["why"] = v.Message
-	}
-	enc := json.NewEncoder(stdout)
-	enc.Encode(out)
+	json.NewEncoder(stdout).Encode(v.Decoded())
 	if !v.Accept {
 		return exitRefused
 	}
