@@ -57,3 +57,14 @@ func TestDecodeJSONShape(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpSpelledLong: --help and -help print the usage, as -h does, and
+// read no configuration.
+func TestHelpSpelledLong(t *testing.T) {
+	for _, a := range []string{"--help", "-help", "-h"} {
+		var out, errb bytes.Buffer
+		if code := run([]string{"-conf", "/nonexistent.conf", a}, &out, &errb); code != exitOK || !bytes.Contains(out.Bytes(), []byte("knockdaemon")) || errb.Len() != 0 {
+			t.Errorf("%s: exit %d, out %q, err %q", a, code, out.String(), errb.String())
+		}
+	}
+}

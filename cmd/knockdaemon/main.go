@@ -37,6 +37,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// -h (-help, --help) answers whatever else the command line holds,
+	// even a configuration that does not load, as knockclient's does.
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			usage(stdout)
+			return exitOK
+		}
+	}
 	search := settings.SearchPath("knockdaemon")
 	set, err := settings.Load(settings.Daemon, args, search)
 	if err != nil {
