@@ -14,8 +14,10 @@ import (
 //	 "verdict":"open tcp/22 to 192.0.2.7 for 15m0s"}
 //	{"values":{...},"valid":false,"reason":"checksum","why":"checksum mismatch"}
 //
-// values holds the knock's fields in the knock's order, named in lower
-// case; it is absent when nothing could be read. valid says the knock
+// values holds the knock's fields, named as the knock's format and
+// message name them (knockclient in the knock's order, knockdaemon by
+// name, as it gathers them from several stages); it is absent when
+// nothing could be read. valid says the knock
 // decoded and its checksum or tag holds. verdict is the daemon's: what
 // it would do, or "refuse". reason (a Reason) and why (the error, in
 // words) say what failed.
