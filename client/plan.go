@@ -197,8 +197,11 @@ func (c *Client) addresses(ctx context.Context, p *plan) error {
 			return s.Errorf("client", "%q is not an IP address", text)
 		}
 		p.client = a.Unmap()
-		if p.client.IsUnspecified() {
-			return s.Errorf("client", "%s opens for nobody: write client = source to open for the address the daemon sees the knock come from (mode = sealed), or stun = HOST:PORT to learn that address behind NAT", p.client)
+		switch {
+		case p.client.IsUnspecified() && p.mode == settings.ModeSealed:
+			return s.Errorf("client", "%s opens for nobody: write client = source to open for the address the daemon sees the knock come from, or stun = HOST:PORT to learn that address behind NAT", p.client)
+		case p.client.IsUnspecified():
+			return s.Errorf("client", "%s opens for nobody: give the address the daemon sees, leave client unset for this host's address toward remote, or set stun = HOST:PORT to learn it behind NAT", p.client)
 		}
 		if legacyClient && !p.client.Is4() {
 			return s.Errorf("client", "the knock's CLIENT field carries an IPv4 address (mode = sealed carries IPv6)")
