@@ -10,6 +10,7 @@ import (
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/sender"
 )
 
 // built is one knock, ready to send.
@@ -55,7 +56,7 @@ func (p *plan) buildLegacy(c *Client) (built, error) {
 
 func (p *plan) buildSealed(c *Client) (built, error) {
 	m := p.msg
-	m.Client = p.client
+	m.Client, m.Implicit = p.client, p.implicit
 	m.Time = c.env.Clock.Now()
 	var (
 		b   []byte
@@ -69,8 +70,8 @@ func (p *plan) buildSealed(c *Client) (built, error) {
 	if err != nil {
 		return built{}, err
 	}
-	c.debugf(1, "message: client=%s port=%d proto=%s duration=%v close=%v time=%s",
-		m.Client, m.Port, m.Proto, m.Duration, m.Close, m.Time.UTC().Format("2006-01-02T15:04:05Z"))
+	c.debugf(1, "message: client=%s port=%d proto=%s duration=%v close=%v time=%s implicit=%v",
+		m.Client, m.Port, m.Proto, m.Duration, m.Close, m.Time.UTC().Format("2006-01-02T15:04:05Z"), m.Implicit)
 	c.debugf(1, "bytes: %x", b)
 	if p.spa != 0 {
 		return built{packets: []Packet{{Proto: knock.UDP, Port: p.spa, Payload: sealed.MarshalSPA(b)}}}, nil
@@ -93,6 +94,9 @@ func (p *plan) sender(c *Client) (Sender, error) {
 	s := c.s
 	if !p.fileOut {
 		snd, err := c.env.Net.Sender(p.remote)
+		if sock, ok := snd.(*sender.Socket); ok {
+			sock.Logf = c.debugLog()
+		}
 		return snd, sendError(err)
 	}
 	template := s.String("fileformat")

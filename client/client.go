@@ -17,6 +17,7 @@ type Env struct {
 	Clock  Clock     // SystemClock
 	Rand   io.Reader // crypto/rand.Reader
 	Net    Network   // System
+	Mapper Mapper    // STUN, asked only when the stun setting names a server
 	Stdout io.Writer // answers: the -test sequence, -decode's JSON, reports
 	Stderr io.Writer // diagnostics (-debug), warnings, progress
 }
@@ -39,6 +40,9 @@ func New(s *settings.Set, env Env) *Client {
 	}
 	if env.Net == nil {
 		env.Net = System{}
+	}
+	if env.Mapper == nil {
+		env.Mapper = STUN{Rand: env.Rand}
 	}
 	if env.Stdout == nil {
 		env.Stdout = io.Discard

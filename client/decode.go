@@ -1,12 +1,10 @@
 package client
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,54 +16,14 @@ import (
 	"github.com/portknock/knock/settings"
 )
 
-// Result is a decoded knock as -decode prints it: its fields in the order
-// of the knock, then whether it is valid and, if not, the reason.
-type Result struct {
-	Fields []Field
-	Valid  bool
-	Reason knock.Reason // why it does not decode; "" when valid
-}
+// Result is a decoded knock as -decode prints it: knock.Decoded, the
+// shape knockdaemon -decode and the Knock Lab share. Its Values are the
+// knock's fields in the order of the knock; Reason and Why say why it
+// does not decode. The client gives no Verdict: the daemon decides.
+type Result = knock.Decoded
 
 // Field is one named value of a Result.
-type Field struct {
-	Name  string
-	Value any
-}
-
-// Get returns the value of the field name, nil if absent.
-func (r Result) Get(name string) any {
-	for _, f := range r.Fields {
-		if f.Name == name {
-			return f.Value
-		}
-	}
-	return nil
-}
-
-// MarshalJSON writes one object, keys in order.
-func (r Result) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	fields := append(slices.Clip(r.Fields), Field{"valid", r.Valid})
-	if r.Reason != "" {
-		fields = append(fields, Field{"reason", r.Reason})
-	}
-	for i, f := range fields {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(f.Name)
-		v, err := json.Marshal(f.Value)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
+type Field = knock.Value
 
 // DecodeLegacy decodes a legacy knock. The fields are the format's, named
 // in lower case (client as a dotted address). A knock whose checksum fails
@@ -74,11 +32,11 @@ func (r Result) MarshalJSON() ([]byte, error) {
 func DecodeLegacy(c *legacy.Codec, ports []uint16) (Result, error) {
 	v, err := c.Decode(ports)
 	if err != nil && !errors.Is(err, legacy.ErrChecksum) {
-		return Result{Reason: legacy.Reason(err)}, undecodable(legacy.Reason(err), err)
+		return Result{Reason: legacy.Reason(err), Why: err.Error()}, undecodable(legacy.Reason(err), err)
 	}
-	r := Result{Valid: err == nil, Fields: legacyFields(c.Format(), v)}
+	r := Result{Valid: err == nil, Values: legacyFields(c.Format(), v)}
 	if err != nil {
-		r.Reason = legacy.Reason(err)
+		r.Reason, r.Why = legacy.Reason(err), err.Error()
 		return r, undecodable(r.Reason, err)
 	}
 	return r, nil
@@ -91,8 +49,8 @@ func undecodable(reason knock.Reason, err error) error {
 	return fmt.Errorf("%w (%s): %w", ErrUndecodable, reason, err)
 }
 
-func legacyFields(f format.Format, v legacy.Values) []Field {
-	var out []Field
+func legacyFields(f format.Format, v legacy.Values) knock.Values {
+	var out knock.Values
 	seen := map[string]bool{}
 	for _, fl := range f.Fields() {
 		name := strings.ToLower(fl.String())
@@ -100,7 +58,7 @@ func legacyFields(f format.Format, v legacy.Values) []Field {
 			continue
 		}
 		seen[name] = true
-		out = append(out, Field{name, v.Of(fl)})
+		out = append(out, kv(name, v.Of(fl)))
 	}
 	return out
 }
@@ -114,7 +72,7 @@ func legacyFields(f format.Format, v legacy.Values) []Field {
 func DecodeSealed(k *sealed.Key, span *portspan.Span, ports []uint16, src netip.Addr, now time.Time, window time.Duration) (Result, error) {
 	b, err := sealed.Decode(span, ports)
 	if err != nil {
-		return Result{Reason: knock.Reason(sealed.Reason(err))}, undecodable(knock.Reason(sealed.Reason(err)), err)
+		return Result{Reason: sealed.ReasonOf(err), Why: err.Error()}, undecodable(sealed.ReasonOf(err), err)
 	}
 	return OpenSealed(k, b, src, now, window)
 }
@@ -123,44 +81,46 @@ func DecodeSealed(k *sealed.Key, span *portspan.Span, ports []uint16, src netip.
 func OpenSealed(k *sealed.Key, b []byte, src netip.Addr, now time.Time, window time.Duration) (Result, error) {
 	m, err := sealed.OpenFrom(k, b, src, now, sealed.MaxWindow)
 	if err != nil {
-		r := Result{Reason: knock.Reason(sealed.Reason(err)), Fields: []Field{{"mode", "sealed"}}}
+		r := Result{Reason: sealed.ReasonOf(err), Why: err.Error(), Values: knock.Values{kv("mode", "sealed")}}
 		if errors.Is(err, sealed.ErrAuth) {
-			r.Fields = append(r.Fields, clearFields(b)...)
-			r.Fields = append(r.Fields, Field{"tag", false})
+			r.Values = append(r.Values, clearFields(b)...)
+			r.Values = append(r.Values, kv("tag", false))
 		}
 		return r, undecodable(r.Reason, err)
 	}
 	skew := m.Time.Unix() - now.Unix()
-	r := Result{Fields: []Field{
-		{"mode", "sealed"}, {"client", m.Client.String()}, {"implicit", m.Implicit},
-		{"port", m.Port}, {"proto", m.Proto}, {"duration", int64(m.Duration / time.Second)},
-		{"close", m.Close}, {"time", m.Time.Format(time.RFC3339)}, {"skew", skew},
-		{"nonce", m.Nonce}, {"tag", true},
+	r := Result{Values: knock.Values{
+		kv("mode", "sealed"), kv("client", m.Client.String()), kv("implicit", m.Implicit),
+		kv("port", m.Port), kv("proto", m.Proto), kv("duration", int64(m.Duration/time.Second)),
+		kv("close", m.Close), kv("time", m.Time.Format(time.RFC3339)), kv("skew", skew),
+		kv("nonce", m.Nonce), kv("tag", true),
 	}}
 	w := int64(window / time.Second)
 	switch {
 	case skew < -w:
-		r.Reason = "expired"
 		err = fmt.Errorf("%w: sealed %ds before now, the window is %v", sealed.ErrExpired, -skew, window)
 	case skew > w:
-		r.Reason = "future"
 		err = fmt.Errorf("%w: sealed %ds after now, the window is %v", sealed.ErrFuture, skew, window)
 	default:
 		r.Valid = true
 		return r, nil
 	}
+	// As the daemon names it: a time outside the window is stale.
+	r.Reason, r.Why = knock.ReasonStale, err.Error()
 	return r, undecodable(r.Reason, err)
 }
 
+func kv(name string, v any) Field { return Field{Name: name, Value: v} }
+
 // clearFields are what a sealed message carries in clear: its address.
-func clearFields(b []byte) []Field {
+func clearFields(b []byte) knock.Values {
 	switch {
 	case len(b) == sealed.SizeIPv4:
-		return []Field{{"client", netip.AddrFrom4([4]byte(b[1:5])).String()}}
+		return knock.Values{kv("client", netip.AddrFrom4([4]byte(b[1:5])).String())}
 	case len(b) == sealed.SizeIPv6:
-		return []Field{{"client", netip.AddrFrom16([16]byte(b[1:17])).String()}}
+		return knock.Values{kv("client", netip.AddrFrom16([16]byte(b[1:17])).String())}
 	}
-	return []Field{{"implicit", true}}
+	return knock.Values{kv("implicit", true)}
 }
 
 // Decode decodes a knock sequence with the configuration's mode, format,
@@ -202,12 +162,10 @@ func (c *Client) Decode(text string) error {
 		return err
 	}
 	r, err := decode(ports)
-	if r.Fields != nil {
-		out, jerr := json.Marshal(r)
-		if jerr != nil {
-			return jerr
-		}
-		fmt.Fprintf(c.env.Stdout, "%s\n", out)
+	out, jerr := json.Marshal(r)
+	if jerr != nil {
+		return jerr
 	}
+	fmt.Fprintf(c.env.Stdout, "%s\n", out)
 	return err
 }

@@ -17,21 +17,24 @@ func TestDecodeLegacy(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		seq  string
-		want string // the JSON printed, "" for none
+		want string // the JSON printed: knock.Decoded
 		err  string // "" for success
 	}{
 		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 795 964 831 862 807 932",
-			`{"client":"142.103.205.1","port":22,"flag0":15,"checksum":233,"valid":true}`, ""},
-		{[]string{"-conf", "testdata/knockclient.conf"}, "966,914,795,964,831,862,807,931", "", "(decrypt)"},
-		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 795 964 831 862 807", "", "(length): wrong knock length: 7 ports"},
-		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 795 964 831 862 807 1001", "", "(span)"},
+			`{"values":{"client":"142.103.205.1","port":22,"flag0":15,"checksum":233},"valid":true}`, ""},
+		{[]string{"-conf", "testdata/knockclient.conf"}, "966,914,795,964,831,862,807,931",
+			`{"valid":false,"reason":"decrypt","why":"decryption failed: bad padding after decryption (wrong key or damaged knock)"}`, "(decrypt)"},
+		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 795 964 831 862 807",
+			`{"valid":false,"reason":"length","why":"wrong knock length: 7 ports; a knock here has 8, 17, 18, 19, 20, 21, 22, 23 or 24"}`, "(length): wrong knock length: 7 ports"},
+		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 795 964 831 862 807 1001",
+			`{"valid":false,"reason":"span","why":"port outside the span: port 1001 (knock 8 of 8) is not in \"745-1000\""}`, "(span)"},
 		{[]string{"-conf", "testdata/knockclient.conf"}, "966 914 x", "", `"x" (word 3) is not a port number`},
 		{[]string{"-conf", "testdata/knockclient.conf", "-knock", "CHECKSUM,FLAG1,FLAG0,CLIENT", "-noencrypt"}, "873 845 760 755 746 746 746",
-			`{"checksum":128,"flag1":100,"flag0":15,"client":"10.1.1.1","valid":true}`, ""},
+			`{"values":{"checksum":128,"flag1":100,"flag0":15,"client":"10.1.1.1"},"valid":true}`, ""},
 		{[]string{"-conf", "testdata/knockclient.conf", "-knock", "CLIENT,PORT,FLAG0,CHECKSUM,CHECKSUM", "-noencrypt"}, "755 746 746 746 767 760 795 795",
-			`{"client":"10.1.1.1","port":22,"flag0":15,"checksum":50,"valid":true}`, ""},
+			`{"values":{"client":"10.1.1.1","port":22,"flag0":15,"checksum":50},"valid":true}`, ""},
 		{[]string{"-conf", "testdata/knockclient.conf", "-knock", "CLIENT,PORT,FLAG0,CHECKSUM", "-noencrypt"}, "755 746 746 746 767 760 796",
-			`{"client":"10.1.1.1","port":22,"flag0":15,"checksum":51,"valid":false,"reason":"checksum"}`, "(checksum): checksum mismatch"},
+			`{"values":{"client":"10.1.1.1","port":22,"flag0":15,"checksum":51},"valid":false,"reason":"checksum","why":"checksum mismatch: the fields sum to 50 mod 255, the knock says 51"}`, "(checksum): checksum mismatch"},
 	} {
 		r := newRig(t, append(tc.args, "-decode", tc.seq)...)
 		err := r.run(t)
@@ -60,12 +63,16 @@ func TestTestThenDecode(t *testing.T) {
 	if err := d.run(t); err != nil {
 		t.Fatal(err)
 	}
-	var got map[string]any
-	if err := json.Unmarshal(d.stdout.Bytes(), &got); err != nil {
-		t.Fatal(err)
+	var dec struct {
+		Values map[string]any
+		Valid  bool
 	}
+	if err := json.Unmarshal(d.stdout.Bytes(), &dec); err != nil || !dec.Valid {
+		t.Fatalf("%s: %v", d.stdout.String(), err)
+	}
+	got := dec.Values
 	for k, v := range map[string]any{"client": "142.103.205.1", "port16": 8443.0, "flag0": 15.0, "rand": 1.0, "thisyear": 234.0,
-		"thisday": 60.0, "thishour": 36.0, "thisminute": 208.0, "thissecond": float64(start.Unix() % 256), "valid": true} {
+		"thisday": 60.0, "thishour": 36.0, "thisminute": 208.0, "thissecond": float64(start.Unix() % 256)} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
@@ -135,7 +142,7 @@ func FuzzDecodeArgument(f *testing.F) {
 		if err != nil && !errors.Is(err, client.ErrUndecodable) {
 			t.Fatalf("decode error %v is not ErrUndecodable", err)
 		}
-		if res.Fields != nil && !json.Valid(must(json.Marshal(res))) {
+		if !json.Valid(must(json.Marshal(res))) {
 			t.Fatalf("invalid JSON for %v", res)
 		}
 	})

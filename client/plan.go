@@ -36,8 +36,9 @@ type plan struct {
 	fileOut bool
 	logfile string
 
-	remote netip.Addr // zero when not set
-	client netip.Addr // zero when no knock field or log line needs it
+	remote   netip.Addr // zero when not set
+	client   netip.Addr // zero when no knock field or log line needs it
+	implicit bool       // client = source: sealed without the address, bound to the packet's source
 
 	verify   bool
 	retries  int
@@ -192,18 +193,45 @@ func (c *Client) addresses(ctx context.Context, p *plan) error {
 		}
 	}
 	legacyClient := p.codec != nil && p.codec.Format().Has(format.Client)
-	if text := s.String("client"); text != "" {
+	text, server := s.String("client"), s.String("stun")
+	p.implicit = strings.EqualFold(text, "source")
+	switch {
+	case p.implicit && p.mode != settings.ModeSealed:
+		return s.Errorf("client", "source (open for the address the knock comes from) is a feature of mode = sealed; a legacy knock without CLIENT in knock is opened for its source anyway")
+	case text != "" && !p.implicit && server != "":
+		return s.Errorf("stun", "%q would learn the address that client already gives (%s): set one of them", server, text)
+	case text != "" && !p.implicit:
 		a, err := netip.ParseAddr(text)
-		if err != nil {
+		if err != nil && p.mode == settings.ModeSealed {
+			return s.Errorf("client", "%q is not an IP address (or source, to open for the address the knock comes from)", text)
+		} else if err != nil {
 			return s.Errorf("client", "%q is not an IP address", text)
 		}
 		p.client = a.Unmap()
+		switch {
+		case p.client.IsUnspecified() && p.mode == settings.ModeSealed:
+			return s.Errorf("client", "%s opens for nobody: write client = source to open for the address the daemon sees the knock come from, or stun = HOST:PORT to learn that address behind NAT", p.client)
+		case p.client.IsUnspecified():
+			return s.Errorf("client", "%s opens for nobody: give the address the daemon sees, leave client unset for this host's address toward remote, or set stun = HOST:PORT to learn it behind NAT", p.client)
+		}
 		if legacyClient && !p.client.Is4() {
 			return s.Errorf("client", "the knock's CLIENT field carries an IPv4 address (mode = sealed carries IPv6)")
 		}
 		return nil
 	}
 	if !legacyClient && p.mode != settings.ModeSealed && !p.fileOut {
+		return nil
+	}
+	if server != "" {
+		a, err := c.env.Mapper.Mapped(ctx, server)
+		if err != nil {
+			return sendError(s.Errorf("stun", "%v", err))
+		}
+		if legacyClient && !a.Is4() {
+			return s.Errorf("stun", "the server sees this host as %s; the knock's CLIENT field carries IPv4: use mode = sealed", a)
+		}
+		p.client = a
+		c.debugf(1, "client: %s, this host's address as the STUN server %s sees it", a, server)
 		return nil
 	}
 	if !p.remote.IsValid() {

@@ -101,7 +101,7 @@ func TestKeygenAndKeyfile(t *testing.T) {
 	if err := r.run(t); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.stdout.String(), `"client":"198.51.100.7"`) || !strings.Contains(r.stdout.String(), `"tag":true,"valid":true`) {
+	if !strings.Contains(r.stdout.String(), `"client":"198.51.100.7"`) || !strings.Contains(r.stdout.String(), `"tag":true},"valid":true`) {
 		t.Fatalf("decode %s", r.stdout.String())
 	}
 	// Without keyfile, -keygen prints the key.
@@ -128,17 +128,17 @@ func TestDecodeSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := client.DecodeSealed(key, span, ports, netip.Addr{}, start.Add(30*time.Second), time.Minute)
-	if err != nil || !res.Valid || res.Get("skew") != int64(-30) || res.Get("duration") != int64(600) {
+	if err != nil || !res.Valid || res.Values.Get("skew") != int64(-30) || res.Values.Get("duration") != int64(600) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	res, err = client.DecodeSealed(key, span, ports, netip.Addr{}, start.Add(5*time.Minute), time.Minute)
-	if !errors.Is(err, client.ErrUndecodable) || res.Valid || res.Reason != "expired" || res.Get("port") != uint16(22) {
+	if !errors.Is(err, client.ErrUndecodable) || res.Valid || res.Reason != knock.ReasonStale || res.Values.Get("port") != uint16(22) || !strings.HasPrefix(res.Why, "timestamp before the window: sealed 300s before now") {
 		t.Fatalf("expired: %+v, %v", res, err)
 	}
 	other := sealedKey(t, "-key", "another passphrase")
 	res, err = client.DecodeSealed(other, span, ports, netip.Addr{}, start, time.Minute)
 	out, _ := json.Marshal(res)
-	if !errors.Is(err, client.ErrUndecodable) || string(out) != `{"mode":"sealed","client":"198.51.100.7","tag":false,"valid":false,"reason":"auth"}` {
+	if !errors.Is(err, client.ErrUndecodable) || string(out) != `{"values":{"mode":"sealed","client":"198.51.100.7","tag":false},"valid":false,"reason":"auth","why":"authentication failed"}` {
 		t.Fatalf("wrong key: %s, %v", out, err)
 	}
 	if _, err := client.DecodeSealed(key, span, ports[1:], netip.Addr{}, start, time.Minute); !errors.Is(err, client.ErrUndecodable) || !strings.Contains(err.Error(), "(malformed)") {

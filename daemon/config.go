@@ -166,7 +166,7 @@ func Load(set *settings.Set) (*Config, error) {
 }
 
 func loadEngine(set *settings.Set) (engine.Config, error) {
-	cfg := engine.Config{CheckClient: set.Bool("checkclient"), DryRun: set.Bool("test")}
+	cfg := engine.Config{CheckClient: set.Bool("checkclient"), RefuseSource: !set.Bool("allowsource"), DryRun: set.Bool("test")}
 	var err error
 	if cfg.Protected, err = protected(set); err != nil {
 		return cfg, err

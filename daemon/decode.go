@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,6 +22,20 @@ type Verdict struct {
 	Action  string         // "open tcp/22 to 192.0.2.7 for 15m0s", or "close ..."
 	Reason  string         // the check that refused it
 	Message string         // why
+}
+
+// Decoded is v in the JSON shape knockclient -decode and the Knock Lab
+// share: the fields sorted by name, the verdict the action or "refuse",
+// and for a refusal the reason and why.
+func (v Verdict) Decoded() knock.Decoded {
+	d := knock.Decoded{Valid: v.Valid, Verdict: v.Action}
+	for _, k := range slices.Sorted(maps.Keys(v.Fields)) {
+		d.Values = append(d.Values, knock.Value{Name: k, Value: v.Fields[k]})
+	}
+	if !v.Accept {
+		d.Verdict, d.Reason, d.Why = knock.VerdictRefuse, knock.Reason(v.Reason), v.Message
+	}
+	return d
 }
 
 // ParsePorts reads "P1 P2 ..." or "P1,P2,...".

@@ -48,6 +48,9 @@ type Config struct {
 	MaxDuration time.Duration // the most a knock may ask for (default 24 h)
 	CheckClient bool          // an address carried in the knock must be the packet's source
 	Replay      bool          // refuse knocks accepted before (needs Deps.Claims)
+	// RefuseSource refuses sealed knocks that carry no address (the
+	// client's "client = source"): allowsource = no.
+	RefuseSource bool
 	// Policy checks each decoded request against its user's rights.
 	Policy Policy
 	// NotBefore refuses knocks stamped at or before it: set when the replay
@@ -512,6 +515,9 @@ func (e *Engine) policy(req knock.Request, src netip.Addr) (knock.Request, error
 		if req, err = e.cfg.Policy.Admit(req, src, e.now()); err != nil {
 			return req, err
 		}
+	}
+	if e.cfg.RefuseSource && req.Protocol == knock.Sealed && !req.ClientInKnock {
+		return req, knock.Refuse(knock.ReasonClient, errors.New("the knock carries no address (client = source) and allowsource = no"))
 	}
 	if e.cfg.CheckClient && req.ClientInKnock && req.Client.Unmap() != src {
 		return req, knock.Refuse(knock.ReasonClient, fmt.Errorf("the knock's CLIENT %s is not the packet's source %s", req.Client, src))

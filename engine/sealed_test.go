@@ -127,3 +127,20 @@ func TestSPAOpensWithOnePacket(t *testing.T) {
 		t.Fatalf("SPA from a spoofed source: firewall %v, auth rejections %d", r.fw.Log, r.e.m.Rejected(knock.ReasonAuth))
 	}
 }
+
+// allowsource = no refuses sealed knocks that carry no address; the same
+// knock opens when it is allowed.
+func TestRefuseSource(t *testing.T) {
+	for _, refuse := range []bool{false, true} {
+		r, key, span := sealedRig(t)
+		r.e.cfg.RefuseSource = refuse
+		msg := sealMsg(t, key, sealed.Message{Implicit: true, Client: netip.MustParseAddr("10.77.0.2"), Port: 22, Proto: "tcp", Time: r.clk.t, Nonce: 9})
+		r.knock("10.77.0.2", sealed.Encode(span, msg)...)
+		if opened := len(r.fw.Log) == 1; opened == refuse {
+			t.Errorf("RefuseSource %v: firewall %v", refuse, r.fw.Log)
+		}
+		if refuse && r.e.m.Rejected(knock.ReasonClient) != 1 {
+			t.Errorf("not refused for reason client: %d", r.e.m.Rejected(knock.ReasonClient))
+		}
+	}
+}

@@ -1,14 +1,19 @@
 package lab
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/portknock/knock"
 
 	"github.com/portknock/knock/format"
 	"github.com/portknock/knock/internal/vector"
@@ -389,6 +394,48 @@ func TestAPIMethods(t *testing.T) {
 		l.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
 		if w.Code != tc.want {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, w.Code, tc.want)
+		}
+	}
+}
+
+// TestAPISharedShape: the API's result has "values" and "valid", spelt
+// and meant as in knock.Decoded (knockclient and knockdaemon -decode).
+func TestAPISharedShape(t *testing.T) {
+	h := newTestLab(t)
+	for _, tc := range []struct {
+		seq    string
+		status int
+		valid  bool
+	}{
+		{"10 1 1 1 22 16 50", http.StatusBadRequest, false},
+		{"10 1 1 1 22 16 51", http.StatusOK, true},
+	} {
+		body, _ := json.Marshal(map[string]any{"format": "CLIENT,PORT,FLAG0,CHECKSUM", "span": "0-255", "cipher": "none", "sequence": tc.seq})
+		req := httptest.NewRequest("POST", "/api/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(w.Body.Bytes(), &raw); err != nil || w.Code != tc.status {
+			t.Fatalf("%s: %d %v\n%s", tc.seq, w.Code, err, w.Body)
+		}
+		if res, ok := raw["result"]; ok {
+			raw = nil
+			json.Unmarshal(res, &raw)
+		}
+		var d knock.Decoded
+		if err := json.Unmarshal(w.Body.Bytes(), &d); tc.valid && err != nil {
+			t.Fatal(err)
+		}
+		if string(raw["valid"]) != strconv.FormatBool(tc.valid) {
+			t.Errorf("%s: valid %s, want %v\n%s", tc.seq, raw["valid"], tc.valid, w.Body)
+		}
+		var values map[string]any
+		if err := json.Unmarshal(raw["values"], &values); err != nil || values["PORT"] != float64(22) {
+			t.Errorf("%s: values %s", tc.seq, raw["values"])
+		}
+		if tc.valid && (!d.Valid || d.Values.Get("CLIENT") != "10.1.1.1") {
+			t.Errorf("%s: as knock.Decoded: %+v", tc.seq, d)
 		}
 	}
 }

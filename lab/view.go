@@ -2,6 +2,7 @@ package lab
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -38,6 +39,19 @@ type Result struct {
 	DatagramParts []Part            `json:"datagram_parts,omitempty"`
 	Ports         []int             `json:"ports"`
 	Sequence      string            `json:"sequence"`
+}
+
+// MarshalJSON adds to the Lab's keys "valid", spelt and meant as in
+// knock.Decoded, the shape knockclient -decode and knockdaemon -decode
+// print: the knock decoded and its checksum (or tag, and time) holds. The
+// Lab's "values" are that shape's values; its "ok" says the same as
+// "valid" and stays for the page.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		plain
+		Valid bool `json:"valid"`
+	}{plain(r), r.OK})
 }
 
 // Part is a labelled run of bytes: one field of the knock, the padding,

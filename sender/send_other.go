@@ -8,7 +8,9 @@ import (
 )
 
 // Socket sends knocks to one address; here, an honest stub.
-type Socket struct{}
+type Socket struct {
+	Logf func(format string, args ...any) // unused here
+}
 
 // New returns a Socket that cannot send on this system.
 func New(netip.Addr) *Socket { return &Socket{} }

@@ -13,7 +13,13 @@ import (
 )
 
 // Socket sends knocks to one address, each from a socket of its own.
-type Socket struct{ remote netip.Addr }
+type Socket struct {
+	remote netip.Addr
+	// Logf, if set, hears once that TCP knocks go without the drop
+	// filter (see sendSYN).
+	Logf       func(format string, args ...any)
+	unfiltered bool // the filter was refused once: not asked again
+}
 
 // New returns a Socket that sends to remote.
 func New(remote netip.Addr) *Socket { return &Socket{remote: remote} }
@@ -26,7 +32,7 @@ func (s *Socket) Send(p Packet) error {
 	sa, family := sockaddr(netip.AddrPortFrom(s.remote, p.Port))
 	switch p.Proto {
 	case knock.TCP:
-		return sendSYN(family, sa)
+		return s.sendSYN(family, sa)
 	case knock.UDP:
 		return sendDatagram(family, sa, p.Payload)
 	}
@@ -44,10 +50,16 @@ func (s *Socket) Send(p Packet) error {
 // receive (dropIncoming): it stays in SYN-SENT until closed, and a SYN-ACK
 // arriving later finds no socket and is answered with a bare reset, as for
 // any closed port.
-func sendSYN(family int, sa unix.Sockaddr) error {
+//
+// Some systems refuse the filter to an unprivileged user (EPERM: Linux
+// with unprivileged BPF disabled, seccomp profiles). The knock then goes
+// as the plain non-blocking connect: the daemon sees the same SYN, and
+// the only difference is that a SYN-ACK from a port that listens may be
+// acknowledged before the reset; knock ports are closed ports.
+func (s *Socket) sendSYN(family int, sa unix.Sockaddr) error {
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|sockFlags, unix.IPPROTO_TCP)
 	if err != nil {
-		return fmt.Errorf("socket: %w", err)
+		return privilegeHint(fmt.Errorf("socket: %w", err))
 	}
 	defer unix.Close(fd)
 	if err := unix.SetNonblock(fd, true); err != nil {
@@ -56,15 +68,32 @@ func sendSYN(family int, sa unix.Sockaddr) error {
 	if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
 		return fmt.Errorf("setting SO_LINGER: %w", err)
 	}
-	if err := dropIncoming(fd); err != nil {
-		return fmt.Errorf("attaching a drop filter: %w", err)
+	if !s.unfiltered {
+		switch err := dropIncoming(fd); {
+		case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+			s.unfiltered = true
+			if s.Logf != nil {
+				s.Logf("tcp knocks go without the socket filter that drops SYN-ACKs (%v): a port that listens may see a handshake begun", err)
+			}
+		case err != nil:
+			return fmt.Errorf("attaching a drop filter: %w", err)
+		}
 	}
 	switch err := unix.Connect(fd, sa); {
 	case err == nil, errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.ECONNREFUSED):
 		return nil
 	default:
-		return fmt.Errorf("connect: %w", err)
+		return privilegeHint(fmt.Errorf("connect: %w", err))
 	}
+}
+
+// privilegeHint adds, to a refusal for want of privilege, what works
+// without it.
+func privilegeHint(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("%w (not permitted to this user: protocol = udp, or -spa in mode = sealed, knock without privilege)", err)
+	}
+	return err
 }
 
 // sendDatagram sends one datagram, empty for a plain knock. It uses

@@ -75,6 +75,9 @@ func parseArgs(prog Program, args []string) (cliSet, error) {
 }
 
 func lookupArg(prog Program, name string) (p Param, negated bool, err error) {
+	if name == "help" {
+		name = "h" // -help and --help, as every other command takes them
+	}
 	if p, ok := Lookup(name); ok {
 		if p.For&prog == 0 {
 			return p, false, fmt.Errorf("-%s is a setting of %s, not of %s", name, progName(p.For), progName(prog))
@@ -133,7 +136,7 @@ func expected(p Param) string {
 	case Seconds:
 		return "seconds (0.5) or a duration (500ms, 2m)"
 	case Minutes:
-		return "minutes (15) or a duration (90s, 2h)"
+		return "minutes (15) or a duration (90s, 2h, 2d)"
 	}
 	return "a value"
 }
@@ -162,22 +165,46 @@ func ParseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not yes or no", s)
 }
 
-// ParseDuration reads a Go duration ("90s", "1h30m") or a bare number in
-// unit ("0.5" seconds, "15" minutes). Negative durations are refused.
+// ParseDuration reads a bare number in unit ("0.5" seconds, "15"
+// minutes) or a duration made of numbers with units: s, m, h, d (a day is
+// 24 hours), and Go's ms, us and ns, as in "90s", "1h30m", "2d", "1d12h".
+// Negative durations are refused.
 func ParseDuration(s string, unit time.Duration) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	var d time.Duration
 	if f, err := strconv.ParseFloat(t, 64); err == nil {
 		d = time.Duration(f * float64(unit))
-	} else if d, err = time.ParseDuration(t); err != nil {
+	} else if d, err = parseDays(t); err != nil {
 		name := "seconds"
 		if unit == time.Minute {
 			name = "minutes"
 		}
-		return 0, fmt.Errorf("%q is not a duration: expected %s (a number) or a duration such as 90s or 2h", s, name)
+		return 0, fmt.Errorf("%q is not a duration: expected %s (a number) or a number with a unit (s, m, h, d) such as 90s, 2h or 2d", s, name)
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("%q is negative", s)
+	}
+	return d, nil
+}
+
+// parseDays is time.ParseDuration with days: a leading "Nd" (N may have
+// a fraction) counts N times 24 hours, and the rest, if any, is Go's.
+func parseDays(t string) (time.Duration, error) {
+	i := strings.IndexByte(t, 'd')
+	if i < 0 {
+		return time.ParseDuration(t)
+	}
+	days, err := strconv.ParseFloat(t[:i], 64)
+	if err != nil || days < 0 || strings.ContainsAny(t[:i], "eEinfINFxX+") || days > 106000 {
+		return 0, fmt.Errorf("%q: bad number of days", t)
+	}
+	d := time.Duration(days * float64(24*time.Hour))
+	if rest := t[i+1:]; rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 || strings.HasPrefix(rest, "+") {
+			return 0, fmt.Errorf("%q: bad duration after the days", t)
+		}
+		d += r
 	}
 	return d, nil
 }

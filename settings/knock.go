@@ -59,6 +59,14 @@ func (s *Set) LegacyConfig() (legacy.Config, error) {
 	}
 	cfg.Cipher = name
 	cfg.Key = s.Get("key").Text
+	if cfg.Key == "" && !s.IsSet("mode") && s.IsSet("keyfile") {
+		// A sealed configuration that forgot its mode: say what is
+		// missing, not what the default mode would need.
+		return cfg, s.Missing("mode", "keyfile is set, but it serves mode = sealed; without mode the knock is legacy, the default, which needs key: set mode = sealed")
+	}
+	if cfg.Key == "" && !s.IsSet("mode") {
+		return cfg, s.Missing("key", "encrypt = yes needs a key (set key in the file, or -key); mode is not set, so the knock is legacy, the default: for the authenticated knock set mode = sealed (with keyfile or key)")
+	}
 	if cfg.Key == "" {
 		return cfg, s.Missing("key", "encrypt = yes needs a key (set key in the file, or -key)")
 	}

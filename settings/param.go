@@ -74,7 +74,8 @@ var params = []Param{
 	{Name: "window", Kind: Seconds, For: Both, Default: "60", Help: "how far a knock's time may be from the daemon's clock (client: for -decode)"},
 
 	// What a knock asks for (client), and what may be granted (daemon).
-	{Name: "client", For: Client, Help: "address to open the port to (CLIENT); default: this host's address toward remote"},
+	{Name: "client", For: Client, Help: "address to open the port to (CLIENT), or source (sealed: the address the knock comes from); default: this host's address toward remote"},
+	{Name: "stun", For: Client, Help: "a STUN server (host:port) to learn this host's public address from, behind NAT; default none: no server is ever asked"},
 	{Name: "port", Kind: Int, For: Client, Default: "22", Help: "port to open (PORT)"},
 	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Help: "client (sealed): minutes to ask for; daemon: minutes to open when the knock says none"},
 	{Name: "close", Kind: Bool, For: Client, Default: "no", Help: "sealed: ask to close the port instead of opening it"},
@@ -112,6 +113,7 @@ var params = []Param{
 	{Name: "timefield", For: Daemon, Default: "FLAG0", Help: "legacy: the field that carries the minutes to open (the prototype's TIME); none for duration; 0 minutes closes"},
 	{Name: "closefield", For: Daemon, Help: "legacy: a field whose non-zero value closes the port"},
 	{Name: "checkclient", Kind: Bool, For: Daemon, Default: "yes", Help: "the knock's CLIENT must be the packet's source address"},
+	{Name: "allowsource", Kind: Bool, For: Daemon, Default: "yes", Help: "sealed: accept knocks that carry no address and open for the packet's source (knockclient client = source)"},
 	{Name: "replay", Kind: Bool, For: Daemon, Default: "yes", Help: "refuse a knock that was accepted before"},
 	{Name: "replayfile", For: Daemon, Default: "/var/lib/knockdaemon/replay", Help: "where accepted knocks are remembered across restarts"},
 	{Name: "replayttl", Kind: Minutes, For: Daemon, Default: "1440", Help: "legacy: how long a knock without THIS* fields is remembered"},

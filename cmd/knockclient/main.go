@@ -47,8 +47,9 @@ const usage = `usage: knockclient [-conf file] [-profile name] [-parameter value
        knockclient -h | -man | -version    this usage | the full manual | the version
 
 Every parameter of the configuration file is also an option: -remote host,
--client address, -port n, -flag0 n, -knock FIELDS, -key phrase, -cipher name,
--portspan a-b, -timeout seconds, -protocol tcp|udp, -logtofile, ...
+-client address|source, -stun host:port (learn the address behind NAT),
+-port n, -flag0 n, -knock FIELDS, -key phrase, -cipher name, -portspan a-b,
+-timeout seconds, -protocol tcp|udp, -logtofile, ...
 Booleans are negated with -no: -notest, -nologtofile.
 
 Without -conf, the first of ~/.knockclient.conf, BIN/knockclient.conf,

@@ -38,6 +38,14 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	// -h (-help, --help) answers whatever else the command line holds,
+	// even a configuration that does not load, as knockclient's does.
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" || a == "--h" {
+			usage(stdout)
+			return exitOK
+		}
+	}
 	search := settings.SearchPath("knockdaemon")
 	set, err := settings.Load(settings.Daemon, args, search)
 	if err != nil {
@@ -140,20 +148,7 @@ func decode(set *settings.Set, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	v := d.Decode(ports, from)
-	out := map[string]any{}
-	for k, val := range v.Fields {
-		out[k] = val
-	}
-	out["valid"] = v.Valid
-	out["verdict"] = "refuse"
-	if v.Accept {
-		out["verdict"] = v.Action
-	} else {
-		out["reason"] = v.Reason
-		out["why"] = v.Message
-	}
-	enc := json.NewEncoder(stdout)
-	enc.Encode(out)
+	json.NewEncoder(stdout).Encode(v.Decoded())
 	if !v.Accept {
 		return exitRefused
 	}

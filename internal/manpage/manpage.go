@@ -94,7 +94,7 @@ func (w *writer) line(line string) error {
 		w.flush()
 		w.out.WriteString("\n")
 	case "B", "I":
-		w.text(unescape(strings.Join(splitArgs(arg), " ")))
+		w.text(unescape(joinWords(splitArgs(arg))))
 	case "BI", "IB", "BR", "RB", "IR", "RI":
 		w.text(unescape(strings.Join(splitArgs(arg), "")))
 	default:
@@ -171,6 +171,20 @@ func splitArgs(s string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// joinWords joins a .B or .I request's arguments with spaces, as troff
+// does, except before an argument that opens with punctuation: the pages
+// list names as `.B a ", " b`, meant as "a, b", not "a ,  b".
+func joinWords(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 && !strings.HasSuffix(b.String(), " ") && !strings.ContainsAny(a[:min(1, len(a))], ",.;:)") {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a)
+	}
+	return b.String()
 }
 
 var escapes = strings.NewReplacer(`\fB`, "", `\fI`, "", `\fR`, "", `\fP`, "", `\-`, "-", `\e`, `\`, `\&`, "", `\(em`, "—")

@@ -55,3 +55,25 @@ func TestWraps(t *testing.T) {
 		}
 	}
 }
+
+// TestListOfNames: `.B a ", " b` is "a, b", as the pages mean it, and
+// .BR alternates fonts with no space between.
+func TestListOfNames(t *testing.T) {
+	for src, want := range map[string]string{
+		".B kdftime \", \" kdfmemory \", \" kdfthreads": "kdftime, kdfmemory, kdfthreads",
+		".B test \", \" quiet \", \" debug":             "test, quiet, debug",
+		".BR SIGTERM \", \" SIGINT":                     "SIGTERM, SIGINT",
+		".B maxsources , maxactive":                     "maxsources, maxactive",
+		".B two words":                                  "two words",
+		".I file .":                                     "file.",
+		`.B ""`:                                         "",
+	} {
+		got, err := manpage.Render("x.8", ".SH X\n"+src+"\n")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = strings.TrimSpace(strings.TrimPrefix(got, "X\n")); got != want {
+			t.Errorf("%s: got %q, want %q", src, got, want)
+		}
+	}
+}
