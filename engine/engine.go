@@ -4,7 +4,8 @@
 // For every packet seen on the knock span the engine appends its port to
 // the source's queue (package tracker), then tries the queue's tail at
 // every length a valid knock can have: a knock that a stray packet
-// interrupted is still found when the stray came before it. A candidate
+// interrupted is still found when the stray came before it. The work one
+// packet can cause is bounded (search.go). A candidate
 // passes, in order: decoding (span, length, decryption or authentication,
 // checksum), the time window, CLIENT against the packet's source (when
 // configured), the list of protected ports, and the replay cache. Each
@@ -20,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -78,11 +78,20 @@ func (c *Config) check() error {
 
 // spanRoute is a span protocol with its own queues.
 type spanRoute struct {
-	proto   SpanProtocol
-	span    *portspan.Span
-	lengths []int // proto.Lengths(), read once per configuration
-	tracker *tracker.Tracker
+	proto      SpanProtocol
+	span       *portspan.Span
+	lengths    []int // proto.Lengths(), read once per configuration
+	skip       int   // foreign knocks a candidate may skip: proto.Skip(), at most 2
+	look       int   // ports the first look reads
+	skipPerHit int   // SkipCost(proto)
+	buf        []uint16
+	tracker    *tracker.Tracker
 }
+
+// firstLook is implemented by span protocols whose Plausible reads fewer
+// than 8 ports; the engine then asks once per window instead of once per
+// way of skipping inside it.
+type firstLook interface{ PlausiblePorts() int }
 
 // Engine is the decision engine.
 type Engine struct {
@@ -153,7 +162,10 @@ func (e *Engine) route(cfg Config) error {
 	dgrams := map[uint16][]DatagramProtocol{}
 	for _, p := range cfg.Protocols {
 		if sp, ok := p.(SpanProtocol); ok {
-			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths()}
+			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths(), skip: min(max(sp.Skip(), 0), 2), look: 8, skipPerHit: SkipCost(sp)}
+			if fl, ok := sp.(firstLook); ok {
+				r.look = min(max(fl.PlausiblePorts(), 1), 8)
+			}
 			for _, o := range spans {
 				if o.span.Overlaps(r.span) {
 					return fmt.Errorf("the knock spans of %s (%s) and %s (%s) overlap: give each protocol its own ports", o.proto.Name(), o.span, sp.Name(), r.span)
@@ -161,6 +173,8 @@ func (e *Engine) route(cfg Config) error {
 			}
 			tc := e.trackers
 			tc.Depth = DepthFor(sp)
+			tc.Budget, tc.Refill = BudgetFor(sp), budgetRefill
+			r.buf = make([]uint16, 0, tc.Depth)
 			for _, o := range old {
 				if o.proto.Name() == sp.Name() && o.span.String() == r.span.String() && o.tracker.Config() == tc.Defaulted() {
 					r.tracker = o.tracker
@@ -276,24 +290,34 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	if len(queue) < r.lengths[0] {
 		return
 	}
-	p := r.proto
-	best, bestErr := knock.Reason(""), error(nil)
-	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
-		req, err := e.check(p, cand, src)
-		if err == nil {
-			r.tracker.Consume(src)
-			e.accept(req, src)
-			return
-		}
-		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
-			best, bestErr = rs, err
+	s := search{e: e, r: r, src: src, at: at, queue: queue, allow: -1}
+	accepted := s.run()
+	if s.allow >= 0 || s.starved {
+		if r.tracker.Spend(src, s.used, s.starved) {
+			e.throttled(r, src)
 		}
 	}
-	if best == "" {
-		// Every candidate failed the first look.
-		best, bestErr = knock.ReasonMalformed, errImplausible
+	if accepted {
+		r.tracker.Consume(src)
+		e.accept(s.req, src)
+		return
 	}
-	e.refuse(p.Name(), best, bestErr, src)
+	if s.best == "" {
+		// Every candidate failed the first look, or waits for budget.
+		s.best, s.bestErr = knock.ReasonMalformed, errImplausible
+	}
+	e.refuse(r.proto.Name(), s.best, s.bestErr, src)
+}
+
+// throttled counts a source that has just run out of budget, and says so
+// once, within the log's rate limit.
+func (e *Engine) throttled(r *spanRoute, src netip.Addr) {
+	e.m.Throttled.Inc()
+	if !e.log.Enabled(context.Background(), slog.LevelWarn) || !e.limiter.allow() {
+		return
+	}
+	e.log.Warn("source throttled: its packets made more candidates than its budget of decodes; candidates that skip foreign knocks wait until it earns budget back",
+		"protocol", r.proto.Name(), "src", src, "budget", r.tracker.Config().Budget, "refill", r.tracker.Config().Refill)
 }
 
 // handleDatagram decides on a single-packet authorization datagram: the
@@ -436,78 +460,6 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 		return
 	}
 	e.log.Log(context.Background(), level, "knock rejected", "protocol", p, "reason", reason, "src", src, "err", err)
-}
-
-// candidates yields the tails of queue worth decoding: for each length
-// n, the last n knocks, and, when skip > 0, the last n+s knocks with s of
-// them left out (never the first: that is a shorter tail, tried already;
-// never the last: the knock ends with the packet that just arrived). Work
-// per hit is bounded by the lengths and skip, not by the queue.
-//
-// Before a candidate is built, its first ports (at most 8: enough for a
-// first byte on any span) go to plausible; most garbage stops there, at
-// the cost of a lookup. The yielded slice is reused: copy it to keep it.
-func candidates(queue []uint16, lengths []int, skip int, plausible func(prefix []uint16, n int) bool) iter.Seq[[]uint16] {
-	return func(yield func([]uint16) bool) {
-		buf := make([]uint16, 0, len(queue))
-		for _, n := range lengths {
-			for s := 0; s <= skip && n+s <= len(queue); s++ {
-				w := window{ports: queue[len(queue)-n-s:], skip: s, buf: buf, plausible: plausible, yield: yield}
-				if !w.each(1, 0) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// window enumerates the ways of leaving skip inner ports out of ports.
-type window struct {
-	ports     []uint16
-	skip      int
-	gaps      [2]int
-	buf       []uint16
-	plausible func([]uint16, int) bool
-	yield     func([]uint16) bool
-}
-
-func (w *window) each(from, k int) bool {
-	if k == w.skip {
-		return w.emit()
-	}
-	for i := from; i < len(w.ports)-1; i++ {
-		w.gaps[k] = i
-		if !w.each(i+1, k+1) {
-			return false
-		}
-	}
-	return true
-}
-
-func (w *window) skipped(i int) bool {
-	return (w.skip >= 1 && i == w.gaps[0]) || (w.skip >= 2 && i == w.gaps[1])
-}
-
-func (w *window) emit() bool {
-	n := len(w.ports) - w.skip
-	var prefix [8]uint16
-	k := 0
-	for i := 0; i < len(w.ports) && k < len(prefix) && k < n; i++ {
-		if !w.skipped(i) {
-			prefix[k] = w.ports[i]
-			k++
-		}
-	}
-	if !w.plausible(prefix[:k], n) {
-		return true
-	}
-	w.buf = w.buf[:0]
-	for i, p := range w.ports {
-		if !w.skipped(i) {
-			w.buf = append(w.buf, p)
-		}
-	}
-	return w.yield(w.buf)
 }
 
 // SetFirewall swaps the firewall: changes decided from now on go to fw.
