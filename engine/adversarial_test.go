@@ -231,3 +231,38 @@ func TestFloodPacketAllocatesNothing(t *testing.T) {
 		t.Errorf("spoofed sources: %v allocations a packet", a)
 	}
 }
+
+// A flood from many addresses, each repeating the header port long
+// enough to fill its queue, gets a fresh budget per address; the
+// engine-wide budget bounds them all, and a plain knock from another
+// source still opens.
+func TestManySourcesShareOneBudget(t *testing.T) {
+	r := newAdvRig(t)
+	const sources, each = 200, 40
+	total := 0
+	for s := 0; s < sources; s++ {
+		src := netip.AddrFrom4([4]byte{10, 66, byte(s >> 8), byte(s)})
+		for i := 0; i < each; i++ {
+			total += r.hit(src, 40000+0x12, floodRate)
+		}
+	}
+	elapsed := sources * each * floodRate
+	capacity := sharedSearches * SkipCost(r.proto)
+	allowed := sources*each + capacity + int(int64(capacity)*int64(elapsed)/int64(time.Second)) + 1
+	t.Logf("%d packets from %d sources in %s: %d decodes (bound %d, %d a source without the shared budget); shed %d, throttled %d",
+		sources*each, sources, elapsed, total, allowed, BudgetFor(r.proto), r.e.m.Shed.Value(), r.e.m.Throttled.Value())
+	if total > allowed {
+		t.Errorf("%d decodes, bound %d", total, allowed)
+	}
+	if r.e.m.Shed.Value() == 0 {
+		t.Error("nothing shed: the engine-wide budget was never the limit")
+	}
+	other := netip.MustParseAddr("10.77.0.2")
+	for _, p := range r.knockSeq(t, other, 7) {
+		r.hit(other, p, floodRate)
+	}
+	r.e.acts.drain()
+	if len(r.fw.Log) != 1 {
+		t.Fatalf("a plain knock during the flood: firewall %v", r.fw.Log)
+	}
+}

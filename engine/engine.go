@@ -84,6 +84,7 @@ type spanRoute struct {
 	skip       int   // foreign knocks a candidate may skip: proto.Skip(), at most 2
 	look       int   // ports the first look reads
 	skipPerHit int   // SkipCost(proto)
+	shared     *sharedBudget
 	buf        []uint16
 	tracker    *tracker.Tracker
 }
@@ -175,6 +176,7 @@ func (e *Engine) route(cfg Config) error {
 			tc.Depth = DepthFor(sp)
 			tc.Budget, tc.Refill = BudgetFor(sp), budgetRefill
 			r.buf = make([]uint16, 0, tc.Depth)
+			r.shared = newSharedBudget(max(sharedSearches*r.skipPerHit, 1))
 			for _, o := range old {
 				if o.proto.Name() == sp.Name() && o.span.String() == r.span.String() && o.tracker.Config() == tc.Defaulted() {
 					r.tracker = o.tracker
@@ -293,7 +295,11 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 	s := search{e: e, r: r, src: src, at: at, queue: queue, allow: -1}
 	accepted := s.run()
 	if s.allow >= 0 || s.starved {
-		if r.tracker.Spend(src, s.used, s.starved) {
+		r.shared.spend(s.used)
+		if s.starved && s.shed {
+			e.m.Shed.Inc()
+		}
+		if r.tracker.Spend(src, s.used, s.starved && !s.shed) {
 			e.throttled(r, src)
 		}
 	}

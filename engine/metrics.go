@@ -13,7 +13,7 @@ import (
 // Metrics are the engine's counters, registered in a metrics.Registry.
 type Metrics struct {
 	Hits, OutsideSpan, Accepted, ActionsDropped *metrics.Counter
-	Throttled                                   *metrics.Counter
+	Throttled, Shed                             *metrics.Counter
 
 	reg      *metrics.Registry
 	rejects  *metrics.CounterVec
@@ -43,6 +43,7 @@ func NewMetrics(reg *metrics.Registry) *Metrics {
 		OutsideSpan:    reg.Counter("knockdaemon_hits_outside_span_total", "Packets to ports outside the knock span, ignored.").With(),
 		Accepted:       reg.Counter("knockdaemon_knocks_accepted_total", "Knocks that passed every check.").With(),
 		ActionsDropped: reg.Counter("knockdaemon_actions_dropped_total", "Firewall changes dropped because the firewall fell behind.").With(),
+		Shed:           reg.Counter("knockdaemon_searches_shed_total", "Packets whose candidates that skip foreign knocks were left untried because the engine-wide budget of such decodes was spent (a flood from many addresses).").With(),
 		Throttled:      reg.Counter("knockdaemon_sources_throttled_total", "Times a source ran out of its budget of decodes (counted once until its budget is full again).").With(),
 		rejects:        reg.Counter("knockdaemon_knocks_rejected_total", "Packets whose queue was tried and opened nothing, by the furthest check reached.", "reason"),
 		byReason:       map[knock.Reason]*metrics.Counter{},

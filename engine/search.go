@@ -31,12 +31,49 @@ import (
 //     wait for the refill, its plain ones are still tried, and other
 //     sources keep their own budgets.
 //
+// A flood that spoofs many addresses, each repeating for long enough to
+// fill a queue (17 packets or more), would get a fresh budget per address;
+// so skip decodes also come from an engine-wide budget of sharedSearches
+// whole searches a second. When a flood spends it, knocks with injected
+// packets wait (counted in knockdaemon_searches_shed_total); plain knocks
+// still open.
+//
 // So one packet costs at most len(Lengths()) + SkipCost decodes, one
 // source at most BudgetFor + BudgetFor×t/budgetRefill skip decodes over t,
-// and a flood from one address about one decode per packet.
+// all sources together at most sharedSearches×SkipCost skip decodes a
+// second (plus one second's worth at once), and a flood from one address
+// about one decode per packet.
 
 // budgetRefill is how long a source takes to earn its whole budget back.
 const budgetRefill = 20 * time.Second
+
+// sharedSearches is the engine-wide budget: whole skip searches a second,
+// per span protocol.
+const sharedSearches = 16
+
+// sharedBudget is a token bucket of skip decodes shared by every source.
+type sharedBudget struct {
+	tokens, capacity int
+	perToken         time.Duration
+	filled           time.Time
+}
+
+func newSharedBudget(capacity int) *sharedBudget {
+	return &sharedBudget{tokens: capacity, capacity: capacity, perToken: max(time.Second/time.Duration(capacity), 1)}
+}
+
+func (b *sharedBudget) allowance(now time.Time) int {
+	if earned := int(now.Sub(b.filled) / b.perToken); earned > 0 {
+		b.tokens = min(b.tokens+earned, b.capacity)
+		b.filled = b.filled.Add(time.Duration(earned) * b.perToken)
+	}
+	if b.tokens == b.capacity || b.filled.IsZero() {
+		b.filled = now
+	}
+	return b.tokens
+}
+
+func (b *sharedBudget) spend(n int) { b.tokens = max(b.tokens-n, 0) }
 
 // SkipCost is the number of candidates that skip foreign knocks in one
 // window of the longest length: what an injected knock may need on its
@@ -77,9 +114,10 @@ type search struct {
 	best    knock.Reason  // the furthest refusal
 	bestErr error
 
-	allow   int // skip decodes left this hit; -1 until the budget is asked
+	allow   int // skip decodes left this hit; -1 until the budgets are asked
 	used    int // skip decodes done
 	starved bool
+	shed    bool // the engine-wide budget, not the source's, was the limit
 }
 
 // run tries the plain candidates, then those that skip one foreign knock,
@@ -155,7 +193,8 @@ func (s *search) candidate(w []uint16, n, g1, g2 int) bool {
 		return false
 	}
 	if s.allow < 0 {
-		s.allow = min(r.tracker.Allowance(s.src, s.at), r.skipPerHit)
+		own, shared := r.tracker.Allowance(s.src, s.at), r.shared.allowance(s.at)
+		s.allow, s.shed = min(own, shared, r.skipPerHit), shared < min(own, r.skipPerHit)
 	}
 	if s.allow == 0 {
 		s.starved = true
