@@ -89,11 +89,6 @@ type spanRoute struct {
 	tracker    *tracker.Tracker
 }
 
-// firstLook is implemented by span protocols whose Plausible reads fewer
-// than 8 ports; the engine then asks once per window instead of once per
-// way of skipping inside it.
-type firstLook interface{ PlausiblePorts() int }
-
 // Engine is the decision engine.
 type Engine struct {
 	cfg      Config
