@@ -78,7 +78,7 @@ func (r *advRig) knockSeq(t testing.TB, client netip.Addr, nonce uint16, inject 
 	var seq []uint16
 	for i, p := range sealed.Encode(r.span, b) {
 		if slices.Contains(inject, i) {
-			seq = append(seq, 40000+uint16(i*7))
+			seq = append(seq, r.span.Port(i*7%r.span.Size()))
 		}
 		seq = append(seq, p)
 	}
@@ -264,5 +264,28 @@ func TestManySourcesShareOneBudget(t *testing.T) {
 	r.e.acts.drain()
 	if len(r.fw.Log) != 1 {
 		t.Fatalf("a plain knock during the flood: firewall %v", r.fw.Log)
+	}
+}
+
+// On a span of 16 ports the header takes two ports, so a foreign packet
+// can sit inside it: the first look is then asked per way of skipping.
+func TestInjectedInsideTwoPortHeader(t *testing.T) {
+	for _, inject := range [][]int{{1}, {1, 2}, {2, 20}} {
+		r := newAdvRig(t)
+		span, _ := portspan.Parse("40000-40015")
+		p := &counting{Protocol: &sealed.Protocol{Key: r.key, Span: span}}
+		e, err := New(Config{Protocols: []Protocol{p}, Protected: []knock.Port{{Proto: "tcp", Port: 22}}}, Deps{Firewall: r.fw, Now: r.clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.e, r.span, r.proto = e, span, p
+		client := netip.MustParseAddr("10.77.0.3")
+		for _, port := range r.knockSeq(t, client, 5, inject...) {
+			r.hit(client, port, time.Millisecond)
+		}
+		r.e.acts.drain()
+		if len(r.fw.Log) != 1 {
+			t.Errorf("injected before %v on 16 ports: firewall %v", inject, r.fw.Log)
+		}
 	}
 }
