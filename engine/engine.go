@@ -4,11 +4,12 @@
 // For every packet seen on the knock span the engine appends its port to
 // the source's queue (package tracker), then tries the queue's tail at
 // every length a valid knock can have: a knock that a stray packet
-// interrupted is still found when the stray came before it. The work one
-// packet can cause is bounded (search.go). A candidate
-// passes, in order: decoding (span, length, decryption or authentication,
-// checksum), the time window, CLIENT against the packet's source (when
-// configured), the list of protected ports, and the replay cache. Each
+// interrupted is still found when the stray came before it; the work one
+// packet can cause is bounded whatever its source sent (search.go). A
+// candidate passes, in order: decoding (span, length, decryption or
+// authentication, checksum), the time window, CLIENT against the packet's
+// source (when configured), the list of protected ports, and the replay
+// cache. Each
 // failure is a named reason in the log and a counter; nothing is ever sent
 // back to the network.
 //
@@ -227,6 +228,7 @@ func (e *Engine) trackerStats() tracker.Stats {
 		s.Evicted += t.Evicted
 		s.Expired += t.Expired
 		s.Promoted += t.Promoted
+		s.Throttled += t.Throttled
 	}
 	return s
 }
