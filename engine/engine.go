@@ -9,9 +9,8 @@
 // candidate passes, in order: decoding (span, length, decryption or
 // authentication, checksum), the time window, CLIENT against the packet's
 // source (when configured), the list of protected ports, and the replay
-// cache. Each
-// failure is a named reason in the log and a counter; nothing is ever sent
-// back to the network.
+// cache. Each failure is a named reason in the log and a counter; nothing
+// is ever sent back to the network.
 //
 // The engine runs in one goroutine (Run), so the decision path takes no
 // locks; firewall changes happen in a second goroutine, so a slow backend
