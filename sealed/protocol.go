@@ -157,7 +157,7 @@ func (d *Protocol) open(b []byte, src netip.Addr, now time.Time) (knock.Request,
 		w = DefaultWindow
 	}
 	m, err := OpenFrom(d.Key, b, src, now, w)
-	if err == ErrAuth {
+	if err == ErrAuth { // a wrong tag, as OpenFrom returns it: no detail to keep
 		return knock.Request{}, refusedAuth
 	}
 	if err != nil {
