@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
@@ -11,7 +12,10 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/source"
+	"github.com/portknock/knock/tracker"
 )
 
 func benchEngine(b testing.TB) (*Engine, *clock) {
@@ -126,5 +130,49 @@ func TestMemoryFlatUnderFlood(t *testing.T) {
 	t.Logf("heap after 300k spoofed sources: %d KiB; after 1.3M: %d KiB", before/1024, after/1024)
 	if after > before+before/10 {
 		t.Fatalf("heap grew from %d to %d bytes under the flood", before, after)
+	}
+}
+
+// BenchmarkDecisionAdversarial is the audit's flood: one unspoofed source
+// sending, at 2,600 packets a second, the one span port whose byte is a
+// valid sealed header (version 1, IPv6: 32 bytes), so that every way of
+// skipping packets at that length passes the first look.
+//
+// "flood" is the flood as it comes; "rich" gives the source its whole
+// budget back before every packet (40 s apart, queues kept), which is
+// the dearest a packet can be.
+func BenchmarkDecisionAdversarial(b *testing.B) {
+	for _, bc := range []struct {
+		name    string
+		gap     time.Duration
+		timeout time.Duration
+	}{{"flood", time.Second / 2600, 0}, {"rich", 40 * time.Second, time.Hour}} {
+		b.Run(bc.name, func(b *testing.B) {
+			key, err := sealed.NewKey(bytes.Repeat([]byte{9}, sealed.KeySize))
+			if err != nil {
+				b.Fatal(err)
+			}
+			span, _ := portspan.Parse("40000-40255")
+			clk := &clock{time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+			e, err := New(Config{
+				Protocols: []Protocol{&sealed.Protocol{Key: key, Span: span}},
+				Protected: []knock.Port{{Proto: "tcp", Port: 22}}, CheckClient: true, Replay: true,
+			}, Deps{Trackers: tracker.Config{Timeout: bc.timeout}, Claims: newMemClaims(), Firewall: firewalltest.New(clk.now), Now: clk.now})
+			if err != nil {
+				b.Fatal(err)
+			}
+			src := netip.MustParseAddr("10.66.0.1")
+			for i := 0; i < 64; i++ { // fill the queue
+				clk.t = clk.t.Add(time.Millisecond)
+				e.Handle(source.Hit{Time: clk.t, Src: src, Proto: "tcp", Port: 40000 + 0x12})
+			}
+			b.ReportAllocs()
+			m := startCPU(b)
+			for b.Loop() {
+				clk.t = clk.t.Add(bc.gap)
+				e.Handle(source.Hit{Time: clk.t, Src: src, Proto: "tcp", Port: 40000 + 0x12})
+			}
+			m.report(b)
+		})
 	}
 }

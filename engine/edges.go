@@ -33,7 +33,8 @@ type SpanProtocol interface {
 	Lengths() []int
 	// Skip is how many foreign knocks may be skipped inside a candidate:
 	// 0 when a garbage candidate decodes now and then (legacy), up to 2
-	// when a forged candidate never passes (sealed).
+	// when a forged candidate never passes (sealed). Candidates that skip
+	// are paid from the source's budget (search.go).
 	Skip() int
 	// Plausible is a cheap first look at a candidate of n ports, given its
 	// first ports (up to 8), without allocating: false when they cannot
@@ -41,6 +42,13 @@ type SpanProtocol interface {
 	Plausible(prefix []uint16, n int) bool
 	// Decode checks a candidate; its errors carry a knock.Reason.
 	Decode(ports []uint16, src netip.Addr, now time.Time) (knock.Request, error)
+}
+
+// firstLook is implemented by span protocols whose Plausible reads fewer
+// than 8 ports: the engine then looks once per window instead of once per
+// way of skipping foreign knocks inside it.
+type firstLook interface {
+	PlausiblePorts() int
 }
 
 // DatagramProtocol reads knocks carried whole in one UDP datagram

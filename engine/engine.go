@@ -4,12 +4,13 @@
 // For every packet seen on the knock span the engine appends its port to
 // the source's queue (package tracker), then tries the queue's tail at
 // every length a valid knock can have: a knock that a stray packet
-// interrupted is still found when the stray came before it. A candidate
-// passes, in order: decoding (span, length, decryption or authentication,
-// checksum), the time window, CLIENT against the packet's source (when
-// configured), the list of protected ports, and the replay cache. Each
-// failure is a named reason in the log and a counter; nothing is ever sent
-// back to the network.
+// interrupted is still found when the stray came before it; the work one
+// packet can cause is bounded whatever its source sent (search.go). A
+// candidate passes, in order: decoding (span, length, decryption or
+// authentication, checksum), the time window, CLIENT against the packet's
+// source (when configured), the list of protected ports, and the replay
+// cache. Each failure is a named reason in the log and a counter; nothing
+// is ever sent back to the network.
 //
 // Hits to the ports of a stateful protocol (knockd's doors) go to it first,
 // whatever their TCP flags: it follows each source itself and returns the
@@ -24,7 +25,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -88,10 +88,15 @@ func (c *Config) check() error {
 
 // spanRoute is a span protocol with its own queues.
 type spanRoute struct {
-	proto   SpanProtocol
-	span    *portspan.Span
-	lengths []int // proto.Lengths(), read once per configuration
-	tracker *tracker.Tracker
+	proto      SpanProtocol
+	span       *portspan.Span
+	lengths    []int // proto.Lengths(), read once per configuration
+	skip       int   // foreign knocks a candidate may skip: proto.Skip(), at most 2
+	look       int   // ports the first look reads
+	skipPerHit int   // SkipCost(proto)
+	shared     *sharedBudget
+	buf        []uint16
+	tracker    *tracker.Tracker
 }
 
 // Engine is the decision engine.
@@ -175,7 +180,10 @@ func (e *Engine) route(cfg Config) error {
 	dgrams := map[uint16][]DatagramProtocol{}
 	for _, p := range cfg.Protocols {
 		if sp, ok := p.(SpanProtocol); ok {
-			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths()}
+			r := spanRoute{proto: sp, span: sp.KnockSpan(), lengths: sp.Lengths(), skip: min(max(sp.Skip(), 0), 2), look: 8, skipPerHit: SkipCost(sp)}
+			if fl, ok := sp.(firstLook); ok {
+				r.look = min(max(fl.PlausiblePorts(), 1), 8)
+			}
 			for _, o := range spans {
 				if o.span.Overlaps(r.span) {
 					return fmt.Errorf("the knock spans of %s (%s) and %s (%s) overlap: give each protocol its own ports", o.proto.Name(), o.span, sp.Name(), r.span)
@@ -183,6 +191,9 @@ func (e *Engine) route(cfg Config) error {
 			}
 			tc := e.trackers
 			tc.Depth = DepthFor(sp)
+			tc.Budget, tc.Refill = BudgetFor(sp), budgetRefill
+			r.buf = make([]uint16, 0, tc.Depth)
+			r.shared = newSharedBudget(max(sharedSearches*r.skipPerHit, 1))
 			for _, o := range old {
 				if o.proto.Name() == sp.Name() && o.span.String() == r.span.String() && o.tracker.Config() == tc.Defaulted() {
 					r.tracker = o.tracker
@@ -268,6 +279,7 @@ func (e *Engine) trackerStats() tracker.Stats {
 		s.Evicted += t.Evicted
 		s.Expired += t.Expired
 		s.Promoted += t.Promoted
+		s.Throttled += t.Throttled
 	}
 	return s
 }
@@ -369,35 +381,46 @@ func (e *Engine) handleSpan(r *spanRoute, h source.Hit, src netip.Addr) {
 		e.m.pending.Inc()
 		return
 	}
-	p := r.proto
-	var (
-		best    knock.Reason
-		bestErr error
-		bestReq knock.Request
-	)
-	for cand := range candidates(queue, r.lengths, min(p.Skip(), 2), p.Plausible) {
-		req, err := e.check(p, cand, src)
-		if err == nil {
-			r.tracker.Consume(src)
-			e.accept(req, src)
-			return
+	s := search{e: e, r: r, src: src, at: at, queue: queue, allow: -1}
+	accepted := s.run()
+	if s.allow >= 0 || s.starved {
+		r.shared.spend(s.used)
+		if s.starved && s.shed {
+			e.m.shed.Inc()
 		}
-		if rs := knock.ReasonOf(err); best == "" || rs.Stage() > best.Stage() {
-			best, bestErr, bestReq = rs, err, req
+		if r.tracker.Spend(src, s.used, s.starved && !s.shed) {
+			e.throttled(r, src)
 		}
 	}
-	if best == "" {
-		// Every candidate failed the first look: a knock still arriving,
-		// or noise. Neither is a rejection, nor worth a line.
+	if accepted {
+		r.tracker.Consume(src)
+		e.accept(s.req, src)
+		return
+	}
+	if s.best == "" {
+		// Every candidate failed the first look, or waits for budget: a
+		// knock still arriving, or noise. Neither is a rejection, nor
+		// worth a line.
 		e.m.pending.Inc()
 		return
 	}
-	if best.Authentic() {
+	if s.best.Authentic() {
 		// A real knock, refused for what it asked: its ports must not
 		// make candidates with the next knock's.
 		r.tracker.Consume(src)
 	}
-	e.refuse(p.Name(), best, bestErr, src, h.Port, bestReq)
+	e.refuse(r.proto.Name(), s.best, s.bestErr, src, h.Port, s.bestReq)
+}
+
+// throttled counts a source that has just run out of budget, and says so
+// once, within the log's rate limit.
+func (e *Engine) throttled(r *spanRoute, src netip.Addr) {
+	e.m.throttled.Inc()
+	if !e.log.Enabled(context.Background(), slog.LevelWarn) || !e.limiter.allow() {
+		return
+	}
+	e.log.Warn("source throttled: its packets made more candidates than its budget of decodes; candidates that skip foreign knocks wait until it earns budget back",
+		"protocol", r.proto.Name(), "src", src, "budget", r.tracker.Config().Budget, "refill", r.tracker.Config().Refill)
 }
 
 // tooSlow notes a queue the tracker restarted because its next packet
@@ -618,78 +641,6 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 // legacy knock's checksum, which a wrong key breaks.
 func wrongKey(r knock.Reason) bool {
 	return r == knock.ReasonDecrypt || r == knock.ReasonAuth || r == knock.ReasonChecksum
-}
-
-// candidates yields the tails of queue worth decoding: for each length
-// n, the last n knocks, and, when skip > 0, the last n+s knocks with s of
-// them left out (never the first: that is a shorter tail, tried already;
-// never the last: the knock ends with the packet that just arrived). Work
-// per hit is bounded by the lengths and skip, not by the queue.
-//
-// Before a candidate is built, its first ports (at most 8: enough for a
-// first byte on any span) go to plausible; most garbage stops there, at
-// the cost of a lookup. The yielded slice is reused: copy it to keep it.
-func candidates(queue []uint16, lengths []int, skip int, plausible func(prefix []uint16, n int) bool) iter.Seq[[]uint16] {
-	return func(yield func([]uint16) bool) {
-		buf := make([]uint16, 0, len(queue))
-		for _, n := range lengths {
-			for s := 0; s <= skip && n+s <= len(queue); s++ {
-				w := window{ports: queue[len(queue)-n-s:], skip: s, buf: buf, plausible: plausible, yield: yield}
-				if !w.each(1, 0) {
-					return
-				}
-			}
-		}
-	}
-}
-
-// window enumerates the ways of leaving skip inner ports out of ports.
-type window struct {
-	ports     []uint16
-	skip      int
-	gaps      [2]int
-	buf       []uint16
-	plausible func([]uint16, int) bool
-	yield     func([]uint16) bool
-}
-
-func (w *window) each(from, k int) bool {
-	if k == w.skip {
-		return w.emit()
-	}
-	for i := from; i < len(w.ports)-1; i++ {
-		w.gaps[k] = i
-		if !w.each(i+1, k+1) {
-			return false
-		}
-	}
-	return true
-}
-
-func (w *window) skipped(i int) bool {
-	return (w.skip >= 1 && i == w.gaps[0]) || (w.skip >= 2 && i == w.gaps[1])
-}
-
-func (w *window) emit() bool {
-	n := len(w.ports) - w.skip
-	var prefix [8]uint16
-	k := 0
-	for i := 0; i < len(w.ports) && k < len(prefix) && k < n; i++ {
-		if !w.skipped(i) {
-			prefix[k] = w.ports[i]
-			k++
-		}
-	}
-	if !w.plausible(prefix[:k], n) {
-		return true
-	}
-	w.buf = w.buf[:0]
-	for i, p := range w.ports {
-		if !w.skipped(i) {
-			w.buf = append(w.buf, p)
-		}
-	}
-	return w.yield(w.buf)
 }
 
 // SetFirewall swaps the firewall: changes decided from now on go to fw.

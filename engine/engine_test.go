@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/firewall/firewalltest"
 	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 )
 
@@ -192,11 +194,11 @@ func TestGarbageNeverOpens(t *testing.T) {
 func TestCandidates(t *testing.T) {
 	q := []uint16{1, 2, 3, 4, 5}
 	collect := func(skip int) [][]uint16 {
-		var out [][]uint16
-		for c := range candidates(q, []int{3}, skip, func([]uint16, int) bool { return true }) {
-			out = append(out, slices.Clone(c))
-		}
-		return out
+		rec := &recorder{}
+		r := &spanRoute{proto: rec, lengths: []int{3}, skip: skip, look: 8, skipPerHit: 100, buf: make([]uint16, 0, 8)}
+		s := search{e: &Engine{now: time.Now}, r: r, queue: q, allow: 100}
+		s.run()
+		return rec.decoded
 	}
 	got := collect(0)
 	if len(got) != 1 || !slices.Equal(got[0], []uint16{3, 4, 5}) {
@@ -209,6 +211,20 @@ func TestCandidates(t *testing.T) {
 	if !slices.EqualFunc(got, want, slices.Equal[[]uint16]) {
 		t.Fatalf("skip 2: %v, want %v", got, want)
 	}
+}
+
+// recorder is a SpanProtocol that finds every candidate plausible and
+// records, then refuses, what it is asked to decode.
+type recorder struct{ decoded [][]uint16 }
+
+func (*recorder) Name() knock.Protocol                  { return "recorder" }
+func (*recorder) KnockSpan() *portspan.Span             { return nil }
+func (*recorder) Lengths() []int                        { return []int{3} }
+func (*recorder) Skip() int                             { return 2 }
+func (*recorder) Plausible(prefix []uint16, n int) bool { return true }
+func (r *recorder) Decode(ports []uint16, _ netip.Addr, _ time.Time) (knock.Request, error) {
+	r.decoded = append(r.decoded, slices.Clone(ports))
+	return knock.Request{}, knock.Refuse(knock.ReasonAuth, errors.New("recorded"))
 }
 
 // memClaims is a Claims in memory that can be told to fail.

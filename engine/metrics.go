@@ -19,7 +19,7 @@ import (
 // candidate is part of a knock still arriving, or noise: it is counted
 // as pending, and never raises a rejection.
 type Metrics struct {
-	hits, outsideSpan, pending, slow, evicted, actionsDropped prometheus.Counter
+	hits, outsideSpan, pending, slow, evicted, actionsDropped, throttled, shed prometheus.Counter
 
 	accepted *prometheus.CounterVec // protocol, user
 	rejected *prometheus.CounterVec // protocol, reason, user
@@ -62,6 +62,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Seconds from the packet that decided a knock to the firewall change it made.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		shed:      counter("knockdaemon_searches_shed_total", "Packets whose candidates that skip foreign knocks were left untried because the engine-wide budget of such decodes was spent (a flood from many addresses)."),
+		throttled: counter("knockdaemon_sources_throttled_total", "Times a source ran out of its budget of decodes (counted once until its budget is full again)."),
 	}
 	reg.MustRegister(m.hits, m.outsideSpan, m.pending, m.slow, m.evicted, m.actionsDropped, m.accepted, m.rejected, m.change)
 	reg.MustRegister(

@@ -1,8 +1,10 @@
 package sealed
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/portknock/knock"
@@ -25,7 +27,7 @@ type Protocol struct {
 // Name implements engine.Protocol.
 func (d *Protocol) Name() knock.Protocol { return knock.Sealed }
 
-// Ports implements engine.SpanProtocol.
+// KnockSpan implements engine.SpanProtocol.
 func (d *Protocol) KnockSpan() *portspan.Span { return d.Span }
 
 // Lengths implements engine.SpanProtocol.
@@ -38,9 +40,10 @@ func (d *Protocol) Skip() int { return 2 }
 
 // Plausible implements engine.SpanProtocol: the first byte of a sealed
 // message is its header (version and address type), which announces the
-// message's size; a candidate whose first ports do not spell a header
-// announcing its own length is refused after a lookup or two. Random
-// candidates pass it about once in 256.
+// message's size; a candidate whose first ports do not spell a header of
+// a version this protocol opens (1; and 2 with a Keyring), announcing its
+// own length, is refused after a lookup or two. Random candidates pass it
+// about once in 256 (twice that with a Keyring).
 func (d *Protocol) Plausible(prefix []uint16, n int) bool {
 	var acc uint32
 	have := 0
@@ -53,19 +56,91 @@ func (d *Protocol) Plausible(prefix []uint16, n int) bool {
 		acc = acc<<bits | uint32(v)
 		have += bits
 		if have >= 8 {
-			return d.Span.Ports(SizeOf(byte(acc>>(have-8)))) == n
+			h := byte(acc >> (have - 8))
+			v := h >> 4
+			return (v == Version || v == Version2 && d.Keyring != nil) && d.Span.Ports(SizeOf(h)) == n
 		}
 	}
 	return false
 }
 
-// Decode implements engine.SpanProtocol.
+// PlausiblePorts tells the engine how many leading ports Plausible reads:
+// those that carry the header byte. The engine then looks once per window
+// instead of once per way of skipping foreign knocks inside it.
+func (d *Protocol) PlausiblePorts() int { return (8 + d.Span.Bits() - 1) / d.Span.Bits() }
+
+// Refusals of garbage, made once: a flood of candidates that pass the
+// first look then costs no allocation.
+var (
+	refusedAuth      = knock.Refuse(knock.ReasonAuth, ErrAuth)
+	refusedLastGroup = knock.Refuse(knock.ReasonMalformed, fmt.Errorf("%w: %w", ErrMalformed, portspan.ErrLastSymbol))
+)
+
+var messages = sync.Pool{New: func() any { return new([SizeV2IPv6]byte) }}
+
+// Decode implements engine.SpanProtocol. Candidates that pass Plausible
+// are unpacked into a pooled buffer, and a wrong tag is refused with a
+// shared error, so garbage costs two HMACs and no allocation.
 func (d *Protocol) Decode(ports []uint16, src netip.Addr, now time.Time) (knock.Request, error) {
-	b, err := Decode(d.Span, ports)
-	if err != nil {
-		return knock.Request{}, knock.Refuse(knock.ReasonMalformed, err)
+	buf := messages.Get().(*[SizeV2IPv6]byte)
+	defer messages.Put(buf)
+	b, ok, last := unpack(buf, d.Span, ports)
+	switch {
+	case last:
+		return knock.Request{}, refusedLastGroup
+	case !ok:
+		// Ports outside the span or a length no header announces: the
+		// engine's first look keeps these out; knockdaemon -decode gets
+		// the detailed error.
+		b, err := Decode(d.Span, ports)
+		if err != nil {
+			return knock.Request{}, knock.Refuse(knock.ReasonMalformed, err)
+		}
+		return d.open(b, src, now)
 	}
 	return d.open(b, src, now)
+}
+
+// unpack is Decode into buf for the common case: every port in span, and
+// a header announcing the size the ports carry. last reports a final port
+// carrying more bits than fit (for every size of that many ports).
+func unpack(buf *[SizeV2IPv6]byte, span *portspan.Span, ports []uint16) (b []byte, ok, last bool) {
+	overflow := false
+sizes:
+	for _, n := range allSizes {
+		if span.Ports(n) != len(ports) {
+			continue
+		}
+		b = buf[:0]
+		var acc uint32
+		have := 0
+		bits := span.Bits()
+		for i, p := range ports {
+			v, in := span.Index(p)
+			if !in {
+				return nil, false, false
+			}
+			width := bits
+			if i == len(ports)-1 {
+				width = 8*n - bits*(len(ports)-1)
+				if uint32(v)>>width != 0 {
+					overflow = true
+					continue sizes
+				}
+			}
+			acc = acc<<width | uint32(v)
+			have += width
+			for have >= 8 {
+				have -= 8
+				b = append(b, byte(acc>>have))
+			}
+			acc &= 1<<have - 1
+		}
+		if SizeOf(b[0]) == n {
+			return b, true, false
+		}
+	}
+	return nil, false, overflow
 }
 
 // DatagramPort implements engine.DatagramProtocol.
@@ -94,6 +169,9 @@ func (d *Protocol) open(b []byte, src netip.Addr, now time.Time) (knock.Request,
 		m, err = d.Keyring.Open(b, src, now)
 	} else {
 		m, err = OpenFrom(d.Key, b, src, now, w)
+	}
+	if err == ErrAuth { // a wrong tag, as OpenFrom returns it: no detail to keep
+		return knock.Request{}, refusedAuth
 	}
 	if err != nil {
 		return knock.Request{}, knock.Refuse(ReasonOf(err), err)

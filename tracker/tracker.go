@@ -14,6 +14,12 @@
 //     as the client.
 //
 // Knocks further apart than the timeout start a new queue.
+//
+// Each active source also has a budget: a token bucket of costly work
+// (the engine spends it on full decodes of candidates that skip foreign
+// knocks), full when the source becomes active and refilled at a fixed
+// rate, so that one source's packets cannot buy more work than that
+// whatever they hold.
 package tracker
 
 import (
@@ -27,6 +33,8 @@ type Config struct {
 	Active    int           // sources seen more than once (default 16384)
 	Depth     int           // knocks kept per active source (default 64)
 	Timeout   time.Duration // longest gap between knocks of one sequence (default 10 s)
+	Budget    int           // work units an active source may spend at once (default 1024)
+	Refill    time.Duration // time to earn the whole budget back (default 20 s)
 }
 
 func (c *Config) defaults() {
@@ -42,6 +50,12 @@ func (c *Config) defaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 10 * time.Second
 	}
+	if c.Budget <= 0 {
+		c.Budget = 1024
+	}
+	if c.Refill <= 0 {
+		c.Refill = 20 * time.Second
+	}
 }
 
 type key [16]byte
@@ -54,6 +68,7 @@ type Stats struct {
 	Evicted           uint64 // sources pushed out to make room
 	Expired           uint64 // queues restarted because the timeout passed
 	Promoted          uint64 // sources moved from probation to active
+	Throttled         uint64 // times a source ran out of budget
 }
 
 // Tracker is the per-source queue store. It is not safe for concurrent use:
@@ -61,6 +76,7 @@ type Stats struct {
 type Tracker struct {
 	cfg       Config
 	timeout   int64
+	perToken  int64 // nanoseconds to earn one unit of budget back
 	probation lru[probEntry]
 	active    lru[activeEntry]
 	ring      []uint16 // Active*Depth ports, Depth per active slot
@@ -74,8 +90,11 @@ type probEntry struct {
 }
 
 type activeEntry struct {
-	start, n int // ring position of the oldest knock, and the count
-	last     int64
+	start, n  int // ring position of the oldest knock, and the count
+	last      int64
+	tokens    int   // budget left
+	filled    int64 // when tokens were last topped up
+	throttled bool  // ran out since the budget was last full
 }
 
 // New returns a tracker with all its memory allocated.
@@ -84,6 +103,7 @@ func New(cfg Config) *Tracker {
 	return &Tracker{
 		cfg:       cfg,
 		timeout:   int64(cfg.Timeout),
+		perToken:  max(int64(cfg.Refill)/int64(cfg.Budget), 1),
 		probation: newLRU[probEntry](cfg.Probation),
 		active:    newLRU[activeEntry](cfg.Active),
 		ring:      make([]uint16, cfg.Active*cfg.Depth),
@@ -105,7 +125,7 @@ func (t *Tracker) Add(src netip.Addr, port uint16, at time.Time) []uint16 {
 		t.probation.remove(i)
 		if now-prev.last <= t.timeout {
 			t.stats.Promoted++
-			j := t.insertActive(k)
+			j := t.insertActive(k, now)
 			t.addActive(j, prev.port, prev.last)
 			return t.addActive(j, port, now)
 		}
@@ -121,13 +141,13 @@ func (t *Tracker) Add(src netip.Addr, port uint16, at time.Time) []uint16 {
 	return t.out
 }
 
-func (t *Tracker) insertActive(k key) int {
+func (t *Tracker) insertActive(k key, now int64) int {
 	if t.active.full() {
 		t.active.remove(t.active.oldest())
 		t.stats.Evicted++
 	}
 	i := t.active.insert(k)
-	*t.active.val(i) = activeEntry{start: 0, n: 0}
+	*t.active.val(i) = activeEntry{tokens: t.cfg.Budget, filled: now}
 	return i
 }
 
@@ -166,6 +186,45 @@ func (t *Tracker) Consume(src netip.Addr) {
 	if i, ok := t.probation.get(k); ok {
 		t.probation.remove(i)
 	}
+}
+
+// Allowance returns how much of its budget src may spend at time at: its
+// tokens, topped up for the time since they were last counted. A source
+// not in the active segment has none.
+func (t *Tracker) Allowance(src netip.Addr, at time.Time) int {
+	i, ok := t.active.get(keyOf(src))
+	if !ok {
+		return 0
+	}
+	e := t.active.val(i)
+	now := at.UnixNano()
+	if earned := (now - e.filled) / t.perToken; earned > 0 {
+		e.tokens += int(min(earned, int64(t.cfg.Budget)))
+		e.filled += earned * t.perToken
+	}
+	if e.tokens >= t.cfg.Budget {
+		e.tokens, e.filled, e.throttled = t.cfg.Budget, now, false
+	}
+	return e.tokens
+}
+
+// Spend takes n units from src's budget; call Allowance first. starved
+// says that src wanted more than it had. Spend reports whether src has
+// just been throttled: starved for the first time since its budget was
+// last full, so that each episode is counted and logged once.
+func (t *Tracker) Spend(src netip.Addr, n int, starved bool) (throttled bool) {
+	i, ok := t.active.get(keyOf(src))
+	if !ok {
+		return false
+	}
+	e := t.active.val(i)
+	e.tokens = max(e.tokens-n, 0)
+	if starved && !e.throttled {
+		e.throttled = true
+		t.stats.Throttled++
+		return true
+	}
+	return false
 }
 
 // Drop removes the n oldest knocks of src's queue (after they were used).

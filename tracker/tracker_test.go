@@ -129,3 +129,40 @@ func BenchmarkAddFewSources(b *testing.B) {
 		tr.Add(addr(i%1000), uint16(i), t0)
 	}
 }
+
+// The budget: full when a source becomes active, spent by Spend, earned
+// back over Refill, never above Budget; running out is reported once
+// until the budget is full again; a source seen once has none.
+func TestBudget(t *testing.T) {
+	tr := tracker.New(tracker.Config{Budget: 100, Refill: 10 * time.Second})
+	a := addr(7)
+	tr.Add(a, 1, t0)
+	if got := tr.Allowance(a, t0); got != 0 {
+		t.Fatalf("a source seen once has %d, want 0", got)
+	}
+	tr.Add(a, 2, t0)
+	if got := tr.Allowance(a, t0); got != 100 {
+		t.Fatalf("a new active source has %d, want 100", got)
+	}
+	if tr.Spend(a, 100, false) {
+		t.Fatal("spending what it had throttled the source")
+	}
+	if !tr.Spend(a, 0, true) {
+		t.Fatal("starved: not reported")
+	}
+	if tr.Spend(a, 0, true) {
+		t.Fatal("starved again: reported twice")
+	}
+	if got := tr.Allowance(a, t0.Add(time.Second)); got != 10 {
+		t.Fatalf("after 1 s of 10: %d, want 10", got)
+	}
+	if got := tr.Allowance(a, t0.Add(time.Hour)); got != 100 {
+		t.Fatalf("after an hour: %d, want 100 (capped)", got)
+	}
+	if !tr.Spend(a, 100, true) {
+		t.Fatal("a new episode after the budget was full again: not reported")
+	}
+	if s := tr.Stats(); s.Throttled != 2 {
+		t.Fatalf("throttled %d times, want 2", s.Throttled)
+	}
+}

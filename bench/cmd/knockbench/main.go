@@ -33,6 +33,7 @@ import (
 
 type options struct {
 	all, flood, latency, lossy, faults, load bool
+	adversarial                              bool
 	reportOnly                               bool
 
 	rates      []int
@@ -42,6 +43,8 @@ type options struct {
 	lossyN     int
 	loadRates  []int
 	loadDur    time.Duration
+	advRates   []int
+	advDur     time.Duration
 	prefix     netip.Prefix
 	loadPrefix netip.Prefix
 	targets    []string
@@ -56,12 +59,15 @@ type options struct {
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("knockbench", flag.ContinueOnError)
-	fs.BoolVar(&o.all, "all", false, "run every scenario (flood, latency, lossy, faults) and the daemon-load ramp")
+	fs.BoolVar(&o.all, "all", false, "run every scenario (flood, latency, lossy, faults, adversarial) and the daemon-load ramp")
 	fs.BoolVar(&o.flood, "flood", false, "scenario 1: spoofed SYN flood at -rates, legitimate knocks during it")
 	fs.BoolVar(&o.latency, "latency", false, "scenario 2: knock-to-open latency over -knocks knocks")
 	fs.BoolVar(&o.lossy, "lossy", false, "scenario 3: real clients over a lossy link (tc netem)")
 	fs.BoolVar(&o.faults, "faults", false, "scenario 4: SIGKILL while granted, restart and replay, log rotation")
 	fs.BoolVar(&o.load, "load", false, "our daemon alone under a flood at rising -load-rates")
+	fs.BoolVar(&o.adversarial, "adversarial", false, "one unspoofed source sending the worst sequence to the span at -adv-rates, real knocks during it")
+	advRates := fs.String("adv-rates", "3000,30000", "rates of -adversarial, packets per second")
+	fs.DurationVar(&o.advDur, "adv-duration", 10*time.Second, "length of each -adversarial step")
 	fs.BoolVar(&o.reportOnly, "report", false, "run nothing: render REPORT.md, the CSV files and the chart again from results.json")
 	rates := fs.String("rates", "10000,50000,100000", "flood rates, packets per second")
 	fs.DurationVar(&o.floodDur, "flood-duration", 20*time.Second, "length of each flood")
@@ -91,6 +97,9 @@ func parseFlags(args []string) (options, error) {
 	if o.loadRates, err = intList(*loadRates); err != nil {
 		return o, fmt.Errorf("-load-rates: %w", err)
 	}
+	if o.advRates, err = intList(*advRates); err != nil {
+		return o, fmt.Errorf("-adv-rates: %w", err)
+	}
 	if o.prefix, err = netip.ParsePrefix(*prefix); err != nil {
 		return o, fmt.Errorf("-prefix: %w", err)
 	}
@@ -103,22 +112,22 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.targets = append(o.targets, strings.TrimSpace(t))
 	}
-	for _, r := range append(append([]int{}, o.rates...), o.loadRates...) {
+	for _, r := range append(append(append([]int{}, o.rates...), o.loadRates...), o.advRates...) {
 		if r <= 0 || r > flood.MaxRate {
 			return o, fmt.Errorf("flood rate %d: want 1 to %d", r, flood.MaxRate)
 		}
 	}
-	if o.floodDur <= 0 || o.floodDur > flood.MaxDuration || o.loadDur <= 0 || o.loadDur > flood.MaxDuration {
-		return o, fmt.Errorf("flood durations must be more than 0 and at most %s", flood.MaxDuration)
+	if o.floodDur <= 0 || o.floodDur > flood.MaxDuration || o.loadDur <= 0 || o.loadDur > flood.MaxDuration || o.advDur < 4*time.Second || o.advDur > flood.MaxDuration {
+		return o, fmt.Errorf("flood durations must be more than 0 (-adv-duration at least 4s) and at most %s", flood.MaxDuration)
 	}
 	if o.src != "head" && o.src != "worktree" {
 		return o, fmt.Errorf("-src %q: want head or worktree", o.src)
 	}
 	if o.all {
-		o.flood, o.latency, o.lossy, o.faults, o.load = true, true, true, true, true
+		o.flood, o.latency, o.lossy, o.faults, o.load, o.adversarial = true, true, true, true, true, true
 	}
-	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.reportOnly {
-		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load")
+	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.adversarial && !o.reportOnly {
+		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load -adversarial")
 	}
 	o.args = args
 	return o, nil
@@ -237,6 +246,7 @@ func run(ctx context.Context, opt options) error {
 		{opt.lossy, "lossy", h.runLossy},
 		{opt.faults, "faults", h.runFaults},
 		{opt.load, "load", h.runLoad},
+		{opt.adversarial, "adversarial", h.runAdversarial},
 	} {
 		if !s.on || ctx.Err() != nil {
 			continue

@@ -44,6 +44,9 @@ func report(r *results, summary string) string {
 	if r.Load != nil {
 		reportLoad(w, r.Load)
 	}
+	if r.Adversarial != nil {
+		reportAdversarial(w, r.Adversarial)
+	}
 	return b.String()
 }
 

@@ -24,6 +24,8 @@ type results struct {
 	Lossy   *lossyResult   `json:"lossy,omitempty"`
 	Faults  *faultResult   `json:"faults,omitempty"`
 	Load    *loadResult    `json:"load,omitempty"`
+
+	Adversarial *advResult `json:"adversarial,omitempty"`
 }
 
 func loadResults(path string) *results {

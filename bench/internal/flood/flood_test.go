@@ -264,3 +264,23 @@ func TestRechecksum(t *testing.T) {
 		t.Error("rechecksummed a non-IPv4 packet")
 	}
 }
+
+// A flood from one unspoofed address: every packet from it, no prefix
+// needed; an IPv6 one is refused.
+func TestRunFromOneSource(t *testing.T) {
+	cfg := testConfig()
+	cfg.Prefix, cfg.From, cfg.Ports = netip.Prefix{}, netip.MustParseAddr("10.200.9.9"), []uint16{40018}
+	w := &recorder{limit: 100}
+	if _, err := Run(context.Background(), cfg, w, &fakeClock{now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range w.pkts {
+		if src, dport := netip.AddrFrom4([4]byte(p[12:16])), binary.BigEndian.Uint16(p[22:]); src != cfg.From || dport != 40018 || !Checksum(p) {
+			t.Fatalf("packet from %s to port %d", src, dport)
+		}
+	}
+	cfg.From = netip.MustParseAddr("fd00::1")
+	if err := cfg.Check(); err == nil {
+		t.Fatal("an IPv6 source accepted")
+	}
+}

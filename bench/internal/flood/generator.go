@@ -20,6 +20,7 @@ const (
 // Config is one flood.
 type Config struct {
 	Prefix   netip.Prefix  // spoofed source addresses are drawn from it
+	From     netip.Addr    // or, when valid, every packet comes from this one address (an unspoofed source)
 	Dst      netip.Addr    // the target
 	Ports    []uint16      // destination ports, drawn uniformly
 	Rate     float64       // packets per second
@@ -32,10 +33,15 @@ type Config struct {
 // Check reports a flood that is unbounded or cannot be built.
 func (c Config) Check() error {
 	switch {
+	case c.From.IsValid() && !c.From.Is4():
+		return fmt.Errorf("flood source %q: %w", c.From, ErrNotIPv4)
+	case c.From.IsValid():
 	case !c.Prefix.IsValid() || !c.Prefix.Addr().Is4():
 		return fmt.Errorf("flood prefix %q: want an IPv4 prefix", c.Prefix)
 	case c.Prefix.Bits() > 30:
 		return fmt.Errorf("flood prefix %q: too few addresses to spoof", c.Prefix)
+	}
+	switch {
 	case !c.Dst.Is4():
 		return fmt.Errorf("flood target %q: %w", c.Dst, ErrNotIPv4)
 	case len(c.Ports) == 0:
@@ -162,7 +168,10 @@ type batcher struct {
 }
 
 func newBatcher(cfg Config) *batcher {
-	g := &batcher{cfg: cfg, src: NewSources(cfg.Prefix, cfg.Seed), rng: rand.New(rand.NewPCG(cfg.Seed+1, cfg.Seed+2))}
+	g := &batcher{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed+1, cfg.Seed+2))}
+	if !cfg.From.IsValid() {
+		g.src = NewSources(cfg.Prefix, cfg.Seed)
+	}
 	g.bufs = make([][]byte, cfg.Batch)
 	for i := range g.bufs {
 		g.bufs[i] = make([]byte, 0, SYNLen)
@@ -173,8 +182,12 @@ func newBatcher(cfg Config) *batcher {
 func (g *batcher) batch(n int) [][]byte {
 	for i := 0; i < n; i++ {
 		g.id++
+		src := g.cfg.From
+		if !src.IsValid() {
+			src = g.src.Next()
+		}
 		h := Header{
-			Src: g.src.Next(), Dst: g.cfg.Dst,
+			Src: src, Dst: g.cfg.Dst,
 			SrcPort: uint16(1024 + g.rng.IntN(64511)),
 			DstPort: g.cfg.Ports[g.rng.IntN(len(g.cfg.Ports))],
 			ID:      g.id, Seq: g.rng.Uint32(),
