@@ -1,7 +1,9 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -101,18 +103,40 @@ func checkValue(p Param, v string) error {
 		_, err := ParseBool(v)
 		return err
 	case Int:
-		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return fmt.Errorf("expected %s", expected(p))
+		}
+		if err != nil || n < p.Min || n > p.Max {
+			return fmt.Errorf("%s is out of range: expected %d to %d", strings.TrimSpace(v), p.Min, p.Max)
 		}
 	case Count:
 		if _, err := countOf(v); err != nil {
 			return fmt.Errorf("expected %s", expected(p))
 		}
 	case Seconds, Minutes:
-		_, err := ParseDuration(v, unitOf(p.Kind))
-		return err
+		d, err := ParseDuration(v, unitOf(p.Kind))
+		if err != nil {
+			return err
+		}
+		if int64(d) < p.Min || int64(d) > p.Max {
+			return fmt.Errorf("%s is out of range: expected %s to %s", strings.TrimSpace(v), fmtDuration(p.Min), fmtDuration(p.Max))
+		}
 	}
 	return nil
+}
+
+// fmtDuration writes a range's end as a duration a file may hold: 8h,
+// not 8h0m0s.
+func fmtDuration(ns int64) string {
+	s := time.Duration(ns).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func unitOf(k Kind) time.Duration {
@@ -167,8 +191,17 @@ func ParseBool(s string) (bool, error) {
 func ParseDuration(s string, unit time.Duration) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	var d time.Duration
-	if f, err := strconv.ParseFloat(t, 64); err == nil {
-		d = time.Duration(f * float64(unit))
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsNaN(f) {
+		// A number beyond what a Duration holds is the longest one (or,
+		// negative, the shortest), not whatever the conversion wraps to.
+		switch ns := f * float64(unit); {
+		case ns >= math.MaxInt64:
+			d = math.MaxInt64
+		case ns <= math.MinInt64:
+			d = math.MinInt64
+		default:
+			d = time.Duration(ns)
+		}
 	} else if d, err = time.ParseDuration(t); err != nil {
 		name := "seconds"
 		if unit == time.Minute {
