@@ -139,6 +139,11 @@ func Load(set *settings.Set) (*Config, error) {
 		return nil, err
 	}
 	c.Warnings = warnings(set, c)
+	secrets, err := set.CheckSecrets()
+	if err != nil {
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, secrets...)
 	return c, nil
 }
 
