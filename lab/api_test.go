@@ -356,7 +356,7 @@ func TestAPITimeFields(t *testing.T) {
 }
 
 func TestAPIFormEncoded(t *testing.T) {
-	req := httptest.NewRequest("POST", "/api/decode", strings.NewReader(
+	req := labRequest("POST", "/api/decode", strings.NewReader(
 		"minport=745&cipher=Blowfish&password=knock&sequence=966+914+795+964+831+862+807+932"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	a := answer(t, newTestLab(t), req)
@@ -386,7 +386,7 @@ func TestAPIMethods(t *testing.T) {
 		{"GET", "/static/lab.js", http.StatusOK},
 	} {
 		w := httptest.NewRecorder()
-		l.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		l.ServeHTTP(w, labRequest(tc.method, tc.path, nil))
 		if w.Code != tc.want {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, w.Code, tc.want)
 		}
