@@ -144,6 +144,9 @@ func Load(set *settings.Set) (*Config, error) {
 		return nil, err
 	}
 	c.Warnings = append(c.Warnings, secrets...)
+	if c.Source.Mode == RunFile {
+		c.Warnings = append(c.Warnings, logfile.Warnings(c.Source.Patterns)...)
+	}
 	return c, nil
 }
 

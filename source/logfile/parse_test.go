@@ -195,3 +195,38 @@ func mustParser(tb testing.TB, patterns []string) *Parser {
 	}
 	return p
 }
+
+// TestPatternWarnings: a pattern that can match inside a program's
+// message (not anchored at the line's start) is warned about; the
+// default patterns and a client's templates are not.
+func TestPatternWarnings(t *testing.T) {
+	tmpl, err := logline.PatternFor(logline.DefaultTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append([]string{
+		tmpl,
+		`^knocklog (?P<proto>\w+) (?P<src>\S+) -> (?:(?P<dst>\S+) )?port (?P<dport>\d+)\b`,
+		`^(?:a=(?P<src>\S+)|b=(?P<src>\S+)) p=(?P<dport>\d+)`,
+		`(?m)^\S+ ulogd: SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`(^x SRC=(?P<src>\S+) DPT=(?P<dport>\d+))`,
+	}, DefaultPatterns...) {
+		if w := Warnings([]string{p}); len(w) != 0 {
+			t.Errorf("%q: warned: %v", p, w)
+		}
+	}
+	for _, p := range []string{
+		NetfilterLOG,
+		`port (?P<dport>\d+) from (?P<src>\S+)`,
+		`^.*SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^(?:.*) SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^(.+)SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^kernel: SRC=(?P<src>\S+)|SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`x^SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+	} {
+		w := Warnings([]string{p})
+		if len(w) != 1 || !strings.Contains(w[0], fmt.Sprintf("pattern %q does not start at the line's start", p)) || !strings.Contains(w[0], "any program that writes to the log") {
+			t.Errorf("%q: warnings %q", p, w)
+		}
+	}
+}
