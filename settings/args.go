@@ -63,7 +63,7 @@ func parseArgs(prog Program, args []string) (cliSet, error) {
 				i++
 				value = args[i]
 			}
-			if err := checkValue(p, value); err != nil {
+			if err := checkValue(prog, p, value); err != nil {
 				return c, fmt.Errorf("-%s %q: %w", name, value, err)
 			}
 			v.Text = value
@@ -95,9 +95,10 @@ func lookupArg(prog Program, name string) (p Param, negated bool, err error) {
 	return Param{}, false, fmt.Errorf("%s; %s -h lists them", msg, progName(prog))
 }
 
-// checkValue checks that a value has its parameter's form; what the
-// value means is checked when the settings are typed.
-func checkValue(p Param, v string) error {
+// checkValue checks that a value has its parameter's form and lies in its
+// range, for prog; what the value means is checked when the settings are
+// typed.
+func checkValue(prog Program, p Param, v string) error {
 	switch p.Kind {
 	case Bool:
 		_, err := ParseBool(v)
@@ -119,8 +120,16 @@ func checkValue(p Param, v string) error {
 		if err != nil {
 			return err
 		}
+		zero := p.ZeroFor&prog != 0
+		if d == 0 && zero {
+			return nil
+		}
 		if int64(d) < p.Min || int64(d) > p.Max {
-			return fmt.Errorf("%s is out of range: expected %s to %s", strings.TrimSpace(v), fmtDuration(p.Min), fmtDuration(p.Max))
+			or := ""
+			if zero {
+				or = "0 or "
+			}
+			return fmt.Errorf("%s is out of range: expected %s%s to %s", strings.TrimSpace(v), or, fmtDuration(p.Min), fmtDuration(p.Max))
 		}
 	}
 	return nil

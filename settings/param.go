@@ -59,6 +59,10 @@ type Param struct {
 	// quietly replaced by a default or left to fail later. Every Int,
 	// Seconds and Minutes parameter has them (a test checks).
 	Min, Max int64
+	// ZeroFor are the programs that may give a Seconds or Minutes
+	// parameter 0 below Min, for a meaning Help gives (the client's
+	// duration 0: the daemon's default).
+	ZeroFor Program
 }
 
 // Units of the duration ranges.
@@ -98,7 +102,7 @@ var params = []Param{
 	// What a knock asks for (client), and what may be granted (daemon).
 	{Name: "client", For: Client, Help: "address to open the port to (CLIENT); default: this host's address toward remote"},
 	{Name: "port", Kind: Int, For: Client, Default: "22", Min: 0, Max: 65535, Help: "port to open (PORT)"},
-	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Min: sec, Max: maxGrant, Help: "client (sealed): minutes to ask for; daemon: minutes to open when the knock says none"},
+	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Min: sec, Max: maxGrant, ZeroFor: Client, Help: "client (sealed): minutes to ask for, 0 for the daemon's default; daemon: minutes to open when the knock says none"},
 	{Name: "close", Kind: Bool, For: Client, Default: "no", Help: "sealed: ask to close the port instead of opening it"},
 	{Name: "openprotocol", For: Client, Default: "tcp", Help: "sealed: the protocol of the port to open, tcp or udp"},
 
