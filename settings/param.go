@@ -75,12 +75,13 @@ const (
 	maxGrant = int64(sealed.MaxDuration)
 )
 
-// The tracker's fixed memory is about maxactive*64*2 bytes for the knock
-// queues plus maxsources*40 bytes for the sources seen once: at the
-// largest, 128 MiB plus 160 MiB.
-
 // params lists every parameter of both programs. Keep it sorted by
 // purpose; Lookup and the help texts read it.
+//
+// The ranges of maxsources and maxactive bound the tracker's fixed
+// memory, about maxactive*64*2 bytes for the knock queues plus
+// maxsources*40 bytes for the sources seen once: at the largest, 128 MiB
+// plus 160 MiB.
 var params = []Param{
 	// The knock itself: read by both ends.
 	{Name: "mode", For: Both, Default: "legacy", Help: "knock mode: legacy (the Perl prototype's knock) or sealed (authenticated, replay-proof); daemon: none serves only fwknopaccess"},
