@@ -122,12 +122,10 @@ func TestConfigurationErrors(t *testing.T) {
 		{[]string{"-conf", "testdata/knockclient.conf", "-knock", "CLIENT,FLAG3"}, "FLAG3 has no value: set flag3"},
 		{[]string{"-conf", "testdata/knockclient.conf", "-protocol", "icmp"}, `-protocol "icmp": expected tcp or udp`},
 		{[]string{"-conf", "testdata/knockclient.conf", "-spa"}, "single-packet authorization is a feature of mode = sealed"},
-		{[]string{"-conf", "testdata/knockclient.conf", "-retry", "-1"}, "expected a number of retries"},
 		{[]string{"-key", "k", "-flag0", "1"}, "remote: not set"},
 		{[]string{"-key", "k", "-flag0", "1", "-test"}, "client: not set, and without remote"},
 		{[]string{"-conf", "testdata/sealed.conf", "-duration", "90s"}, "1m30s cannot be sealed"},
 		{[]string{"-conf", "testdata/sealed.conf", "-kdfsalt", "short"}, `-kdfsalt "short": at least 8 bytes`},
-		{[]string{"-conf", "testdata/sealed.conf", "-kdfmemory", "1024"}, `-kdfmemory "1024": expected 8192 to`},
 		{[]string{"-conf", "testdata/sealed.conf", "-verify", "-openprotocol", "udp"}, "cannot tell whether a UDP port is open"},
 		{[]string{"-conf", "testdata/sealed.conf", "-keyfile", "testdata/none.key"}, `-keyfile "testdata/none.key": no such file`},
 	} {
@@ -138,6 +136,21 @@ func TestConfigurationErrors(t *testing.T) {
 		}
 		if errors.Is(err, client.ErrSend) || len(r.net.Sent()) != 0 {
 			t.Errorf("%v: a configuration error sent %v or is a send error: %v", tc.args, r.net.Sent(), err)
+		}
+	}
+}
+
+// Out-of-range numbers stop at loading, before the client plans anything.
+func TestConfigurationRanges(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-conf", "testdata/knockclient.conf", "-retry", "-1"}, `-retry "-1": -1 is out of range: expected 0 to 100`},
+		{[]string{"-conf", "testdata/sealed.conf", "-kdfmemory", "1024"}, `-kdfmemory "1024": 1024 is out of range: expected 8192 to 1048576`},
+	} {
+		if _, err := settings.Load(settings.Client, tc.args, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error containing %q", tc.args, err, tc.want)
 		}
 	}
 }

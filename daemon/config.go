@@ -162,6 +162,14 @@ func Load(set *settings.Set) (*Config, error) {
 		return nil, err
 	}
 	c.Warnings = append(warnings(set, c), knockdWarnings(c.Engine)...)
+	secrets, err := set.CheckSecrets()
+	if err != nil {
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, secrets...)
+	if c.Source.Mode == RunFile {
+		c.Warnings = append(c.Warnings, logfile.Warnings(c.Source.Patterns)...)
+	}
 	return c, nil
 }
 

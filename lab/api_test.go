@@ -361,7 +361,7 @@ func TestAPITimeFields(t *testing.T) {
 }
 
 func TestAPIFormEncoded(t *testing.T) {
-	req := httptest.NewRequest("POST", "/api/decode", strings.NewReader(
+	req := labRequest("POST", "/api/decode", strings.NewReader(
 		"minport=745&cipher=Blowfish&password=knock&sequence=966+914+795+964+831+862+807+932"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	a := answer(t, newTestLab(t), req)
@@ -391,7 +391,7 @@ func TestAPIMethods(t *testing.T) {
 		{"GET", "/static/lab.js", http.StatusOK},
 	} {
 		w := httptest.NewRecorder()
-		l.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		l.ServeHTTP(w, labRequest(tc.method, tc.path, nil))
 		if w.Code != tc.want {
 			t.Errorf("%s %s: %d, want %d", tc.method, tc.path, w.Code, tc.want)
 		}
@@ -411,7 +411,7 @@ func TestAPISharedShape(t *testing.T) {
 		{"10 1 1 1 22 16 51", http.StatusOK, true},
 	} {
 		body, _ := json.Marshal(map[string]any{"format": "CLIENT,PORT,FLAG0,CHECKSUM", "span": "0-255", "cipher": "none", "sequence": tc.seq})
-		req := httptest.NewRequest("POST", "/api/decode", bytes.NewReader(body))
+		req := httptest.NewRequest("POST", "http://"+labAddr+"/api/decode", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)

@@ -14,7 +14,7 @@ func benchRequest(b *testing.B, method, path, ct, body string) {
 	l := New(Options{Rand: &countingReader{}, Logger: discardLogger()})
 	b.ReportAllocs()
 	for b.Loop() {
-		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req := labRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", ct)
 		w := httptest.NewRecorder()
 		l.ServeHTTP(w, req)
@@ -42,7 +42,7 @@ func BenchmarkAPIDecodeWrongKey(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		l.ServeHTTP(w, httptest.NewRequest("POST", "/api/decode", strings.NewReader(body)))
+		l.ServeHTTP(w, jsonRequest("/api/decode", body))
 	}
 }
 
@@ -61,7 +61,7 @@ func BenchmarkAPISealedEncode(b *testing.B) {
 func BenchmarkAPISealedDecode(b *testing.B) {
 	l := New(Options{Rand: &countingReader{}, Logger: discardLogger()})
 	w := httptest.NewRecorder()
-	l.ServeHTTP(w, httptest.NewRequest("POST", "/api/encode", strings.NewReader(`{"ip": "203.0.113.7", "port": 22, `+benchSealed+`}`)))
+	l.ServeHTTP(w, jsonRequest("/api/encode", `{"ip": "203.0.113.7", "port": 22, `+benchSealed+`}`))
 	seq := regexp.MustCompile(`"sequence":"([0-9 ]+)"`).FindStringSubmatch(w.Body.String())
 	if seq == nil {
 		b.Fatal(w.Body)

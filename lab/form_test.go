@@ -115,7 +115,7 @@ func TestPageSafety(t *testing.T) {
 	l := newTestLab(t)
 	for _, path := range []string{"/", "/api", "/static/lab.css"} {
 		w := httptest.NewRecorder()
-		l.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		l.ServeHTTP(w, labRequest("GET", path, nil))
 		h := w.Header()
 		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
 			!strings.Contains(h.Get("Content-Security-Policy"), "script-src 'self'") ||

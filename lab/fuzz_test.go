@@ -142,7 +142,7 @@ func fuzzRequest(via uint8, body []byte) *http.Request {
 	case viaPage:
 		path, ct = "/", "application/x-www-form-urlencoded"
 	}
-	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	req := labRequest("POST", path, bytes.NewReader(body))
 	req.Header.Set("Content-Type", ct)
 	return req
 }

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -68,9 +67,7 @@ func postJSON(t testing.TB, h http.Handler, path string, body any) apiAnswer {
 			t.Fatal(err)
 		}
 	}
-	req := httptest.NewRequest("POST", path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
-	return answer(t, h, req)
+	return answer(t, h, jsonRequest(path, string(b)))
 }
 
 func answer(t testing.TB, h http.Handler, req *http.Request) apiAnswer {
@@ -92,7 +89,7 @@ func answer(t testing.TB, h http.Handler, req *http.Request) apiAnswer {
 // the status and the page.
 func postForm(t testing.TB, h http.Handler, v url.Values) (int, string) {
 	t.Helper()
-	req := httptest.NewRequest("POST", "/", strings.NewReader(v.Encode()))
+	req := labRequest("POST", "/", strings.NewReader(v.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
@@ -122,4 +119,20 @@ func withFields(fields map[string]any, kv ...any) map[string]any {
 		m[kv[i].(string)] = kv[i+1]
 	}
 	return m
+}
+
+// labAddr is where tests say the lab is: a loopback address, which the
+// lab answers to (guard).
+const labAddr = "127.0.0.1:8080"
+
+// labRequest is a request to the lab at labAddr.
+func labRequest(method, path string, body io.Reader) *http.Request {
+	return httptest.NewRequest(method, "http://"+labAddr+path, body)
+}
+
+// jsonRequest posts JSON to the API as a script does.
+func jsonRequest(path, body string) *http.Request {
+	req := labRequest("POST", path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return req
 }

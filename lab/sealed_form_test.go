@@ -276,7 +276,7 @@ func TestSealedKDFOneAtATime(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	body := `{"mode": "sealed", "ip": "192.0.2.7", "port": 22, "span": "40000-40255", "password": "pw", "kdfmemory": 8192, "kdftime": 1}`
-	req := httptest.NewRequestWithContext(ctx, "POST", "/api/encode", strings.NewReader(body))
+	req := jsonRequest("/api/encode", body).WithContext(ctx)
 	w := httptest.NewRecorder()
 	l.ServeHTTP(w, req)
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "busy") {

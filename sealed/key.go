@@ -94,8 +94,11 @@ func ParseKey(s string) (*Key, error) {
 	if !ok {
 		return nil, errors.New("a sealed key starts with " + KeyPrefix + " (for a passphrase, configure the KDF instead)")
 	}
+	// base64's decoder skips \r and \n anywhere in its input: refuse
+	// them, and every other character outside the alphabet, first, so
+	// that a key has exactly one text form.
 	buf, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil {
+	if strings.IndexFunc(rest, notBase64URL) >= 0 || err != nil {
 		return nil, fmt.Errorf("a sealed key is %s and base64url characters (A-Z a-z 0-9 - _), and this one has others", KeyPrefix)
 	}
 	if len(buf) != KeySize+keyCheckSize {
@@ -105,6 +108,10 @@ func ParseKey(s string) (*Key, error) {
 		return nil, errors.New("the sealed key's checksum does not match: is it mistyped or cut?")
 	}
 	return NewKey(buf[:KeySize])
+}
+
+func notBase64URL(r rune) bool {
+	return (r < 'A' || r > 'Z') && (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_'
 }
 
 func keyCheck(master []byte) []byte {

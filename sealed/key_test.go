@@ -120,3 +120,31 @@ func TestGenerateSalt(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestKeyTextOneForm: a key has one text form. base64's decoder skips
+// \r and \n inside its input, so without a check of its own ParseKey
+// took a key with a line break inside it, which then formatted as
+// another text (FuzzParseKey found it).
+func TestKeyTextOneForm(t *testing.T) {
+	k, err := sealed.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{9}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := sealed.FormatKey(k)
+	mid := len(sealed.KeyPrefix) + 20
+	for _, bad := range []string{
+		text[:mid] + "\r" + text[mid:],
+		text[:mid] + "\n" + text[mid:],
+		text[:mid] + "\r\n" + text[mid:],
+		text[:mid] + " " + text[mid:],
+		text[:mid] + "\t" + text[mid:],
+		text + "=",
+		sealed.KeyPrefix + "\r" + text[len(sealed.KeyPrefix):],
+	} {
+		if _, err := sealed.ParseKey(bad); err == nil {
+			t.Errorf("ParseKey(%q) accepts it", bad)
+		} else if strings.Contains(err.Error(), text[len(sealed.KeyPrefix):mid]) {
+			t.Errorf("the error quotes the key: %v", err)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package settings
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -61,7 +63,7 @@ func parseArgs(prog Program, args []string) (cliSet, error) {
 				i++
 				value = args[i]
 			}
-			if err := checkValue(p, value); err != nil {
+			if err := checkValue(prog, p, value); err != nil {
 				return c, fmt.Errorf("-%s %q: %w", name, value, err)
 			}
 			v.Text = value
@@ -96,26 +98,57 @@ func lookupArg(prog Program, name string) (p Param, negated bool, err error) {
 	return Param{}, false, fmt.Errorf("%s; %s -h lists them", msg, progName(prog))
 }
 
-// checkValue checks that a value has its parameter's form; what the
-// value means is checked when the settings are typed.
-func checkValue(p Param, v string) error {
+// checkValue checks that a value has its parameter's form and lies in its
+// range, for prog; what the value means is checked when the settings are
+// typed.
+func checkValue(prog Program, p Param, v string) error {
 	switch p.Kind {
 	case Bool:
 		_, err := ParseBool(v)
 		return err
 	case Int:
-		if _, err := strconv.Atoi(strings.TrimSpace(v)); err != nil {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return fmt.Errorf("expected %s", expected(p))
+		}
+		if err != nil || n < p.Min || n > p.Max {
+			return fmt.Errorf("%s is out of range: expected %d to %d", strings.TrimSpace(v), p.Min, p.Max)
 		}
 	case Count:
 		if _, err := countOf(v); err != nil {
 			return fmt.Errorf("expected %s", expected(p))
 		}
 	case Seconds, Minutes:
-		_, err := ParseDuration(v, unitOf(p.Kind))
-		return err
+		d, err := ParseDuration(v, unitOf(p.Kind))
+		if err != nil {
+			return err
+		}
+		zero := p.ZeroFor&prog != 0
+		if d == 0 && zero {
+			return nil
+		}
+		if int64(d) < p.Min || int64(d) > p.Max {
+			or := ""
+			if zero {
+				or = "0 or "
+			}
+			return fmt.Errorf("%s is out of range: expected %s%s to %s", strings.TrimSpace(v), or, fmtDuration(p.Min), fmtDuration(p.Max))
+		}
 	}
 	return nil
+}
+
+// fmtDuration writes a range's end as a duration a file may hold: 8h,
+// not 8h0m0s.
+func fmtDuration(ns int64) string {
+	s := time.Duration(ns).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func unitOf(k Kind) time.Duration {
@@ -172,8 +205,17 @@ func ParseBool(s string) (bool, error) {
 func ParseDuration(s string, unit time.Duration) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	var d time.Duration
-	if f, err := strconv.ParseFloat(t, 64); err == nil {
-		d = time.Duration(f * float64(unit))
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsNaN(f) {
+		// A number beyond what a Duration holds is the longest one (or,
+		// negative, the shortest), not whatever the conversion wraps to.
+		switch ns := f * float64(unit); {
+		case ns >= math.MaxInt64:
+			d = math.MaxInt64
+		case ns <= math.MinInt64:
+			d = math.MinInt64
+		default:
+			d = time.Duration(ns)
+		}
 	} else if d, err = parseDays(t); err != nil {
 		name := "seconds"
 		if unit == time.Minute {

@@ -219,7 +219,7 @@ func (s *Set) setFromFile(it conffile.Item, seen map[string]conffile.Pos) error 
 		v.Values = append(v.Values, it.Value)
 	}
 	v.Text, v.Origin = it.Value, it.Pos.String()
-	if err := checkValue(p, it.Value); err != nil {
+	if err := checkValue(s.prog, p, it.Value); err != nil {
 		return &conffile.Error{Pos: it.Pos, Msg: fmt.Sprintf("%s: %v", it.Key, err)}
 	}
 	s.vals[p.Name] = v

@@ -14,6 +14,9 @@ package settings
 import (
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/portknock/knock/sealed"
 )
 
 // Program says which program reads a parameter.
@@ -49,10 +52,36 @@ type Param struct {
 	Help    string
 	Secret  bool // masked in dumps and never logged
 	CLIOnly bool // a command-line switch, not a file key
+
+	// Min and Max bound an Int's value, or a Seconds' or Minutes'
+	// duration in nanoseconds (a time.Duration), both included: a value
+	// outside is refused where it is read, with file:line, rather than
+	// quietly replaced by a default or left to fail later. Every Int,
+	// Seconds and Minutes parameter has them (a test checks).
+	Min, Max int64
+	// ZeroFor are the programs that may give a Seconds or Minutes
+	// parameter 0 below Min, for a meaning Help gives (the client's
+	// duration 0: the daemon's default).
+	ZeroFor Program
 }
+
+// Units of the duration ranges.
+const (
+	sec    = int64(time.Second)
+	minute = int64(time.Minute)
+	hour   = int64(time.Hour)
+	day    = 24 * hour
+	// maxGrant is the longest grant: what a sealed knock can ask for.
+	maxGrant = int64(sealed.MaxDuration)
+)
 
 // params lists every parameter of both programs. Keep it sorted by
 // purpose; Lookup and the help texts read it.
+//
+// The ranges of maxsources and maxactive bound the tracker's fixed
+// memory, about maxactive*64*2 bytes for the knock queues plus
+// maxsources*40 bytes for the sources seen once: at the largest, 128 MiB
+// plus 160 MiB.
 var params = []Param{
 	// The knock itself: read by both ends.
 	{Name: "mode", For: Both, Default: "legacy", Help: "knock mode: legacy (the Perl prototype's knock) or sealed (authenticated, replay-proof); daemon: none serves only fwknopaccess"},
@@ -64,62 +93,62 @@ var params = []Param{
 	{Name: "iv", Kind: Bool, For: Both, Default: "no", Help: "legacy: send a random IV after a RandomIV header"},
 	{Name: "portspan", For: Both, Default: "745-1000", Help: "ports knocks are sent to, a-b,c,d-e: 2^N ports, N from 1 to 16"},
 	{Name: "timezone", For: Both, Default: "local", Help: "time zone of THIS* fields: local, UTC or an IANA name"},
-	{Name: "kdftime", Kind: Int, For: Both, Default: "3", Help: "sealed: Argon2id passes over memory when the key is a passphrase"},
-	{Name: "kdfmemory", Kind: Int, For: Both, Default: "65536", Help: "sealed: Argon2id memory in KiB"},
-	{Name: "kdfthreads", Kind: Int, For: Both, Default: "4", Help: "sealed: Argon2id parallelism"},
+	{Name: "kdftime", Kind: Int, For: Both, Default: "3", Min: 1, Max: 100, Help: "sealed: Argon2id passes over memory when the key is a passphrase"},
+	{Name: "kdfmemory", Kind: Int, For: Both, Default: "65536", Min: sealed.MinKDFMemory, Max: 1 << 20, Help: "sealed: Argon2id memory in KiB"},
+	{Name: "kdfthreads", Kind: Int, For: Both, Default: "4", Min: 1, Max: 255, Help: "sealed: Argon2id parallelism"},
 	{Name: "kdfsalt", For: Both, Default: "knock sealed v1", Help: "sealed: salt for the passphrase KDF, not secret; both ends must agree; set your own"},
-	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Help: "sealed: UDP port of single-packet authorization"},
+	{Name: "spaport", Kind: Int, For: Both, Default: "62201", Min: 1, Max: 65535, Help: "sealed: UDP port of single-packet authorization"},
 	{Name: "server", For: Both, Help: "sealed: the name of the gate a knock is for, bound into version 2 knocks so that one captured on its way to this host opens no other; gates of a fleet may share one"},
 	{Name: "user", For: Client, Help: "sealed: your user name on a daemon with several users (sends version 2 knocks)"},
-	{Name: "window", Kind: Seconds, For: Both, Default: "60", Help: "how far a knock's time may be from the daemon's clock (client: for -decode)"},
+	{Name: "window", Kind: Seconds, For: Both, Default: "60", Min: sec, Max: 8 * hour, Help: "how far a knock's time may be from the daemon's clock (client: for -decode)"},
 
 	// What a knock asks for (client), and what may be granted (daemon).
 	{Name: "client", For: Client, Help: "address to open the port to (CLIENT), or source (sealed: the address the knock comes from); default: this host's address toward remote"},
 	{Name: "stun", For: Client, Help: "a STUN server (host:port) to learn this host's public address from, behind NAT; default none: no server is ever asked"},
-	{Name: "port", Kind: Int, For: Client, Default: "22", Help: "port to open (PORT)"},
-	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Help: "client (sealed): minutes to ask for; daemon: minutes to open when the knock says none"},
+	{Name: "port", Kind: Int, For: Client, Default: "22", Min: 0, Max: 65535, Help: "port to open (PORT)"},
+	{Name: "duration", Kind: Minutes, For: Both, Default: "5", Min: sec, Max: maxGrant, ZeroFor: Client, Help: "client (sealed): minutes to ask for, 0 for the daemon's default; daemon: minutes to open when the knock says none"},
 	{Name: "close", Kind: Bool, For: Client, Default: "no", Help: "sealed: ask to close the port instead of opening it"},
 	{Name: "openprotocol", For: Client, Default: "tcp", Help: "sealed: the protocol of the port to open, tcp or udp"},
 
 	// Client: delivery.
 	{Name: "remote", For: Client, Help: "host to knock on (IPv4, IPv6 or a name)"},
 	{Name: "protocol", For: Client, Default: "tcp", Help: "send knocks as tcp (one SYN each) or udp (one datagram each)"},
-	{Name: "timeout", Kind: Seconds, For: Client, Default: "0.1", Help: "pause between knocks, in seconds"},
+	{Name: "timeout", Kind: Seconds, For: Client, Default: "0.1", Min: 0, Max: 60 * sec, Help: "pause between knocks, in seconds"},
 	{Name: "logtofile", Kind: Bool, For: Client, Default: "no", Help: "write knocks into logfile instead of sending them"},
 	{Name: "logfile", For: Both, Default: "/var/log/kern.log", Help: "client: file to write knocks into; daemon: firewall log to watch (runmode = file)"},
 	{Name: "fileformat", For: Both, Help: "format of a knock log line: _DATE_, _CLIENT_, _REMOTE_, _CLIENTPORT_, _REMOTEPORT_"},
 	{Name: "spa", Kind: Bool, For: Client, Default: "no", Help: "sealed: send one UDP datagram (single-packet authorization) instead of a port sequence"},
 	{Name: "verify", Kind: Bool, For: Client, Default: "no", Help: "after knocking, connect to remote:port and report whether it opened"},
-	{Name: "retry", Kind: Int, For: Client, Default: "0", Help: "with verify: knock again up to N times, with backoff, until the port opens"},
+	{Name: "retry", Kind: Int, For: Client, Default: "0", Min: 0, Max: 100, Help: "with verify: knock again up to N times, with backoff, until the port opens"},
 
 	// Daemon: sources.
 	{Name: "runmode", For: Daemon, Default: "network", Help: "file: follow logfile; network: read the packets (see capture)"},
 	{Name: "capture", For: Daemon, Default: "auto", Help: "network mode: auto (ebpf where the kernel allows, else afpacket on interface, else nflog), ebpf (an XDP first stage on interface, or every Ethernet interface), afpacket (a packet socket on interface) or nflog (installs its own log rule)"},
 	{Name: "interface", For: Daemon, Help: "network mode: the interface to watch (afpacket: required; nflog: optional filter)"},
 	{Name: "silent", Kind: Bool, For: Daemon, Default: "yes", Help: "nflog: drop knock packets once logged, so the host never answers a knock (no RST, no ICMP)"},
-	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Help: "NFLOG group the log rule sends knocks to"},
+	{Name: "nfloggroup", Kind: Int, For: Daemon, Default: "7", Min: 1, Max: 65535, Help: "NFLOG group the log rule sends knocks to"},
 	{Name: "pattern", Kind: List, For: Daemon, Help: "file mode: regular expression with named groups src and dport (proto, dst optional); repeatable"},
 	{Name: "fromstart", Kind: Bool, For: Daemon, Default: "no", Help: "file mode: read logfile from its start, not its end"},
 
 	// Daemon: other protocols beside the daemon's own knock.
 	{Name: "fwknopaccess", For: Daemon, Help: "fwknop: an fwknopd access.conf whose stanzas may open ports with fwknop's SPA packets"},
-	{Name: "fwknopport", Kind: Int, For: Daemon, Default: "62201", Help: "fwknop: the UDP port SPA packets go to"},
+	{Name: "fwknopport", Kind: Int, For: Daemon, Default: "62201", Min: 1, Max: 65535, Help: "fwknop: the UDP port SPA packets go to"},
 	{Name: "knockdconf", For: Daemon, Help: "knockd: a knockd.conf (such as /etc/knockd.conf) whose doors open beside the daemon's own knocks"},
-	{Name: "fwknopage", Kind: Seconds, For: Daemon, Default: "120", Help: "fwknop: how far an SPA packet's time may be from the daemon's clock"},
+	{Name: "fwknopage", Kind: Seconds, For: Daemon, Default: "120", Min: sec, Max: hour, Help: "fwknop: how far an SPA packet's time may be from the daemon's clock"},
 
 	// Daemon: decisions.
 	{Name: "protected", Kind: List, For: Daemon, Default: "tcp/22", Help: "the only ports knocks may open: proto/port, comma separated, repeatable"},
-	{Name: "maxduration", Kind: Minutes, For: Daemon, Default: "1440", Help: "the longest a knock may keep a port open, in minutes"},
+	{Name: "maxduration", Kind: Minutes, For: Daemon, Default: "1440", Min: sec, Max: maxGrant, Help: "the longest a knock may keep a port open, in minutes"},
 	{Name: "timefield", For: Daemon, Default: "FLAG0", Help: "legacy: the field that carries the minutes to open (the prototype's TIME); none for duration; 0 minutes closes"},
 	{Name: "closefield", For: Daemon, Help: "legacy: a field whose non-zero value closes the port"},
 	{Name: "checkclient", Kind: Bool, For: Daemon, Default: "yes", Help: "the knock's CLIENT must be the packet's source address"},
 	{Name: "allowsource", Kind: Bool, For: Daemon, Default: "yes", Help: "sealed: accept knocks that carry no address and open for the packet's source (knockclient client = source)"},
 	{Name: "replay", Kind: Bool, For: Daemon, Default: "yes", Help: "refuse a knock that was accepted before"},
 	{Name: "replayfile", For: Daemon, Default: "/var/lib/knockdaemon/replay", Help: "where accepted knocks are remembered across restarts"},
-	{Name: "replayttl", Kind: Minutes, For: Daemon, Default: "1440", Help: "legacy: how long a knock without THIS* fields is remembered"},
-	{Name: "knocktimeout", Kind: Seconds, For: Daemon, Default: "10", Help: "the longest pause between two knocks of one sequence"},
-	{Name: "maxsources", Kind: Int, For: Daemon, Default: "262144", Help: "sources seen once that are tracked (memory is fixed)"},
-	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Help: "sources seen repeatedly that are tracked, with their knock queues"},
+	{Name: "replayttl", Kind: Minutes, For: Daemon, Default: "1440", Min: minute, Max: 366 * day, Help: "legacy: how long a knock without THIS* fields is remembered"},
+	{Name: "knocktimeout", Kind: Seconds, For: Daemon, Default: "10", Min: sec / 10, Max: hour, Help: "the longest pause between two knocks of one sequence"},
+	{Name: "maxsources", Kind: Int, For: Daemon, Default: "262144", Min: 1, Max: 1 << 22, Help: "sources seen once that are tracked (memory is fixed)"},
+	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Min: 1, Max: 1 << 20, Help: "sources seen repeatedly that are tracked, with their knock queues"},
 
 	// Daemon: operations.
 	{Name: "controlsocket", For: Daemon, Help: "the unix socket -list and -revoke reach the running daemon through (default: control.sock beside replayfile, or /run/knockdaemon/control.sock with replay = no); only its owner (root) may use it"},
@@ -130,7 +159,7 @@ var params = []Param{
 	{Name: "nfttable", For: Daemon, Default: "inet portknock", Help: "nft: family and table of the daemon's sets"},
 	{Name: "opencommand", For: Daemon, Help: "command firewall: run to open; %IP%, %PORT%, %PROTO%, %TIME%, %SECONDS%, %FLAG0%..."},
 	{Name: "closecommand", For: Daemon, Help: "command firewall: run when the time is up or on a closing knock"},
-	{Name: "commandtimeout", Kind: Seconds, For: Daemon, Default: "10", Help: "command firewall: time limit of each command"},
+	{Name: "commandtimeout", Kind: Seconds, For: Daemon, Default: "10", Min: sec, Max: hour, Help: "command firewall: time limit of each command"},
 
 	// Daemon: operations.
 	{Name: "metrics", For: Daemon, Help: "address for Prometheus metrics, such as 127.0.0.1:9477 (off when empty)"},
@@ -158,7 +187,7 @@ var params = []Param{
 }
 
 // flagParam is the family FLAG0, FLAG1, ...: values for the knock's flags.
-var flagParam = Param{Kind: Int, For: Client, Help: "value of FLAGn in the knock (0-255; taken mod 256)"}
+var flagParam = Param{Kind: Int, For: Client, Min: 0, Max: 255, Help: "value of FLAGn in the knock (0-255)"}
 
 // Lookup finds a parameter by name, case-insensitively; flagN included.
 func Lookup(name string) (Param, bool) {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,99 @@ func FuzzLoad(f *testing.F) {
 		s.LegacyConfig()
 		s.Location()
 	})
+}
+
+// TestRanges runs testdata/ranges.txt: every out-of-range number is
+// refused with file:line, the value and the range, both in a file and on
+// the command line.
+func TestRanges(t *testing.T) {
+	f, err := os.Open("testdata/ranges.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		if sc.Text() == "" || strings.HasPrefix(sc.Text(), "#") {
+			continue
+		}
+		fields := strings.Split(sc.Text(), "\t")
+		if len(fields) != 3 {
+			t.Fatalf("testdata/ranges.txt: %q: expected program, line and error, tab separated", sc.Text())
+		}
+		n++
+		prog := map[string]settings.Program{"client": settings.Client, "daemon": settings.Daemon}[fields[0]]
+		line, want := fields[1], fields[2]
+		t.Run(line, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r.conf")
+			if err := os.WriteFile(path, []byte(line+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			key, value, _ := strings.Cut(line, " = ")
+			_, ferr := settings.Load(prog, []string{"-conf", path}, nil)
+			_, aerr := settings.Load(prog, []string{"-" + key, value}, nil)
+			if want == "ok" {
+				if ferr != nil || aerr != nil {
+					t.Fatalf("refused: %v; %v", ferr, aerr)
+				}
+				return
+			}
+			if ferr == nil || ferr.Error() != path+":1: "+want {
+				t.Errorf("file: %v\nwant %s", ferr, path+":1: "+want)
+			}
+			_, msg, _ := strings.Cut(want, ": ")
+			if aerr == nil || !strings.HasPrefix(aerr.Error(), "-"+key+" ") || !strings.HasSuffix(aerr.Error(), msg) {
+				t.Errorf("command line: %v\nwant -%s ... %s", aerr, key, msg)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("testdata/ranges.txt holds %d cases", n)
+	}
+}
+
+// TestEveryNumberHasARange: every Int, Seconds and Minutes parameter has
+// a range, and its default lies in it.
+func TestEveryNumberHasARange(t *testing.T) {
+	for _, p := range append(settings.Params(settings.Both), mustLookup(t, "flag3")) {
+		var v int64
+		switch p.Kind {
+		case settings.Int:
+			if p.Default == "" {
+				continue
+			}
+			n, err := strconv.ParseInt(p.Default, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: default %q", p.Name, p.Default)
+			}
+			v = n
+		case settings.Seconds, settings.Minutes:
+			unit := time.Second
+			if p.Kind == settings.Minutes {
+				unit = time.Minute
+			}
+			d, err := settings.ParseDuration(p.Default, unit)
+			if err != nil {
+				t.Fatalf("%s: default %q", p.Name, p.Default)
+			}
+			v = int64(d)
+		default:
+			continue
+		}
+		if p.Max <= p.Min || p.Min < 0 {
+			t.Errorf("%s: no range (%d to %d)", p.Name, p.Min, p.Max)
+		}
+		if p.Default != "" && (v < p.Min || v > p.Max) {
+			t.Errorf("%s: default %q is outside %d to %d", p.Name, p.Default, p.Min, p.Max)
+		}
+	}
+}
+
+func mustLookup(t *testing.T, name string) settings.Param {
+	p, ok := settings.Lookup(name)
+	if !ok {
+		t.Fatalf("no parameter %s", name)
+	}
+	return p
 }

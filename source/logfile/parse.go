@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 
@@ -42,10 +43,75 @@ var (
 const NetfilterLOG = ` SRC=(?P<src>\S+) DST=(?P<dst>\S*) (?:[^\[]*? )?PROTO=(?P<proto>\w+) SPT=\d+ DPT=(?P<dport>\d+)\b` +
 	`(?:[^\[]*? RES=0x[0-9A-Fa-f]+ (?P<flags>(?:[A-Z]+ )*)URGP=)?`
 
+// KernelLine matches the start of a line only the kernel wrote: a syslog
+// line whose tag is kernel, after a traditional ("Nov  2 10:30:00") or an
+// RFC 3339 date and the host, with printk's time or without; or a line as
+// dmesg shows it, starting with the time in brackets. The other lines of
+// a system log come from programs, and any of them may write
+// "SRC=... DPT=745" into its message (logger does, for anyone): from the
+// line's start, a program's line has its own tag where "kernel:" must be.
+const KernelLine = `^(?:(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)?) \S+ kernel: (?:\[[^\]]*\] )?|\[[^\]]*\] )`
+
+// KernelLOG is NetfilterLOG in a line the kernel wrote (KernelLine).
+const KernelLOG = KernelLine + `[^\[]*?` + NetfilterLOG
+
 // DefaultPatterns are the patterns used when the configuration names none.
 // They read the kernel's LOG lines and, so, the lines a client writes with
-// DefaultTemplate.
-var DefaultPatterns = []string{NetfilterLOG}
+// DefaultTemplate; a program's line never counts, whatever it says.
+var DefaultPatterns = []string{KernelLOG}
+
+// Warnings says which of patterns do not anchor at the start of a line
+// (^), each a warning for the operator: such a pattern also matches the
+// text a program writes into its own log line, so that any program
+// writing to the log (logger, for any user) can knock.
+func Warnings(patterns []string) []string {
+	var out []string
+	for _, p := range patterns {
+		if !anchored(p) {
+			out = append(out, fmt.Sprintf("pattern %q does not start at the line's start (^ then fixed text): any program that writes to the log can write a line it matches and knock; anchor it on what only the kernel (or your firewall's logger) writes, as the default does: ^DATE HOST kernel: ", p))
+		}
+	}
+	return out
+}
+
+// anchored reports whether every match of pattern starts at the start of
+// a line, followed by something other than a wildcard run (^.* anchors
+// nothing).
+func anchored(pattern string) bool {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return false
+	}
+	return startsAnchored(re.Simplify())
+}
+
+func startsAnchored(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpAlternate:
+		for _, sub := range re.Sub {
+			if !startsAnchored(sub) {
+				return false
+			}
+		}
+		return true
+	case syntax.OpCapture:
+		return startsAnchored(re.Sub[0])
+	case syntax.OpConcat:
+		if len(re.Sub) < 2 || !startsAnchored(re.Sub[0]) {
+			return false
+		}
+		next := re.Sub[1]
+		for next.Op == syntax.OpCapture {
+			next = next.Sub[0]
+		}
+		wild := (next.Op == syntax.OpStar || next.Op == syntax.OpPlus || next.Op == syntax.OpRepeat) &&
+			(next.Sub[0].Op == syntax.OpAnyChar || next.Sub[0].Op == syntax.OpAnyCharNotNL)
+		return !wild
+	case syntax.OpBeginText, syntax.OpBeginLine:
+		return true
+	}
+	return false
+}
 
 // The named groups a pattern may have (package logline names them).
 const (

@@ -206,10 +206,10 @@ func TestKeepFlags(t *testing.T) {
 		flags uint8
 		err   error
 	}{
-		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 ACK PSH URGP=0 ", 0x18, nil},
-		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 CWR ECE SYN URGP=0 ", 0x02, nil},
-		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 SYN URGP=0 ", 0x02, nil},
-		{"kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 ACK FIN URGP=0 ", 0, ErrNotKnock},
+		{"Dec  4 22:11:25 gate kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 ACK PSH URGP=0 ", 0x18, nil},
+		{"Dec  4 22:11:25 gate kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=746 WINDOW=63 RES=0x00 CWR ECE SYN URGP=0 ", 0x02, nil},
+		{"Dec  4 22:11:25 gate kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 SYN URGP=0 ", 0x02, nil},
+		{"Dec  4 22:11:25 gate kernel: k: IN=vb OUT= SRC=10.77.9.2 DST=10.77.9.1 LEN=52 PROTO=TCP SPT=35350 DPT=747 WINDOW=63 RES=0x00 ACK FIN URGP=0 ", 0, ErrNotKnock},
 	} {
 		h, err := p.Parse([]byte(tc.line))
 		if !errors.Is(err, tc.err) || (tc.err == nil && err != nil) {
@@ -218,6 +218,41 @@ func TestKeepFlags(t *testing.T) {
 		}
 		if err == nil && h.TCPFlags != tc.flags {
 			t.Errorf("%s: flags %#x, want %#x", tc.line, h.TCPFlags, tc.flags)
+		}
+	}
+}
+
+// TestPatternWarnings: a pattern that can match inside a program's
+// message (not anchored at the line's start) is warned about; the
+// default patterns and a client's templates are not.
+func TestPatternWarnings(t *testing.T) {
+	tmpl, err := logline.PatternFor(logline.DefaultTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range append([]string{
+		tmpl,
+		`^knocklog (?P<proto>\w+) (?P<src>\S+) -> (?:(?P<dst>\S+) )?port (?P<dport>\d+)\b`,
+		`^(?:a=(?P<src>\S+)|b=(?P<src>\S+)) p=(?P<dport>\d+)`,
+		`(?m)^\S+ ulogd: SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`(^x SRC=(?P<src>\S+) DPT=(?P<dport>\d+))`,
+	}, DefaultPatterns...) {
+		if w := Warnings([]string{p}); len(w) != 0 {
+			t.Errorf("%q: warned: %v", p, w)
+		}
+	}
+	for _, p := range []string{
+		NetfilterLOG,
+		`port (?P<dport>\d+) from (?P<src>\S+)`,
+		`^.*SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^(?:.*) SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^(.+)SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`^kernel: SRC=(?P<src>\S+)|SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+		`x^SRC=(?P<src>\S+) DPT=(?P<dport>\d+)`,
+	} {
+		w := Warnings([]string{p})
+		if len(w) != 1 || !strings.Contains(w[0], fmt.Sprintf("pattern %q does not start at the line's start", p)) || !strings.Contains(w[0], "any program that writes to the log") {
+			t.Errorf("%q: warnings %q", p, w)
 		}
 	}
 }
