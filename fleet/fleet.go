@@ -13,6 +13,7 @@
 package fleet
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -41,6 +42,7 @@ type Fleet struct {
 	keyGrants, keyRevoked, keyEvents string
 
 	mu      sync.Mutex
+	wake    context.CancelFunc // ends Run's current session
 	syncs   int                // times Run read the live sets
 	down    bool               // Redis failed; cleared by Run after reconciling
 	local   map[[32]byte]int64 // claims this gate knows of: ID → until, Unix ms
@@ -118,6 +120,9 @@ func (f *Fleet) markDown(err error) {
 	f.mu.Lock()
 	was := f.down
 	f.down = true
+	if f.wake != nil {
+		f.wake() // Run's session may not have seen the failure: resync
+	}
 	f.mu.Unlock()
 	if !was {
 		f.stats.outages.Add(1)

@@ -44,7 +44,7 @@ func startGate(t *testing.T, url, name string, mode Mode, edit ...func(*Config))
 	}
 	logs := &lockedBuffer{}
 	cfg := Config{URL: url, Fleet: "test", Gate: name, Group: "edge", Credentials: creds,
-		Key: testKey, OnFailure: mode, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+		Key: testKey, OnFailure: mode, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, e := range edit {
 		e(&cfg)
 	}

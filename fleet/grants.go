@@ -180,6 +180,7 @@ func (f *Fleet) Run(ctx context.Context, fw firewall.Backend) error {
 			return nil
 		}
 		f.markDown(err)
+		f.cfg.Logger.Debug("fleet session ended", "error", err)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -194,6 +195,11 @@ func (f *Fleet) Run(ctx context.Context, fw firewall.Backend) error {
 
 // session syncs with Redis and then follows the stream until an error.
 func (f *Fleet) session(ctx context.Context, fw firewall.Backend) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f.mu.Lock()
+	f.wake = cancel
+	f.mu.Unlock()
 	if err := f.rdb.Ping(ctx).Err(); err != nil {
 		return err
 	}
@@ -240,7 +246,7 @@ func (f *Fleet) session(ctx context.Context, fw firewall.Backend) error {
 		f.mu.Unlock()
 		f.log("redis reachable again: claims go to redis")
 	}
-	for {
+	for !f.Down() {
 		streams, err := f.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{f.keyEvents, last}, Count: 100, Block: 2 * time.Second}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
@@ -255,6 +261,7 @@ func (f *Fleet) session(ctx context.Context, fw firewall.Backend) error {
 			}
 		}
 	}
+	return errors.New("a claim found redis unreachable")
 }
 
 // resend re-adds the live grants this gate issued (Redis may have lost

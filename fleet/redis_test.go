@@ -52,7 +52,7 @@ func startRedis(tb testing.TB, bind string, conf ...string) *server {
 	s := &server{tb: tb, bin: bin, dir: tb.TempDir(), port: freePort(tb)}
 	lines := append([]string{
 		"bind " + bind, "port " + strconv.Itoa(s.port), "dir " + s.dir,
-		"daemonize no", "save \"\"", "appendonly yes", "appendfsync always",
+		"daemonize no", "save \"\"", "appendonly yes", "appendfsync always", "repl-diskless-sync-delay 0",
 		"logfile " + filepath.Join(s.dir, "log"), "protected-mode no",
 	}, conf...)
 	s.conf = filepath.Join(s.dir, "redis.conf")
@@ -176,3 +176,11 @@ type (
 	redisXAdd = redis.XAddArgs
 	redisZ    = redis.Z
 )
+
+// quiet drops go-redis's own log lines (dial failures while a test has
+// killed Redis on purpose); the gates' logs say what matters.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
