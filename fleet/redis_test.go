@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
@@ -27,7 +28,10 @@ type server struct {
 	bin  string
 	dir  string
 	port int
+	host string
 	conf string
+	// ns, when set, is the network namespace the server runs in.
+	ns *netnstest.NS
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -48,8 +52,14 @@ func freePort(tb testing.TB) int {
 // port, directory and durable append-only file, and waits until it answers.
 func startRedis(tb testing.TB, bind string, conf ...string) *server {
 	tb.Helper()
+	return startRedisIn(tb, nil, bind, freePort(tb), conf...)
+}
+
+// startRedisIn starts redis-server in namespace ns (nil: this one).
+func startRedisIn(tb testing.TB, ns *netnstest.NS, bind string, port int, conf ...string) *server {
+	tb.Helper()
 	bin := testenv.NeedCommand(tb, "redis-server", installRedis)
-	s := &server{tb: tb, bin: bin, dir: tb.TempDir(), port: freePort(tb)}
+	s := &server{tb: tb, bin: bin, dir: tb.TempDir(), port: port, host: bind, ns: ns}
 	lines := append([]string{
 		"bind " + bind, "port " + strconv.Itoa(s.port), "dir " + s.dir,
 		"daemonize no", "save \"\"", "appendonly yes", "appendfsync always", "repl-diskless-sync-delay 0",
@@ -64,19 +74,49 @@ func startRedis(tb testing.TB, bind string, conf ...string) *server {
 	return s
 }
 
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
+func (s *server) addr() string {
+	host := s.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(s.port))
+}
+
+// dial connects from the server's own namespace.
+func (s *server) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if s.ns == nil {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	return dialIn(s.ns, ctx, network, addr)
+}
+
+// dialIn connects from namespace ns.
+func dialIn(ns *netnstest.NS, ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := ns.Do(func() (err error) {
+		c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
 
 func (s *server) start() {
 	s.tb.Helper()
 	s.mu.Lock()
-	s.cmd = exec.Command(s.bin, s.conf)
+	if s.ns != nil {
+		s.cmd = s.ns.Command(s.bin, s.conf)
+	} else {
+		s.cmd = exec.Command(s.bin, s.conf)
+	}
 	err := s.cmd.Start()
 	s.mu.Unlock()
 	if err != nil {
 		s.tb.Fatal(err)
 	}
 	waitFor(s.tb, 10*time.Second, s.bin+" answers on "+s.addr(), func() bool {
-		c, err := net.DialTimeout("tcp", s.addr(), time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := s.dial(ctx, "tcp", s.addr())
 		if err != nil {
 			return false
 		}
@@ -109,7 +149,7 @@ func (s *server) log() string {
 
 // admin is a client with the server's admin credentials.
 func (s *server) admin(user, pass string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), Username: user, Password: pass, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.addr(), Username: user, Password: pass, MaxRetries: -1, Dialer: s.dial})
 	s.tb.Cleanup(func() { c.Close() })
 	return c
 }
