@@ -131,26 +131,39 @@ func (c *Config) defaults() error {
 // ParseURL turns a fleet URL into go-redis universal options. Credentials
 // never come from the URL: a URL with a user or password is refused.
 func ParseURL(raw string) (*redis.UniversalOptions, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+	// net/url takes one host; a fleet URL may list several, so the host
+	// list is cut out by hand and the rest parsed as a URL.
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil, fmt.Errorf("redis url %q: want scheme://host", raw)
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("redis url %q carries credentials: put them in the credentials file", u.Redacted())
+	hosts := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		hosts, rest = rest[:i], rest[i:]
+	} else {
+		rest = ""
+	}
+	if strings.Contains(hosts, "@") {
+		// Never quote it: it holds a password.
+		return nil, fmt.Errorf("redis url carries credentials: put them in the credentials file")
+	}
+	u, err := url.Parse("x://h" + rest)
+	if err != nil {
+		return nil, fmt.Errorf("redis url %q: %w", raw, err)
 	}
 	o := &redis.UniversalOptions{}
-	scheme, tlsOn := strings.CutPrefix(u.Scheme, "rediss")
+	kind, tlsOn := strings.CutPrefix(scheme, "rediss")
 	if !tlsOn {
-		scheme, _ = strings.CutPrefix(u.Scheme, "redis")
-		if !strings.HasPrefix(u.Scheme, "redis") {
-			scheme = "?"
+		kind, ok = strings.CutPrefix(scheme, "redis")
+		if !ok {
+			kind = "?"
 		}
 	}
 	if tlsOn {
 		o.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	defPort := "6379"
-	switch scheme {
+	switch kind {
 	case "":
 	case "-sentinel":
 		defPort = "26379"
@@ -163,7 +176,7 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 	default:
 		return nil, fmt.Errorf("redis url %q: want scheme redis, rediss, redis-sentinel, rediss-sentinel, redis-cluster or rediss-cluster", raw)
 	}
-	for _, h := range strings.Split(u.Host, ",") {
+	for _, h := range strings.Split(hosts, ",") {
 		if h == "" {
 			return nil, fmt.Errorf("redis url %q: empty host", raw)
 		}
@@ -172,7 +185,7 @@ func ParseURL(raw string) (*redis.UniversalOptions, error) {
 		}
 		o.Addrs = append(o.Addrs, h)
 	}
-	if scheme == "" && len(o.Addrs) > 1 {
+	if kind == "" && len(o.Addrs) > 1 {
 		return nil, fmt.Errorf("redis url %q: several hosts: use redis-sentinel:// or redis-cluster://", raw)
 	}
 	if db := strings.Trim(u.Path, "/"); db != "" {

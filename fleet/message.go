@@ -93,6 +93,18 @@ func seal(key []byte, m message) ([]byte, error) {
 	if err := m.check(); err != nil {
 		return nil, err
 	}
+	return tag(key, m.encode()), nil
+}
+
+// tag appends the HMAC-SHA256 of b under key.
+func tag(key, b []byte) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write(b)
+	return mac.Sum(b)
+}
+
+// encode is the canonical encoding of m, unchecked and untagged.
+func (m message) encode() []byte {
 	b := make([]byte, 0, headerLen+4+len(m.fleet)+len(m.group)+len(m.gate)+len(m.user)+tagLen)
 	b = append(b, magic...)
 	b = append(b, m.kind)
@@ -124,9 +136,7 @@ func seal(key []byte, m message) ([]byte, error) {
 		b = append(b, byte(len(s)))
 		b = append(b, s...)
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b)
-	return mac.Sum(b), nil
+	return b
 }
 
 // open checks the tag of b under key (in constant time) and only then
