@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +67,49 @@ func claimLatency(b *testing.B, f *Fleet) {
 func BenchmarkClaimLoopback(b *testing.B) {
 	srv := startRedis(b, "127.0.0.1", aclConf...)
 	claimLatency(b, benchGate(b, "redis://"+srv.addr()))
+	serverCost(b, srv, "set")
+}
+
+// serverCost reports Redis's own CPU time per call of cmd.
+func serverCost(b *testing.B, srv *server, cmd string) {
+	info, err := srv.admin("gate", "gate-secret").Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":"); ok {
+			for _, kv := range strings.Split(rest, ",") {
+				if v, ok := strings.CutPrefix(kv, "usec_per_call="); ok {
+					f, _ := strconv.ParseFloat(v, 64)
+					b.ReportMetric(f, "server-µs/"+cmd)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkPublish is the cost of sending one grant (one MULTI: ZADD,
+// ZREMRANGEBYSCORE, PEXPIRE, XADD, PEXPIRE), with no gate reading.
+func BenchmarkPublish(b *testing.B) {
+	srv := startRedis(b, "127.0.0.1", aclConf...)
+	f := benchGate(b, "redis://"+srv.addr())
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		g := Grant{User: "user" + strconv.Itoa(i), Addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+			Proto: "tcp", Port: 22, Until: time.Now().Add(time.Hour)}
+		if err := f.Publish(ctx, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for _, c := range []string{"zadd", "xadd", "exec"} {
+		serverCost(b, srv, c)
+	}
+	info, _ := srv.admin("gate", "gate-secret").MemoryUsage(ctx, f.keyGrants).Result()
+	if n, _ := srv.admin("gate", "gate-secret").ZCard(ctx, f.keyGrants).Result(); n > 0 {
+		b.ReportMetric(float64(info)/float64(n), "bytes/live-grant")
+	}
 }
 
 // BenchmarkClaimLoopbackWait1 adds WAIT 1 with one replica attached.

@@ -40,6 +40,10 @@ func (f *Fleet) Claim(ctx context.Context, id [32]byte, until time.Time) (fresh 
 	if !down {
 		fresh, err = f.claimRedis(ctx, id, until)
 		if err == nil {
+			// Claimed here or elsewhere, the ID stays claimed until its
+			// time is over: remember it either way, so that a replayed
+			// knock flooding this gate costs Redis one command, not one
+			// per packet.
 			f.remember(id, until, false)
 			return f.tally(fresh), nil
 		}
