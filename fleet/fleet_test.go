@@ -22,6 +22,12 @@ var testKey = []byte("0123456789abcdef0123456789abcdef")
 // aclConf makes Redis refuse the default user: gates log in as "gate".
 var aclConf = []string{"user default off", "user gate on >gate-secret ~* &* +@all"}
 
+// leastACL is the least a gate of fleet "test" needs (docs/fleet.md):
+// its own keys and the commands the package sends.
+var leastACL = []string{"user default off", "user gate on >gate-secret resetkeys ~test:* resetchannels -@all " +
+	"+hello +auth +ping +client|setname +set +get +wait +multi +exec +zadd +zrem +zrangebyscore " +
+	"+zremrangebyscore +pexpire +xadd +xread +xrevrange"}
+
 // gate is one fleet client with its own fake firewall, running Run.
 type gate struct {
 	*Fleet
@@ -116,7 +122,7 @@ func waitClosed(t *testing.T, g *gate, k string) {
 }
 
 func TestThreeGates(t *testing.T) {
-	srv := startRedis(t, "127.0.0.1", aclConf...)
+	srv := startRedis(t, "127.0.0.1", leastACL...)
 	url := "redis://" + srv.addr() + "/0"
 	a := startGate(t, url, "a", Refuse)
 	b := startGate(t, url, "b", Refuse)
