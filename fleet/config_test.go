@@ -133,6 +133,7 @@ func TestConfigChecked(t *testing.T) {
 		{func(c *Config) { c.Key = c.Key[:16] }, "fleet key of 16 bytes"},
 		{func(c *Config) { c.Replicas = -1 }, "replicas -1"},
 		{func(c *Config) { c.URL = "redis://u:p@h" }, "carries credentials"},
+		{func(c *Config) { c.URL, c.Replicas = "redis-cluster://a,b", 1 }, "not supported across a cluster"},
 	} {
 		cfg := ok
 		c.edit(&cfg)

@@ -14,6 +14,7 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"encoding/hex"
 	"errors"
 	"sync"
@@ -67,6 +68,9 @@ func New(cfg Config) (*Fleet, error) {
 	o, err := ParseURL(cfg.URL)
 	if err != nil {
 		return nil, err
+	}
+	if o.IsClusterMode && cfg.Replicas > 0 {
+		return nil, fmt.Errorf("replicas %d with a cluster url: WAIT is not supported across a cluster", cfg.Replicas)
 	}
 	if o.TLSConfig != nil && cfg.TLS != nil {
 		o.TLSConfig = cfg.TLS
