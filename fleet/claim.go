@@ -21,7 +21,9 @@ import (
 //
 // With mode refuse an unreachable Redis gives an error wrapping
 // ErrUnavailable: refuse the knock. With mode local the gate decides alone
-// until Run finds Redis again and writes the local claims back.
+// until Run finds Redis again and writes the local claims back. Either way,
+// after a failure Claim stops asking Redis until Run has reached it again:
+// a gate that claims must also Run.
 func (f *Fleet) Claim(ctx context.Context, id [32]byte, until time.Time) (fresh bool, err error) {
 	f.stats.claims.Add(1)
 	now := f.cfg.Now()

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -168,4 +169,23 @@ func FuzzCredentials(f *testing.F) {
 			t.Fatal("accepted credentials without a password")
 		}
 	})
+}
+
+func TestPruneForgetsWhatEnded(t *testing.T) {
+	now := vecNow
+	f, err := New(Config{URL: "redis://127.0.0.1:1", Fleet: "prod", Gate: "g", Group: "edge", Key: testKey, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ended, running := now.Add(-time.Second), now.Add(time.Minute)
+	f.applied["a"], f.applied["b"] = Grant{Until: ended}, Grant{Until: running}
+	f.issued["a"], f.issued["b"] = &issued{g: Grant{Until: ended}}, &issued{g: Grant{Until: running}}
+	f.revoked["a"], f.revoked["b"] = message{until: ended}, message{until: running}
+	f.local[[32]byte{1}], f.local[[32]byte{2}] = ended.UnixMilli(), running.UnixMilli()
+	f.prune(now)
+	if len(f.applied) != 1 || len(f.issued) != 1 || len(f.revoked) != 1 || len(f.local) != 1 {
+		t.Errorf("after prune: %d applied, %d issued, %d revoked, %d claims; want one each",
+			len(f.applied), len(f.issued), len(f.revoked), len(f.local))
+	}
 }

@@ -14,9 +14,9 @@ package fleet
 
 import (
 	"context"
-	"fmt"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"

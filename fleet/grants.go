@@ -246,7 +246,12 @@ func (f *Fleet) session(ctx context.Context, fw firewall.Backend) error {
 		f.mu.Unlock()
 		f.log("redis reachable again: claims go to redis")
 	}
+	pruned := f.cfg.Now()
 	for !f.Down() {
+		if now := f.cfg.Now(); now.Sub(pruned) > 10*time.Second {
+			f.prune(now)
+			pruned = now
+		}
 		streams, err := f.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{f.keyEvents, last}, Count: 100, Block: 2 * time.Second}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
@@ -385,5 +390,33 @@ func (f *Fleet) revoke(ctx context.Context, fw firewall.Backend, raw string, r m
 			continue
 		}
 		f.stats.closed.Add(1)
+	}
+}
+
+// prune forgets grants and revocations whose time is over, so the gate's
+// memory follows the live grants, not all it ever saw.
+func (f *Fleet) prune(now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, g := range f.applied {
+		if !g.Until.After(now) {
+			delete(f.applied, k)
+		}
+	}
+	for k, it := range f.issued {
+		if !it.g.Until.After(now) {
+			delete(f.issued, k)
+		}
+	}
+	for k, r := range f.revoked {
+		if !r.until.After(now) {
+			delete(f.revoked, k)
+		}
+	}
+	ms := now.UnixMilli()
+	for k, u := range f.local {
+		if u <= ms {
+			delete(f.local, k)
+		}
 	}
 }
