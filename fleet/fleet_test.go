@@ -385,3 +385,23 @@ func TestForgedGrantsOpenNothing(t *testing.T) {
 		t.Errorf("List = %+v, %v; want only the genuine grant", list, err)
 	}
 }
+
+// TestRedisLosesEverything restarts Redis without its data (no
+// persistence): the issuing gate puts its live grants back, so a gate that
+// starts afterwards still opens them.
+func TestRedisLosesEverything(t *testing.T) {
+	srv := startRedis(t, "127.0.0.1", append(aclConf, "appendonly no")...)
+	url := "redis://" + srv.addr()
+	a := startGate(t, url, "a", Refuse)
+	waitFor(t, 10*time.Second, "gate a synced", a.synced)
+	g := Grant{User: "dora", Addr: netip.MustParseAddr("192.0.2.44"), Proto: firewall.TCP, Port: 22, Until: time.Now().Add(time.Minute)}
+	if err := a.Publish(ctxT(t, 5*time.Second), g); err != nil {
+		t.Fatal(err)
+	}
+	srv.kill()
+	waitFor(t, 10*time.Second, "gate a notices", a.Down)
+	srv.start()
+	waitFor(t, 20*time.Second, "gate a back", func() bool { return !a.Down() })
+	late := startGate(t, url, "late", Refuse)
+	waitOpen(t, late, fwKey("192.0.2.44", "tcp", 22))
+}
