@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -78,12 +79,22 @@ func TestSentinelFailover(t *testing.T) {
 		freshAfterKill int
 		killed         bool
 	)
-	done := make(chan struct{})
+	done, stop := make(chan struct{}), make(chan struct{})
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return false
+		}
+	}
 	go func() {
 		defer close(done)
-		for i := 0; ; i++ {
+		for i := 0; !stopped(); i++ {
 			id := knockID(fmt.Sprint("failover ", i))
-			ok, err := a.Claim(ctxT(t, time.Second), id, until)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			ok, err := a.Claim(ctx, id, until)
+			cancel()
 			mu.Lock()
 			switch {
 			case errors.Is(err, ErrNotReplicated):
@@ -109,10 +120,21 @@ func TestSentinelFailover(t *testing.T) {
 				}
 				// Refused while Redis fails over: the engine would
 				// refuse this knock; the client knocks again later.
-				waitFor(t, 30*time.Second, "gate a back", func() bool { return !a.Down() })
+				// (Polled here: Fatal belongs to the test's goroutine.)
+				for deadline := time.Now().Add(60 * time.Second); a.Down(); time.Sleep(10 * time.Millisecond) {
+					if stopped() {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("gate a not back on redis after 60s")
+						return
+					}
+				}
 			}
 		}
 	}()
+	// However the test ends, the claimant stops before the gates close.
+	defer func() { close(stop); <-done }()
 	waitFor(t, 20*time.Second, "200 claims before the kill", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
