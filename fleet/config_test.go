@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -187,5 +189,18 @@ func TestPruneForgetsWhatEnded(t *testing.T) {
 	if len(f.applied) != 1 || len(f.issued) != 1 || len(f.revoked) != 1 || len(f.local) != 1 {
 		t.Errorf("after prune: %d applied, %d issued, %d revoked, %d claims; want one each",
 			len(f.applied), len(f.issued), len(f.revoked), len(f.local))
+	}
+}
+
+func TestRevokeNamesOneThing(t *testing.T) {
+	f, err := New(Config{URL: "redis://127.0.0.1:1", Fleet: "prod", Gate: "g", Group: "edge", Key: testKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, sel := range []Selector{{}, {User: "x", Addr: netip.MustParseAddr("192.0.2.1")}} {
+		if _, err := f.Revoke(context.Background(), sel); err == nil {
+			t.Errorf("Revoke(%+v) accepted", sel)
+		}
 	}
 }

@@ -127,8 +127,8 @@ func (f *Fleet) Revoke(ctx context.Context, sel Selector) (int, error) {
 	now := f.cfg.Now()
 	m := message{kind: kindRevoke, issued: now, until: now.Add(f.cfg.MaxGrant), addr: sel.Addr.Unmap(),
 		fleet: f.cfg.Fleet, group: f.cfg.Group, gate: f.cfg.Gate, user: sel.User}
-	if sel.User != "" {
-		m.addr = netipZero
+	if sel.User != "" && sel.Addr.IsValid() {
+		return 0, fmt.Errorf("revoke user %q and address %s: name one of them", sel.User, sel.Addr)
 	}
 	b, err := seal(f.cfg.Key, m)
 	if err != nil {

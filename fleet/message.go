@@ -228,5 +228,3 @@ func (m message) check() error {
 	}
 	return nil
 }
-
-var netipZero netip.Addr
