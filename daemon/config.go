@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/portknock/knock/conffile"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/fleet"
 	"github.com/portknock/knock/fwknop"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/logline"
@@ -33,8 +35,9 @@ type Config struct {
 	Source   SourceConfig
 	Replay   ReplayConfig
 	Log      LogConfig
-	Metrics  string // address of the metrics endpoint; "" for none
-	Control  string // the control socket's path; "" for none
+	Metrics  string        // address of the metrics endpoint; "" for none
+	Control  string        // the control socket's path; "" for none
+	Fleet    *fleet.Config // nil: this gate is alone
 	// Users are the names of the <user> blocks and whether each is
 	// disabled, for a reload to end the grants of those it removes.
 	Users map[string]bool
@@ -158,6 +161,12 @@ func Load(set *settings.Set) (*Config, error) {
 		c.Replay.Window = max(c.Replay.Window, set.Duration("fwknopage"))
 	}
 	c.Engine.Replay = c.Replay.On
+	if c.Fleet, err = loadFleet(set); err != nil {
+		return nil, err
+	}
+	if c.Fleet != nil {
+		c.Engine.Replay = true // claims go to the fleet whatever replay says
+	}
 	if c.Log, err = loadLog(set); err != nil {
 		return nil, err
 	}
@@ -684,4 +693,40 @@ func ControlPath(set *settings.Set) string {
 		return filepath.Join(filepath.Dir(set.Path("replayfile")), "control.sock")
 	}
 	return "/run/knockdaemon/control.sock"
+}
+
+// loadFleet reads the fleet settings; nil when fleet is unset.
+func loadFleet(set *settings.Set) (*fleet.Config, error) {
+	url := set.String("fleet")
+	if url == "" {
+		return nil, nil
+	}
+	if _, err := fleet.ParseURL(url); err != nil {
+		return nil, set.Errorf("fleet", "%w", err)
+	}
+	fc := &fleet.Config{URL: url, Fleet: set.String("fleetname"), Gate: set.String("fleetgate"), Group: set.String("fleetgroup"), Replicas: set.Int("fleetreplicas")}
+	if fc.Gate == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, set.Errorf("fleetgate", "no gate name and no host name: %w", err)
+		}
+		fc.Gate = h
+	}
+	mode, err := fleet.ParseMode(set.String("fleetfailure"))
+	if err != nil {
+		return nil, set.Errorf("fleetfailure", "%w", err)
+	}
+	fc.OnFailure = mode
+	if set.Path("fleetkey") == "" {
+		return nil, set.Missing("fleetkey", "a fleet's gates sign their grants with a shared key: write one (umask 077; od -An -N32 -tx1 /dev/urandom | tr -d ' \\n' > FILE) and give every gate the same")
+	}
+	if fc.Key, err = fleet.ReadKey(set.Path("fleetkey")); err != nil {
+		return nil, set.Errorf("fleetkey", "%w", err)
+	}
+	if p := set.Path("fleetcredentials"); p != "" {
+		if fc.Credentials, err = fleet.ReadCredentials(p); err != nil {
+			return nil, set.Errorf("fleetcredentials", "%w", err)
+		}
+	}
+	return fc, nil
 }

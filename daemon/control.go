@@ -18,6 +18,7 @@ import (
 	"github.com/portknock/knock"
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
+	"github.com/portknock/knock/fleet"
 )
 
 // The control socket lets knockdaemon -list and -revoke reach the running
@@ -46,6 +47,7 @@ type GrantInfo struct {
 	Port     string    `json:"port"`
 	Opened   time.Time `json:"opened,omitzero"`
 	Expires  time.Time `json:"expires"`
+	Gate     string    `json:"gate,omitempty"` // in a fleet: the gate that accepted the knock
 }
 
 // serveControl listens on path until ctx ends.
@@ -98,6 +100,13 @@ func (d *Daemon) control(ctx context.Context, c *net.UnixConn) {
 	switch req.Op {
 	case "list":
 		rep.Grants = d.listGrants(ctx)
+		if d.fleet != nil {
+			fg, err := d.fleetGrants(ctx)
+			if err != nil {
+				rep.Error = "the fleet's grants cannot be listed: " + err.Error()
+			}
+			rep.Grants = mergeFleet(rep.Grants, fg)
+		}
 	case "revoke":
 		n, err := d.revoke(ctx, req.Who)
 		rep.Revoked = n
@@ -166,6 +175,15 @@ func (d *Daemon) revoke(ctx context.Context, who string) (int, error) {
 		match = func(g engine.Grant) bool { return g.Addr == addr }
 	}
 	n, err := d.engine.Revoke(ctx, match)
+	if d.fleet != nil {
+		sel := fleet.Selector{User: who}
+		if byAddr {
+			sel = fleet.Selector{Addr: addr}
+		}
+		// Every gate of the group ends them, this one included.
+		fn, ferr := d.fleet.Revoke(ctx, sel)
+		n, err = max(n, fn), errors.Join(err, ferr)
+	}
 	if !byAddr {
 		return n, err
 	}
@@ -216,4 +234,26 @@ func Control(path string, req ControlRequest) (ControlReply, error) {
 		return rep, errors.New(rep.Error)
 	}
 	return rep, nil
+}
+
+// mergeFleet adds the fleet's grants to this gate's, once each: a grant
+// this gate made shows the gate's name from the fleet's list.
+func mergeFleet(local, fleet []GrantInfo) []GrantInfo {
+	idx := map[string]int{}
+	for i, g := range local {
+		idx[g.Addr+" "+g.Port] = i
+	}
+	for _, g := range fleet {
+		if i, ok := idx[g.Addr+" "+g.Port]; ok {
+			if local[i].Gate == "" {
+				local[i].Gate = g.Gate
+			}
+			if local[i].User == "" {
+				local[i].User = g.User
+			}
+			continue
+		}
+		local = append(local, g)
+	}
+	return local
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/portknock/knock/engine"
 	"github.com/portknock/knock/firewall"
 	"github.com/portknock/knock/firewall/command"
+	"github.com/portknock/knock/fleet"
 	"github.com/portknock/knock/knockd"
 	"github.com/portknock/knock/replay"
 	"github.com/portknock/knock/settings"
@@ -53,6 +54,8 @@ type Daemon struct {
 	fw      firewall.Backend
 	replay  *replay.Cache
 	claims  engine.Claims
+	fleet   *fleet.Fleet // nil: this gate is alone
+	pub     *publisher
 	metrics *engine.Metrics
 	reg     *prometheus.Registry
 	mu      sync.Mutex // guards src for reloads
@@ -102,9 +105,23 @@ func New(set *settings.Set, o Options) (*Daemon, error) {
 		d.claims = localClaims{d.replay}
 		cfg.Engine.NotBefore = d.replay.Horizon()
 	}
+	var granted func(engine.Grant)
+	if cfg.Fleet != nil && !cfg.Test {
+		fc := *cfg.Fleet
+		fc.Logger, fc.Now = d.log, o.Now
+		if d.fleet, err = fleet.New(fc); err != nil {
+			return nil, set.Errorf("fleet", "%w", err)
+		}
+		d.claims = chainClaims{d.claims, fleetClaims{d.fleet}}
+		if d.replay == nil {
+			d.claims = fleetClaims{d.fleet}
+		}
+		d.pub = newPublisher(d.fleet, d.log)
+		granted = d.pub.granted
+	}
 	d.metrics = engine.NewMetrics(d.reg)
 	d.reg.MustRegister(sourceCollector{d.sourceCounters})
-	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
+	d.engine, err = engine.New(cfg.Engine, engine.Deps{Trackers: cfg.Trackers, Claims: d.claims, Granted: granted, Firewall: d.fw, Log: d.log, Now: o.Now, Metrics: d.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +235,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if d.fleet != nil {
+		go d.pub.run(ctx)
+		go func() {
+			if err := d.fleet.Run(ctx, currentFirewall{d}); err != nil && ctx.Err() == nil {
+				d.log.Error("fleet: the grant feed stopped", "err", err)
+			}
+		}()
+		d.log.Info("fleet: claims and grants shared through Redis", "gate", d.cfg.Fleet.Gate, "group", d.cfg.Fleet.Group, "on_failure", d.cfg.Fleet.OnFailure.String())
+	}
 	go d.repair(ctx)
 	go d.watchCapture(ctx)
 	engineDone := make(chan error, 1)
@@ -308,6 +334,9 @@ func (d *Daemon) repair(ctx context.Context) {
 }
 
 func (d *Daemon) close() {
+	if d.fleet != nil {
+		d.fleet.Close()
+	}
 	if d.replay != nil {
 		d.replay.Close()
 	}

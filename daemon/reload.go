@@ -43,6 +43,9 @@ func restartOnly(a, b *Config) []string {
 	if a.Control != b.Control {
 		out = append(out, "controlsocket")
 	}
+	if changed(a.Fleet, b.Fleet) {
+		out = append(out, "fleet settings")
+	}
 	if a.Log.Format != b.Log.Format || a.Log.To != b.Log.To {
 		out = append(out, "logformat, logto")
 	}
@@ -107,7 +110,10 @@ func (d *Daemon) reload(ctx context.Context, set *settings.Set, hits chan<- sour
 			gone = append(gone, name)
 		}
 	}
-	d.fw, d.cfg, d.set = fw, cfg, set
+	d.mu.Lock()
+	d.fw = fw
+	d.mu.Unlock()
+	d.cfg, d.set = cfg, set
 	if src != nil {
 		d.mu.Lock()
 		d.srcStop()

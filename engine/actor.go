@@ -39,6 +39,7 @@ type actor struct {
 	now     func() time.Time
 	queue   chan decision
 	limiter *logLimiter // the actor's own: the decision loop owns the other
+	granted func(Grant) // nil, or told of every grant opened
 
 	mu     sync.Mutex
 	grants map[grantKey]Grant
@@ -219,7 +220,11 @@ func (a *actor) change(ctx context.Context, d decision, g firewall.Grant) {
 	} else {
 		a.grants[k] = Grant{User: req.User, Protocol: req.Protocol, Addr: g.Addr, Port: knock.Port{Proto: g.Proto, Port: g.Port}, Opened: now, Expires: now.Add(g.Duration)}
 	}
+	granted := a.grants[k]
 	a.mu.Unlock()
+	if a.granted != nil && !req.Close {
+		a.granted(granted)
+	}
 	// One line per grant a valid knock makes: a holder of a key is no
 	// flood, but the limit keeps one from becoming one.
 	if !a.limiter.allow() {

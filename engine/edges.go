@@ -125,3 +125,10 @@ type Policy interface {
 type Ticker interface {
 	Tick(now time.Time)
 }
+
+// KeyJudge is a span protocol without authentication (the legacy knock)
+// that can tell when a failed decryption or checksum means a wrong key,
+// worth a line to the operator, rather than a knock still arriving.
+type KeyJudge interface {
+	JudgesKeys() bool
+}

@@ -136,6 +136,9 @@ type Deps struct {
 	// protocol from its longest knock).
 	Trackers tracker.Config
 	Claims   Claims // nil: replay protection off
+	// Granted, when set, hears of every grant the firewall opened, from
+	// the actor's goroutine: it must not block (a fleet publishes it).
+	Granted func(Grant)
 	Firewall Firewall
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -169,6 +172,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	}
 	e.cfg = cfg
 	e.acts = newActor(d.Firewall, d.Claims, d.Log, d.Metrics, d.Now)
+	e.acts.granted = d.Granted
 	return e, nil
 }
 
@@ -611,7 +615,7 @@ func (e *Engine) decide(req knock.Request, src netip.Addr) decision {
 // before.
 func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src netip.Addr, port uint16, req knock.Request) {
 	e.m.reject(p, reason, req)
-	if wrongKey(reason) {
+	if e.keyFailure(p, reason) {
 		// Whatever got this far looked like a knock: an operator wants to
 		// know of a client with an old key, within a few lines a minute.
 		if e.wrongKey.allow() {
@@ -636,12 +640,7 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 	e.log.Log(context.Background(), level, "knock rejected", args...)
 }
 
-// wrongKey reports whether a knock refused for r failed authentication:
-// decryption (the legacy knock's padding), the tag or HMAC, or the
-// legacy knock's checksum, which a wrong key breaks.
-func wrongKey(r knock.Reason) bool {
-	return r == knock.ReasonDecrypt || r == knock.ReasonAuth || r == knock.ReasonChecksum
-}
+
 
 // SetFirewall swaps the firewall: changes decided from now on go to fw.
 // The caller has set fw up; grants in the kernel are untouched.
@@ -666,4 +665,22 @@ func (e *Engine) Revoke(ctx context.Context, match func(Grant) bool) (int, error
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
+}
+
+// keyFailure reports whether a knock refused for r failed for want of the
+// right key: the tag or HMAC, or padding or checksum for a protocol that
+// can tell (KeyJudge).
+func (e *Engine) keyFailure(p knock.Protocol, r knock.Reason) bool {
+	if r == knock.ReasonAuth {
+		return true
+	}
+	if r != knock.ReasonDecrypt && r != knock.ReasonChecksum {
+		return false
+	}
+	for _, sr := range e.spans {
+		if kj, ok := sr.proto.(KeyJudge); ok && sr.proto.Name() == p {
+			return kj.JudgesKeys()
+		}
+	}
+	return false
 }

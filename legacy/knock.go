@@ -137,6 +137,9 @@ func (c *Codec) indexLengths() {
 	slices.Sort(c.lengths)
 }
 
+// RandomIV reports whether knocks of this codec carry a random IV (iv = yes).
+func (c *Codec) RandomIV() bool { return c.iv }
+
 // Format returns the knock format.
 func (c *Codec) Format() format.Format { return c.format }
 
