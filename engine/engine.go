@@ -138,7 +138,7 @@ type Deps struct {
 	Claims   Claims // nil: replay protection off
 	// Granted, when set, hears of every grant the firewall opened, from
 	// the actor's goroutine: it must not block (a fleet publishes it).
-	Granted func(Grant)
+	Granted  func(Grant)
 	Firewall Firewall
 	Log      *slog.Logger
 	Now      func() time.Time
@@ -639,8 +639,6 @@ func (e *Engine) refuse(p knock.Protocol, reason knock.Reason, err error, src ne
 	}
 	e.log.Log(context.Background(), level, "knock rejected", args...)
 }
-
-
 
 // SetFirewall swaps the firewall: changes decided from now on go to fw.
 // The caller has set fw up; grants in the kernel are untouched.
