@@ -144,7 +144,7 @@ var params = []Param{
 	{Name: "checkclient", Kind: Bool, For: Daemon, Default: "yes", Help: "the knock's CLIENT must be the packet's source address"},
 	{Name: "allowsource", Kind: Bool, For: Daemon, Default: "yes", Help: "sealed: accept knocks that carry no address and open for the packet's source (knockclient client = source)"},
 	{Name: "replay", Kind: Bool, For: Daemon, Default: "yes", Help: "refuse a knock that was accepted before"},
-	{Name: "replayfile", For: Daemon, Default: "/var/lib/knockdaemon/replay", Help: "where accepted knocks are remembered across restarts"},
+	{Name: "replayfile", For: Daemon, Default: "/var/lib/knockdaemon/claims/replay", Help: "where accepted knocks are remembered across restarts (in a folder of its own, which the daemon creates: a folder that exists without the file means the cache was lost)"},
 	{Name: "replayttl", Kind: Minutes, For: Daemon, Default: "1440", Min: minute, Max: 366 * day, Help: "legacy: how long a knock without THIS* fields is remembered"},
 	{Name: "knocktimeout", Kind: Seconds, For: Daemon, Default: "10", Min: sec / 10, Max: hour, Help: "the longest pause between two knocks of one sequence"},
 	{Name: "maxsources", Kind: Int, For: Daemon, Default: "262144", Min: 1, Max: 1 << 22, Help: "sources seen once that are tracked (memory is fixed)"},

@@ -64,7 +64,9 @@ doc=$root/usr/share/doc/knockdaemon
 install -D -m644 "$here/copyright" "$doc/copyright"
 install -m644 "$here/changelog" "$doc/changelog.Debian"
 gzip -9n "$doc/changelog.Debian"
-install -D -m644 "$top/examples/knockclient.conf" "$top/examples/knockclient-legacy.conf" -t "$doc/examples"
+install -D -m644 "$top/examples/knockclient.conf" "$top/examples/knockclient-legacy.conf" "$top/examples/knockdaemon.rules.yml" -t "$doc/examples"
+install -D -m644 "$top/examples/fail2ban/filter.d/knockdaemon.conf" -t "$doc/examples/fail2ban/filter.d"
+install -D -m644 "$top/examples/fail2ban/jail.d/knockdaemon.conf" -t "$doc/examples/fail2ban/jail.d"
 install -D -m644 "$here/lintian-overrides" "$root/usr/share/lintian/overrides/knockdaemon"
 
 # The control area.
