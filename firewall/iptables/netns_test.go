@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -160,8 +158,6 @@ func (e *env) ruleset(t *testing.T, binary string) string {
 	return e.Host.MustRun(binary, "-S")
 }
 
-var datestop = regexp.MustCompile(`--datestop \S+`)
-
 // golden compares text with testdata/golden/name, or rewrites it with
 // -update.
 func golden(t *testing.T, name, text string) {
@@ -191,5 +187,3 @@ func fixed() (func() time.Time, *time.Time) {
 	now := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
 	return func() time.Time { return now }, &now
 }
-
-func lines(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -145,12 +145,11 @@ func TestUninstall(t *testing.T) {
 	needKernel(t)
 	t.Parallel()
 	ns := netnstest.New(t, "uninstall")
-	b := setUp(t, ns, nft.Config{Protected: ssh})
-	b = nil // the daemon stops
+	setUp(t, ns, nft.Config{Protected: ssh}) // the daemon stops: its backend is dropped
 	if !strings.Contains(ruleset(t, ns), "table inet portknock") {
 		t.Fatal("the guard went away with the backend")
 	}
-	b = newBackend(t, ns, nft.Config{Protected: ssh})
+	b := newBackend(t, ns, nft.Config{Protected: ssh})
 	for range 2 {
 		if err := b.Uninstall(context.Background()); err != nil {
 			t.Fatal(err)

@@ -45,7 +45,6 @@ type ours struct {
 	keyPath string
 	key     *sealed.Key
 	span    *portspan.Span
-	conf    string
 }
 
 func newOurs(h *harness, cfg oursConfig) (*ours, error) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,10 +110,4 @@ func (p *process) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// logContains reports whether the daemon's output holds s.
-func (p *process) logContains(s string) bool {
-	b, _ := os.ReadFile(p.logPath)
-	return bytes.Contains(b, []byte(s))
 }
