@@ -559,7 +559,7 @@ func warnings(set *settings.Set, c *Config) []string {
 			out = append(out, "encrypt = no without CHECKSUM in the knock: any sequence of the right length decodes, so garbage reaches the later checks; add CHECKSUM to the knock on both ends")
 		}
 	}
-	if port := set.Get("port"); port.Origin != "default" && port.Text != "" {
+	if port, ok := set.Other("port"); ok && port.Text != "" {
 		p, err := knock.ParsePort(port.Text)
 		if err == nil && !containsPort(c.Engine.Protected, p.Port) {
 			out = append(out, "port = "+port.Text+" (the client's port, "+port.Origin+") is not among protected: a knock for it will be refused")

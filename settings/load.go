@@ -25,8 +25,9 @@ type Set struct {
 	// Users are the file's <user NAME> blocks, in file order, for the
 	// daemon's users package to type; the knockclient ignores them.
 	Users    []*conffile.Block
-	Ignore   []string // keys of the other program, seen and ignored
-	searched []string // where the file was looked for, when -conf was not given
+	others   map[string]Value // the other program's keys in the file, ignored
+	Ignore   []string         // keys of the other program, seen and ignored
+	searched []string         // where the file was looked for, when -conf was not given
 }
 
 // Get returns a parameter's value, its default when unset.
@@ -204,6 +205,10 @@ func (s *Set) setFromFile(it conffile.Item, seen map[string]conffile.Pos) error 
 	}
 	if p.For&s.prog == 0 {
 		s.Ignore = append(s.Ignore, it.Key)
+		if s.others == nil {
+			s.others = map[string]Value{}
+		}
+		s.others[p.Name] = Value{Text: it.Value, Values: []string{it.Value}, Origin: it.Pos.String()}
 		return nil
 	}
 	prev, again := seen[p.Name]
@@ -251,4 +256,12 @@ func (s *Set) Errorf(name, format string, args ...any) error {
 		return fmt.Errorf("%s (default %q): %w", name, v.Text, err)
 	}
 	return fmt.Errorf("%s: %s: %w", v.Origin, name, err)
+}
+
+// Other returns a key of the other program that the file set (and this
+// program ignores): the daemon warns about a client's port it would
+// refuse.
+func (s *Set) Other(name string) (Value, bool) {
+	v, ok := s.others[name]
+	return v, ok
 }

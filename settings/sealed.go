@@ -42,11 +42,11 @@ func (s *Set) SealedKey() (*sealed.Key, error) {
 	if path := s.Path("keyfile"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, s.Errorf("keyfile", "%v (knockclient -keygen -keyfile FILE writes one)", unwrapPath(err))
+			return nil, s.Errorf("keyfile", "%w (knockclient -keygen -keyfile FILE writes one)", unwrapPath(err))
 		}
 		k, err := sealed.ParseKeyFile(data)
 		if err != nil {
-			return nil, s.Errorf("keyfile", "%v", err)
+			return nil, s.Errorf("keyfile", "%w", err)
 		}
 		if err := CheckSecretFile(path); err != nil {
 			return nil, s.Errorf("keyfile", "%w", err)

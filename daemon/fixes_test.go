@@ -1,0 +1,118 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/legacy"
+	"github.com/portknock/knock/logline"
+)
+
+// writeKnock appends a legacy knock from 192.0.2.7 for port 22, as log
+// lines, to log.
+func writeKnock(t *testing.T, log string, iv bool) {
+	t.Helper()
+	codec, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000", IV: iv})
+	ports, err := codec.Encode(legacy.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	defer f.Close()
+	for i, p := range ports {
+		fmt.Fprintln(f, logline.Render(logline.DefaultTemplate, logline.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
+	}
+}
+
+// With firewall = Command (any case), a reload that changes protected
+// used to swap in a new command backend, and the old one's pending stop
+// commands never ran: the grant stayed open for good. The backend is now
+// kept, and the grant ends on time.
+func TestCommandReloadClosesEveryGrant(t *testing.T) {
+	dir := t.TempDir()
+	log, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
+	os.WriteFile(log, nil, 0o600)
+	conf := func(protected string) string {
+		return fmt.Sprintf(`
+knock        = CLIENT,PORT,FLAG0,CHECKSUM
+key          = knock
+iv           = yes
+portspan     = 745-1000
+runmode      = file
+logfile      = %s
+firewall     = Command
+opencommand  = /usr/bin/touch %s
+closecommand = /bin/rm -f %s
+timefield    = none
+duration     = 3s
+protected    = %s
+replayfile   = %s
+`, log, flag, flag, protected, filepath.Join(dir, "state", "replay"))
+	}
+	d, err := daemon.New(loadConf(t, conf("tcp/22")), daemon.Options{Stderr: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
+	writeKnock(t, log, true)
+	waitFor(t, "the open command", func() bool { return exists(flag) })
+	if err := d.Reload(ctx, loadConf(t, conf("tcp/22, tcp/443"))); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	waitFor(t, "the close command of the grant made before the reload", func() bool { return !exists(flag) })
+}
+
+// Loadable but weak configurations are warned about at start.
+func TestWarnings(t *testing.T) {
+	for _, tc := range []struct{ conf, want string }{
+		{"key k\nport = 2222\n", "port = 2222"},
+		{"encrypt = no\nknock = CLIENT,PORT\n", "encrypt = no without CHECKSUM"},
+		{"key k\n", "not tied to the sender"},
+	} {
+		set := loadConf(t, tc.conf+"checkclient = no\nreplayfile = "+filepath.Join(t.TempDir(), "state", "r")+"\n")
+		cfg, err := daemon.Load(set)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.conf, err)
+		}
+		if !strings.Contains(strings.Join(cfg.Warnings, "\n"), tc.want) {
+			t.Errorf("%q: warnings %q, want one about %q", tc.conf, cfg.Warnings, tc.want)
+		}
+	}
+}
+
+// Errors placed at a setting keep the error they wrap.
+func TestErrorsWrap(t *testing.T) {
+	set := loadConf(t, "mode sealed\nkeyfile /no/such/knock.key\n")
+	_, err := daemon.Load(set)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), ":2: keyfile") {
+		t.Fatalf("%v: want a keyfile error at line 2 wrapping fs.ErrNotExist", err)
+	}
+}
+
+// -decode changes nothing on disk: the replay cache's folder is not even
+// created.
+func TestDecodeChangesNothing(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	set := loadConf(t, "key knock\nportspan 745-1000\nreplayfile "+state+"/replay\n")
+	d, err := daemon.NewDecoder(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Decode([]uint16{966, 914, 795, 964, 831, 862, 807, 932}, netip.Addr{})
+	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("-decode created %s (%v)", state, err)
+	}
+}
