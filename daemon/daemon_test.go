@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/portknock/knock/daemon"
-	"github.com/portknock/knock/legacy"
-	"github.com/portknock/knock/logline"
 	"github.com/portknock/knock/settings"
 )
 
@@ -46,14 +44,13 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// The log-file mode without root: knock lines in the client's default
-// format go into a log, the daemon follows it and runs its open command,
-// then its close command when the time is up.
-func TestFileModeOpensAndCloses(t *testing.T) {
-	dir := t.TempDir()
-	log, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
+// fileConf is a daemon following a log file in dir, whose firewall is a
+// pair of commands that create and remove a flag file: the log-file mode
+// without root. extra lines come last.
+func fileConf(dir, extra string) (conf, log, flag string) {
+	log, flag = filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
 	os.WriteFile(log, nil, 0o600)
-	set := loadConf(t, fmt.Sprintf(`
+	return fmt.Sprintf(`
 knock        = CLIENT,PORT,FLAG0,CHECKSUM
 key          = knock
 portspan     = 745-1000
@@ -63,26 +60,31 @@ firewall     = command
 opencommand  = /usr/bin/touch %s
 closecommand = /bin/rm -f %s
 timefield    = none
-duration     = 2s
 replayfile   = %s
-`, log, flag, flag, filepath.Join(dir, "state", "replay")))
-	d, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
+%s`, log, flag, flag, filepath.Join(dir, "state", "replay"), extra), log, flag
+}
+
+// start runs d until the test ends, and waits for its log follower.
+func start(t *testing.T, d *daemon.Daemon) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	t.Cleanup(func() { cancel(); <-done })
 	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
+	return ctx
+}
 
-	codec, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
-	ports, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
-	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
-	for i, p := range ports {
-		fmt.Fprintln(f, logline.Render(logline.DefaultTemplate, logline.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
+// The log-file mode without root: knock lines in the client's default
+// format go into a log, the daemon follows it and runs its open command,
+// then its close command when the time is up.
+func TestFileModeOpensAndCloses(t *testing.T) {
+	conf, log, flag := fileConf(t.TempDir(), "duration = 2s\n")
+	d, err := daemon.New(loadConf(t, conf), daemon.Options{Stderr: testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.Close()
+	start(t, d)
+	writeKnock(t, log, false)
 	waitFor(t, "the open command", func() bool { return exists(flag) })
 	waitFor(t, "the close command, 2 s later", func() bool { return !exists(flag) })
 	if n := d.Metrics().Accepted(); n != 1 {

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -39,34 +38,16 @@ func writeKnock(t *testing.T, log string, iv bool) {
 // kept, and the grant ends on time.
 func TestCommandReloadClosesEveryGrant(t *testing.T) {
 	dir := t.TempDir()
-	log, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
-	os.WriteFile(log, nil, 0o600)
 	conf := func(protected string) string {
-		return fmt.Sprintf(`
-knock        = CLIENT,PORT,FLAG0,CHECKSUM
-key          = knock
-iv           = yes
-portspan     = 745-1000
-runmode      = file
-logfile      = %s
-firewall     = Command
-opencommand  = /usr/bin/touch %s
-closecommand = /bin/rm -f %s
-timefield    = none
-duration     = 3s
-protected    = %s
-replayfile   = %s
-`, log, flag, flag, protected, filepath.Join(dir, "state", "replay"))
+		c, _, _ := fileConf(dir, "iv = yes\nduration = 3s\nprotected = "+protected+"\n")
+		return strings.Replace(c, "firewall     = command", "firewall     = Command", 1)
 	}
+	_, log, flag := fileConf(dir, "")
 	d, err := daemon.New(loadConf(t, conf("tcp/22")), daemon.Options{Stderr: testWriter{t}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
+	ctx := start(t, d)
 	writeKnock(t, log, true)
 	waitFor(t, "the open command", func() bool { return exists(flag) })
 	if err := d.Reload(ctx, loadConf(t, conf("tcp/22, tcp/443"))); err != nil {

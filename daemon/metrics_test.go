@@ -2,25 +2,17 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/testenv"
-	"github.com/portknock/knock/legacy"
-	"github.com/portknock/knock/logline"
 )
 
 type syncBuffer struct {
@@ -45,43 +37,19 @@ func (s *syncBuffer) String() string {
 // has gone through.
 func TestMetricsPassPromtool(t *testing.T) {
 	promtool := testenv.NeedCommand(t, "promtool", "apt-get install prometheus")
-	dir := t.TempDir()
-	klog, flag := filepath.Join(dir, "kern.log"), filepath.Join(dir, "open-22")
-	os.WriteFile(klog, nil, 0o600)
-	set := loadConf(t, fmt.Sprintf(`
-knock        = CLIENT,PORT,FLAG0,CHECKSUM
-key          = knock
-portspan     = 745-1000
-runmode      = file
-logfile      = %s
-firewall     = command
-opencommand  = /usr/bin/touch %s
-closecommand = /bin/rm -f %s
-timefield    = none
-replayfile   = %s
-metrics      = 127.0.0.1:0
-`, klog, flag, flag, filepath.Join(dir, "state", "replay")))
+	conf, klog, flag := fileConf(t.TempDir(), "metrics = 127.0.0.1:0\n")
+	set := loadConf(t, conf)
 	logs := &syncBuffer{}
 	d, err := daemon.New(set, daemon.Options{Log: slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	start(t, d)
 	urlRE := regexp.MustCompile(`url=(http://\S+/metrics)`)
 	waitFor(t, "the metrics endpoint", func() bool { return urlRE.MatchString(logs.String()) })
 	url := urlRE.FindStringSubmatch(logs.String())[1]
 
-	codec, _ := legacy.New(legacy.Config{Format: "CLIENT,PORT,FLAG0,CHECKSUM", Cipher: "Blowfish", Key: "knock", Span: "745-1000"})
-	ports, _ := codec.Encode(legacy.Values{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Flags: map[int]int{0: 1}})
-	time.Sleep(200 * time.Millisecond) // let the follower reach the end of the (empty) log
-	f, _ := os.OpenFile(klog, os.O_APPEND|os.O_WRONLY, 0)
-	for i, p := range ports {
-		fmt.Fprintln(f, logline.Render(logline.DefaultTemplate, logline.Fields{Date: time.Now(), Client: netip.MustParseAddr("192.0.2.7"), Remote: netip.MustParseAddr("192.0.2.1"), ClientPort: uint16(40000 + i), RemotePort: p}))
-	}
-	f.Close()
+	writeKnock(t, klog, false)
 	waitFor(t, "the open command", func() bool { return exists(flag) })
 
 	var body []byte
