@@ -157,6 +157,14 @@ func (b *Backend) Open(ctx context.Context, g firewall.Grant) error {
 	if b.shut {
 		return ErrShutdown
 	}
+	if p := b.pending[t]; p != nil {
+		// Already open: a repeated knock extends the grant. The start
+		// command does not run again, and the stop that is scheduled
+		// stays the one matching what was started: one open, one close,
+		// whatever the number of knocks.
+		b.schedule(t, g, p.argv)
+		return nil
+	}
 	err = b.run.run(ctx, "start", startArgv)
 	if err != nil && b.pending[t] != nil {
 		return err
