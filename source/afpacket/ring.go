@@ -160,6 +160,10 @@ func (f *frames) next() (pkt []byte, ok bool) {
 		f.left, f.err = 0, errBlock
 		return nil, false
 	}
-	f.off += ne.Uint32(h[frameNext:])
+	next := ne.Uint32(h[frameNext:])
+	if next == 0 && f.left > 0 { // the last frame, before the count says so
+		f.left, f.err = 0, errBlock
+	}
+	f.off += next
 	return f.b[start:end], true
 }
