@@ -39,8 +39,11 @@ func (c *counter) consume(hits <-chan source.Hit) {
 
 // waitFor waits, generously, until port has had n hits, and returns how
 // many it had.
-func (c *counter) waitFor(port uint16, n int64) int64 {
-	deadline := time.Now().Add(20 * time.Second)
+func (c *counter) waitFor(port uint16, n int64) int64 { return c.waitWithin(port, n, 20*time.Second) }
+
+// waitWithin waits until port has had n hits or d has passed.
+func (c *counter) waitWithin(port uint16, n int64, d time.Duration) int64 {
+	deadline := time.Now().Add(d)
 	for c.ports[port].Load() < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
@@ -194,5 +197,31 @@ func BenchmarkFlood(b *testing.B) {
 				b.Errorf("%d overruns", c["overruns"])
 			}
 		})
+	}
+}
+
+// TestLinkFlap takes the host's link down and up under a running source:
+// the ring survives it, and knocks after it are delivered.
+func TestLinkFlap(t *testing.T) {
+	p := needNetns(t)
+	s := open(t, p, afpacket.Config{Interface: "eth0", Span: packettest.Span(t, "745-1000")})
+	st := start(t, s)
+	udpFlood(t, p, p.HostV4, 800, []byte("before"), 1, func(int) {})
+	if st.hits.waitFor(800, 1) != 1 {
+		t.Fatal("no knock before the flap")
+	}
+	p.Host.MustRun("ip", "link", "set", "eth0", "down")
+	p.Host.MustRun("ip", "link", "set", "eth0", "up")
+	// The link takes a moment to carry again: knock until one is in.
+	deadline := time.Now().Add(20 * time.Second)
+	for st.hits.ports[801].Load() == 0 && time.Now().Before(deadline) {
+		udpFlood(t, p, p.HostV4, 801, []byte("after"), 1, func(int) {})
+		st.hits.waitWithin(801, 1, time.Second)
+	}
+	if err := st.stop(); err != nil {
+		t.Errorf("Run after the flap: %v", err)
+	}
+	if st.hits.ports[801].Load() == 0 {
+		t.Error("no knock delivered after the link came back")
 	}
 }
