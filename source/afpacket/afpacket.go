@@ -12,6 +12,11 @@
 // source/packet). The socket ignores the host's own outgoing packets
 // (PACKET_IGNORE_OUTGOING).
 //
+// The socket reads through a TPACKET_V3 receive ring (ring.go): the kernel
+// writes what its filter passes into shared blocks and wakes the daemon
+// once per block, full or a few milliseconds old, so that a flood of
+// likely knocks costs a wake-up per block, not a system call per packet.
+//
 // On an Ethernet-like interface the socket reads whole frames; elsewhere
 // (tun, WireGuard) it reads IP packets. The kernel removes a VLAN tag
 // before a packet socket on the parent interface sees the frame, so a
@@ -38,13 +43,9 @@ import (
 	"github.com/portknock/knock/source/packet"
 )
 
-// DefaultReadBuffer is the socket's receive buffer when Config leaves it 0.
+// DefaultReadBuffer is the size of the socket's receive ring when Config
+// leaves it 0: 32 blocks of 128 KiB, some 25,000 small packets.
 const DefaultReadBuffer = 4 << 20
-
-// maxErrorRun is how many read errors in a row, with no packet between,
-// make Run give up: ENETDOWN while a link flaps is survived, a socket that
-// only returns errors is broken.
-const maxErrorRun = 100
 
 // Config says where to listen and for what.
 type Config struct {
@@ -58,8 +59,10 @@ type Config struct {
 	// AnyFlags are TCP ports watched whatever a segment's flags, not
 	// only for SYNs: the ports of knockd's doors (TCPFlags = ack, ...).
 	AnyFlags []uint16
-	// ReadBuffer is the socket's receive buffer in bytes; 0 means
-	// DefaultReadBuffer. Knocks beyond it during a flood are lost.
+	// ReadBuffer is the size of the socket's receive ring in bytes; 0
+	// means DefaultReadBuffer. Knocks beyond it during a flood are lost.
+	// A ring is at least two blocks of a page; below 256 KiB its blocks
+	// shrink, and so does the largest packet read whole.
 	ReadBuffer int
 	// Now stamps the hits; nil means time.Now.
 	Now func() time.Time
@@ -74,6 +77,12 @@ type Source struct {
 	filter   *packet.Filter
 	close    sync.Once
 	closeErr error
+
+	// ring is unmapped by whichever of Run and Close comes last.
+	mu      sync.Mutex
+	ring    *ring
+	running bool
+	closed  bool
 }
 
 var (
@@ -119,8 +128,8 @@ func Open(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-// tune ignores outgoing packets and sizes the receive buffer (beyond
-// net.core.rmem_max when root).
+// tune ignores outgoing packets and sets up the receive ring. Packets the
+// filter passed before the ring are dropped with the socket's queue.
 func (s *Source) tune(size int) error {
 	if size == 0 {
 		size = DefaultReadBuffer
@@ -129,11 +138,10 @@ func (s *Source) tune(size int) error {
 	if err != nil {
 		return err
 	}
-	var ierr, berr error
+	var ierr, rerr error
 	err = rc.Control(func(fd uintptr) {
-		ierr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1)
-		if berr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size); berr != nil {
-			berr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+		if ierr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING, 1); ierr == nil {
+			s.ring, rerr = setupRing(int(fd), ringRequest(size))
 		}
 	})
 	switch {
@@ -141,35 +149,67 @@ func (s *Source) tune(size int) error {
 		return err
 	case ierr != nil:
 		return fmt.Errorf("setting PACKET_IGNORE_OUTGOING: %w", ierr)
-	case berr != nil:
-		return fmt.Errorf("setting the receive buffer to %d bytes: %w", size, berr)
 	}
-	return nil
+	return rerr
 }
 
 // Run delivers hits until ctx is done, then closes the socket. It returns
-// an error when the socket fails for good; passing errors are counted.
+// an error when the socket fails for good.
+//
+// It waits for the ring's next block in Go's poller (epoll), which the
+// kernel wakes when it hands a block over; cancelling ctx sets a read
+// deadline in the past, which ends the wait. Nothing is allocated per
+// packet but the copy of a UDP payload in a hit (source/packet), so a
+// hit never points into the ring, which the kernel reuses.
 func (s *Source) Run(ctx context.Context, out chan<- source.Hit) error {
-	defer s.Close()
+	s.mu.Lock()
+	if s.closed || s.running {
+		s.mu.Unlock()
+		return errors.New("afpacket source: Run after Close, or twice")
+	}
+	s.running = true
+	r := s.ring
+	s.mu.Unlock()
+	defer s.stopped()
 	defer s.countDrops()
 	stop := context.AfterFunc(ctx, func() { s.conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
-	buf := make([]byte, 1<<16+64) // the largest IP packet, its frame and tags
-	errorRun := 0
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("reading the packet socket: %w", err)
+	}
+	ready := func(uintptr) bool { return r.ready() }
 	for {
-		n, _, err := s.conn.ReadFrom(buf)
+		err := rc.Read(ready)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
 			s.filter.CountReadError()
-			if errorRun++; errorRun == maxErrorRun || errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("reading the packet socket: %w", err)
-			}
-			continue
+			return fmt.Errorf("reading the packet socket: %w", err)
 		}
-		errorRun = 0
-		h, ok := s.parse(buf[:n])
+		for r.ready() {
+			err := s.deliver(ctx, r.block(), out)
+			r.release()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading the packet socket's ring: %w", err)
+			}
+		}
+	}
+}
+
+// deliver sends the hits among a block's packets.
+func (s *Source) deliver(ctx context.Context, block []byte, out chan<- source.Hit) error {
+	fs := newFrames(block)
+	for {
+		b, ok := fs.next()
+		if !ok {
+			return fs.err
+		}
+		h, ok := s.parse(b)
 		if !ok {
 			continue
 		}
@@ -191,14 +231,35 @@ func (s *Source) parse(b []byte) (h source.Hit, ok bool) {
 	return h, ok
 }
 
-// Close closes the socket, if Run has not.
+// Close closes the socket, if Run has not. A Run under way returns.
 func (s *Source) Close() error {
 	s.close.Do(func() { s.closeErr = s.conn.Close() })
+	s.mu.Lock()
+	s.closed = true
+	s.unmap()
+	s.mu.Unlock()
 	return s.closeErr
 }
 
+// stopped ends Run: the socket is closed and the ring unmapped.
+func (s *Source) stopped() {
+	s.mu.Lock()
+	s.running = false
+	s.mu.Unlock()
+	s.Close()
+}
+
+// unmap unmaps the ring once nothing reads it; s.mu is held.
+func (s *Source) unmap() {
+	if s.running || s.ring == nil {
+		return
+	}
+	s.ring.unmap()
+	s.ring = nil
+}
+
 // Counters implements source.Counters. Overruns are the packets the kernel
-// dropped for want of room in the socket's buffer.
+// dropped for want of room in the socket's ring.
 func (s *Source) Counters() map[string]uint64 {
 	s.countDrops()
 	return s.filter.Counters()
@@ -206,7 +267,15 @@ func (s *Source) Counters() map[string]uint64 {
 
 // countDrops adds the kernel's drop count, which reading resets.
 func (s *Source) countDrops() {
-	if st, err := s.conn.Stats(); err == nil {
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
+		return
+	}
+	var st *unix.TpacketStatsV3
+	rc.Control(func(fd uintptr) {
+		st, err = unix.GetsockoptTpacketStatsV3(int(fd), unix.SOL_PACKET, unix.PACKET_STATISTICS)
+	})
+	if err == nil && st != nil {
 		s.filter.CountOverruns(uint64(st.Drops))
 	}
 }
