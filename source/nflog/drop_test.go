@@ -3,6 +3,7 @@ package nflog_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -123,4 +124,25 @@ func TestGroupInUse(t *testing.T) {
 	k2 := packettest.Knock{Dst: p.HostV4, Proto: knock.UDP, Port: 2005, Payload: []byte("two")}
 	packettest.Send(t, p, k2)
 	packettest.Expect(t, second, nil, packettest.HitOf(p, k2))
+}
+
+// The shared table an earlier version left behind, logging to this
+// source's group, goes: it would log every knock twice. One logging to
+// another group belongs to another daemon and stays.
+func TestStaleSharedTableRemoved(t *testing.T) {
+	p := needNetns(t)
+	const old = "add table inet portknock_log\n" +
+		"add chain inet portknock_log prerouting { type filter hook prerouting priority -310; }\n" +
+		"add rule inet portknock_log prerouting udp dport 800 log group %d\n"
+	p.Host.MustRun("nft", fmt.Sprintf(old, 41))
+	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Group: 42}, make(chan source.Hit, 4))
+	if tables := p.Host.MustRun("nft", "list", "tables"); !strings.Contains(tables, "portknock_log\n") {
+		t.Fatalf("another group's shared table was removed:\n%s", tables)
+	}
+	p.Host.MustRun("nft", "delete table inet portknock_log")
+	p.Host.MustRun("nft", fmt.Sprintf(old, 43))
+	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), Group: 43}, make(chan source.Hit, 4))
+	if tables := p.Host.MustRun("nft", "list", "tables"); strings.Contains(tables, "portknock_log\n") {
+		t.Fatalf("the stale shared table on this group stayed:\n%s", tables)
+	}
 }
