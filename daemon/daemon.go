@@ -225,6 +225,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	hits := make(chan source.Hit, 4096)
 	errc := make(chan error, 3)
 	d.startSource(ctx, hits, errc)
+	if err := d.sourceReady(ctx, errc); err != nil {
+		return err
+	}
 	if d.cfg.Metrics != "" {
 		if err := d.serveMetrics(ctx, d.cfg.Metrics); err != nil {
 			return err
@@ -284,6 +287,31 @@ loop:
 	return err
 }
 
+// readyTimeout bounds how long a source may take to bind its socket,
+// install its rule or attach its program before start-up fails.
+const readyTimeout = 30 * time.Second
+
+// sourceReady waits until the source sees knocks, so that "knockdaemon
+// started" is true when it is logged, or returns the source's error.
+func (d *Daemon) sourceReady(ctx context.Context, errc <-chan error) error {
+	r, ok := d.src.(source.Readier)
+	if !ok {
+		return nil
+	}
+	t := time.NewTimer(readyTimeout)
+	defer t.Stop()
+	select {
+	case <-r.Ready():
+		return nil
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("knock source: not ready after %s", readyTimeout)
+	}
+}
+
 func (d *Daemon) startSource(ctx context.Context, hits chan<- source.Hit, errc chan<- error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -311,17 +339,45 @@ func permissionHint(err error) string {
 
 // repair re-installs the firewall's guard if something removed it (a
 // `flush ruleset` by the host's own firewall reload), and sweeps expired
-// rules where the backend keeps them.
+// rules where the backend keeps them. A backend that can watch its table
+// (nft) reports a deletion as the kernel announces it, and the guard is
+// back at once instead of at the next check: until then the protected
+// ports are open to everyone.
 func (d *Daemon) repair(ctx context.Context) {
 	if d.cfg.Test {
 		return
 	}
 	t := time.NewTicker(d.opts.Repair)
 	defer t.Stop()
+	var (
+		watched firewall.Backend
+		removed <-chan struct{}
+		unwatch = func() {}
+	)
+	defer func() { unwatch() }()
 	for {
+		if fw := d.firewall(); fw != watched {
+			// First run, or a reload replaced the backend.
+			unwatch()
+			watched, removed, unwatch = fw, nil, func() {}
+			if w, ok := fw.(interface {
+				Watch(context.Context) <-chan struct{}
+			}); ok {
+				wctx, cancel := context.WithCancel(ctx)
+				removed, unwatch = w.Watch(wctx), cancel
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-removed:
+			if err := watched.Setup(ctx); err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("the firewall guard was removed (flush ruleset?) and could not be put back", "err", err)
+				}
+				continue
+			}
+			d.log.Warn("the firewall guard was removed (flush ruleset?) and is back")
 		case <-t.C:
 			if err := d.fw.Setup(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error("firewall check failed", "err", err)

@@ -135,8 +135,16 @@ type lazyEBPF struct {
 	o   SourceOptions
 	log *slog.Logger
 
-	mu  sync.Mutex
-	src *ebpf.Source
+	mu    sync.Mutex
+	src   *ebpf.Source
+	once  sync.Once
+	ready chan struct{}
+}
+
+// Ready implements source.Readier: closed once the program is attached.
+func (l *lazyEBPF) Ready() <-chan struct{} {
+	l.once.Do(func() { l.ready = make(chan struct{}) })
+	return l.ready
 }
 
 func (l *lazyEBPF) Run(ctx context.Context, out chan<- source.Hit) error {
@@ -154,6 +162,12 @@ func (l *lazyEBPF) Run(ctx context.Context, out chan<- source.Hit) error {
 	l.mu.Lock()
 	l.src = src
 	l.mu.Unlock()
+	l.Ready()
+	select {
+	case <-l.ready:
+	default:
+		close(l.ready)
+	}
 	return src.Run(ctx, out)
 }
 

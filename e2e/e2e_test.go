@@ -185,7 +185,7 @@ func (l *lab) daemon(conf string, ready func() bool, args ...string) *daemonProc
 
 // nflogReady: the daemon's NFLOG rule is in place.
 func (l *lab) nflogReady() bool {
-	_, err := l.pair.Host.Run("nft", "list", "table", "inet", "portknock_log")
+	_, err := l.pair.Host.Run("nft", "list", "table", "inet", "portknock_log_7")
 	return err == nil
 }
 

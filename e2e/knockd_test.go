@@ -177,7 +177,7 @@ func TestKnockdOneTimeAndReload(t *testing.T) {
 	// The source is replaced after the reload is logged: wait for the
 	// new rule, which watches 7800.
 	deadline := time.Now().Add(5 * time.Second)
-	for out, _ := k.pair.Host.Run("nft", "-nn", "list", "table", "inet", "portknock_log"); !strings.Contains(out, "7800"); out, _ = k.pair.Host.Run("nft", "-nn", "list", "table", "inet", "portknock_log") {
+	for out, _ := k.pair.Host.Run("nft", "-nn", "list", "table", "inet", "portknock_log_7"); !strings.Contains(out, "7800"); out, _ = k.pair.Host.Run("nft", "-nn", "list", "table", "inet", "portknock_log_7") {
 		if time.Now().After(deadline) {
 			t.Fatalf("the reloaded source does not watch 7800:\n%s", out)
 		}

@@ -78,7 +78,7 @@ func BenchmarkKnockToOpen(b *testing.B) {
 	go func() { done <- d.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	for {
-		if _, err := pair.Host.Run("nft", "list", "table", "inet", "portknock_log"); err == nil {
+		if _, err := pair.Host.Run("nft", "list", "table", "inet", "portknock_log_7"); err == nil {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)

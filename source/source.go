@@ -47,3 +47,12 @@ type Source interface {
 type Counters interface {
 	Counters() map[string]uint64
 }
+
+// Readier is implemented by sources that take a moment to start: binding
+// a socket, installing a rule, attaching a program. Ready is closed once
+// the source sees knocks sent from then on; a source that fails first
+// returns its error from Run instead, and Ready stays open. The daemon
+// announces that it started only then.
+type Readier interface {
+	Ready() <-chan struct{}
+}

@@ -118,7 +118,7 @@ func (s *story) startDaemon(ctx context.Context, pair *netns.Pair, conf string) 
 	go func() { done <- d.Run(dctx) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := pair.Host.Run("nft", "list", "table", "inet", "portknock_log"); err == nil {
+		if _, err := pair.Host.Run("nft", "list", "table", "inet", "portknock_log_7"); err == nil {
 			break
 		}
 		select {

@@ -73,6 +73,25 @@
 // never open another port, and durations under MinDuration, which the
 // kernel's clock could round down to "never expires".
 //
+// A host firewall reload that starts with "flush ruleset" deletes the own
+// table, and with it the guard. Watch follows the kernel's nftables
+// notifications (the NFNLGRP_NFTABLES multicast group) and reports the
+// table's deletion as it happens, so the daemon runs Setup again at once
+// rather than at its next periodic check.
+//
+// # One table, one daemon
+//
+// Several daemons may run on one host, each with its own table (and
+// NFLOG group). Two sharing a table would each rewrite the other's
+// protected ports at every check, so in own-table mode Setup claims the
+// table for its process by binding the abstract unix socket
+// "knockdaemon/nft/FAMILY/TABLE", and fails with ErrTableInUse, naming
+// the holder's pid, while another process holds it. Abstract socket names
+// live in the network namespace, as tables do; the kernel frees the name
+// when the holder exits, however it exits, so there is no stale lock, no
+// pid to be reused, and nothing added to the ruleset. Two daemons starting
+// at the same instant cannot both win: the bind is atomic.
+//
 // Each call opens its own netlink socket in the configured namespace,
 // so a failed call leaves nothing half-read for the next one.
 package nft

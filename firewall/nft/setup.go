@@ -32,10 +32,15 @@ var (
 // the table is updated in one atomic batch, so the guard never lapses.
 // It also removes grants for ports no longer protected and elements
 // without a timeout, so nothing stays open by accident.
+//
+// In own-table mode the table is this process's: Setup fails with
+// ErrTableInUse while another live process holds it (see claim).
 func (b *Backend) Setup(ctx context.Context) error {
 	setup := b.setupOwn
 	if b.cfg.Mode == ExistingTable {
 		setup = b.setupExisting
+	} else if err := b.claim(); err != nil {
+		return err
 	}
 	err := b.batch(ctx, setup)
 	if err == nil {

@@ -88,7 +88,15 @@ type Source struct {
 var (
 	_ source.Source   = (*Source)(nil)
 	_ source.Counters = (*Source)(nil)
+	_ source.Readier  = (*Source)(nil)
 )
+
+// ready is closed: Open bound the socket, which queues packets from then
+// on, before Run reads them.
+var ready = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Ready implements source.Readier: the socket is bound once Open returns.
+func (s *Source) Ready() <-chan struct{} { return ready }
 
 // Open opens the packet socket on the interface, with its filter attached,
 // in the calling thread's network namespace. Packets queue in the socket

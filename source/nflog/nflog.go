@@ -2,8 +2,8 @@
 // daemon may manage the ruleset: the kernel itself logs every knock packet
 // to an NFLOG group, and the source reads the packets from there.
 //
-// The source installs its own nftables table (portknock_log by default,
-// apart from the firewall backend's table) with one chain on the
+// The source installs its own nftables table (portknock_log_G by default,
+// G its NFLOG group, apart from the firewall backend's table) with one chain on the
 // prerouting hook at priority raw - 10 (-310). Prerouting, because it runs
 // before the input hook where a default-drop ruleset usually drops, and
 // before any routing decision; raw - 10 because that is after the kernel
@@ -40,6 +40,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/nftables"
+
+	"github.com/portknock/knock/firewall/nft"
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/packet"
@@ -48,7 +51,6 @@ import (
 // Defaults for the Config fields left zero.
 const (
 	DefaultGroup      = 7
-	DefaultTable      = "portknock_log"
 	DefaultReadBuffer = 4 << 20
 	DefaultRepair     = 2 * time.Second
 )
@@ -72,7 +74,9 @@ type Config struct {
 	// Interface, when set, limits logging to packets arriving on it.
 	Interface string
 	// Table is the nftables table of the source (family inet); "" means
-	// DefaultTable. Another table of that name is replaced.
+	// TableName(Group). Another table of that name is replaced: no other
+	// live daemon has it, since it is named after the group and the
+	// kernel gives a group to one socket only (see ErrGroupInUse).
 	Table string
 	// NetNSFd, when not 0, is the network namespace to work in (tests);
 	// otherwise the daemon's own.
@@ -88,9 +92,14 @@ type Config struct {
 	// Now stamps the hits; nil means time.Now.
 	Now func() time.Time
 	// Repair is how often the source checks that its table is still
-	// there, and puts it back if not; 0 means DefaultRepair.
+	// there, and puts it back if not; 0 means DefaultRepair. A deletion
+	// the kernel announces (flush ruleset) is repaired at once.
 	Repair time.Duration
 }
+
+// TableName is the source's table for an NFLOG group: each daemon on a
+// host has a group of its own, and so a table of its own.
+func TableName(group uint16) string { return fmt.Sprintf("portknock_log_%d", group) }
 
 // Source reads knocks from NFLOG. It implements source.Source and
 // source.Counters.
@@ -104,6 +113,7 @@ type Source struct {
 var (
 	_ source.Source   = (*Source)(nil)
 	_ source.Counters = (*Source)(nil)
+	_ source.Readier  = (*Source)(nil)
 )
 
 // New checks the configuration. Nothing touches the kernel before Run.
@@ -118,7 +128,7 @@ func New(cfg Config) (*Source, error) {
 		cfg.Group = DefaultGroup
 	}
 	if cfg.Table == "" {
-		cfg.Table = DefaultTable
+		cfg.Table = TableName(cfg.Group)
 	}
 	if cfg.ReadBuffer == 0 {
 		cfg.ReadBuffer = DefaultReadBuffer
@@ -161,6 +171,9 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 			err = rerr
 		}
 	}()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	deleted := nft.WatchTable(wctx, s.cfg.NetNSFd, nftables.TableFamilyINet, s.cfg.Table)
 	select {
 	case <-s.ready:
 	default:
@@ -174,6 +187,8 @@ func (s *Source) Run(ctx context.Context, out chan<- source.Hit) (err error) {
 			return nil
 		case err := <-r.fatal:
 			return err
+		case <-deleted:
+			s.repair()
 		case <-repair.C:
 			s.repair()
 		}

@@ -141,7 +141,7 @@ func TestClockAndCounters(t *testing.T) {
 // left over by a daemon that died, and that it removes its table on exit.
 func TestTable(t *testing.T) {
 	p := needNetns(t)
-	p.Host.MustRun("nft", "add table inet portknock_log; add chain inet portknock_log stale")
+	p.Host.MustRun("nft", "add table inet portknock_log_12; add chain inet portknock_log_12 stale")
 	hits := make(chan source.Hit, 1)
 	fd, err := p.Host.Open()
 	if err != nil {
@@ -160,7 +160,7 @@ func TestTable(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run: %v", err)
 	}
-	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log")
+	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log_12")
 	golden, err := os.ReadFile("testdata/ruleset.golden")
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func TestDoorPorts(t *testing.T) {
 	p := needNetns(t)
 	hits := make(chan source.Hit, 100)
 	start(t, p, nflog.Config{Span: packettest.Span(t, "745-1000"), AnyFlags: []uint16{800, 9100}, DoorUDP: []uint16{9200, 9300}, Group: 13, Drop: true}, hits)
-	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log")
+	got := p.Host.MustRun("nft", "list", "table", "inet", "portknock_log_13")
 	golden, err := os.ReadFile("testdata/ruleset-doors.golden")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 
 	nflog "github.com/florianl/go-nflog/v2"
@@ -64,9 +65,35 @@ func (s *Source) listen(ctx context.Context, out chan<- source.Hit) (*reader, er
 	if err := nl.RegisterWithErrorFunc(r.ctx, r.hook, r.onError); err != nil {
 		r.cancel()
 		nl.Close()
+		// The kernel answers EPERM to a bind of a group another socket
+		// has; with CAP_NET_ADMIN that is the only reason. go-nflog
+		// formats the errno instead of wrapping it.
+		eperm := errors.Is(err, unix.EPERM) || strings.Contains(err.Error(), unix.EPERM.Error())
+		if eperm && netAdmin() {
+			return nil, fmt.Errorf("%w: give this daemon its own nfloggroup", &GroupInUseError{Group: s.cfg.Group})
+		}
 		return nil, fmt.Errorf("binding nflog group %d: %w", s.cfg.Group, err)
 	}
 	return r, nil
+}
+
+// GroupInUseError refuses a group that another socket (another daemon,
+// ulogd) is bound to: the kernel hands each logged packet to one socket,
+// so sharing a group would split the knocks between two daemons.
+type GroupInUseError struct{ Group uint16 }
+
+func (e *GroupInUseError) Error() string {
+	return fmt.Sprintf("NFLOG group %d is in use by another process", e.Group)
+}
+
+// netAdmin reports whether this process has CAP_NET_ADMIN in effect.
+func netAdmin() bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_NET_ADMIN) != 0
 }
 
 // tune sets the socket options: no ENOBUFS error on overrun (it is counted

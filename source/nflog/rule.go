@@ -55,6 +55,9 @@ func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 	t := table(cfg)
 	c.AddTable(t) // so that the delete below finds one
 	c.DelTable(t)
+	if old := staleShared(c, cfg); old != nil {
+		c.DelTable(old)
+	}
 	c.AddTable(t)
 	set := &nftables.Set{Table: t, ID: setID, Name: setName, KeyType: nftables.TypeInetService, Interval: true}
 	if err := c.AddSet(set, setElements(ports)); err != nil {
@@ -97,6 +100,33 @@ func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("installing nftables table inet %q: %w", cfg.Table, err)
+	}
+	return nil
+}
+
+// sharedTable is the table every daemon shared before tables were named
+// after their group.
+const sharedTable = "portknock_log"
+
+// staleShared returns the shared table of an earlier version when its
+// rules log to this source's group: since this source holds the group,
+// the daemon that installed it is gone (killed, or upgraded), and its
+// rules would log every knock twice, once per table.
+func staleShared(c *nftables.Conn, cfg Config) *nftables.Table {
+	if cfg.Table == sharedTable {
+		return nil
+	}
+	old := &nftables.Table{Family: nftables.TableFamilyINet, Name: sharedTable}
+	rules, err := c.GetRules(old, &nftables.Chain{Name: chainName, Table: old})
+	if err != nil {
+		return nil
+	}
+	for _, r := range rules {
+		for _, e := range r.Exprs {
+			if l, ok := e.(*expr.Log); ok && l.Group == cfg.Group {
+				return old
+			}
+		}
 	}
 	return nil
 }
