@@ -9,6 +9,11 @@
 // again when the grant's time is up. Everything happens inside the two
 // namespaces, which are removed at the end.
 //
+// With -fleet, as root, it shows a fleet of gates: a client, three gates
+// and a redis-server on one bridge; one knock at gate-a opens gate-b and
+// gate-c too, and the same knock, captured and sent to gate-b, is refused
+// there as a replay.
+//
 // Without root it tells the same story in log-file mode: the client writes
 // its knock into a log the daemon follows, and a command firewall records
 // the grant in a file instead of the kernel.
@@ -29,9 +34,10 @@ import (
 
 func main() {
 	grant := flag.Duration("grant", 5*time.Second, "how long the knock opens the port")
+	fleet := flag.Bool("fleet", false, "a fleet of three gates sharing one Redis (needs root)")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: knockdemo [-grant 5s] | -version\n\nAs root: a real knock opening a real port between two network namespaces.\nOtherwise: the same story in log-file mode.\n")
+		fmt.Fprintf(os.Stderr, "usage: knockdemo [-grant 5s] [-fleet] | -version\n\nAs root: a real knock opening a real port between two network namespaces;\nwith -fleet, one knock opening three gates that share a Redis.\nOtherwise: the same story in log-file mode.\n")
 	}
 	flag.Parse()
 	if *showVersion {
@@ -42,13 +48,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "knockdemo: -grant must be between 1s and 1h")
 		os.Exit(1)
 	}
+	if *fleet && os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "knockdemo: -fleet needs root: it builds network namespaces and nftables rules (sudo go run ./cmd/knockdemo -fleet)")
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s := &story{out: os.Stdout, start: time.Now(), grant: *grant}
 	var err error
-	if os.Geteuid() == 0 {
+	switch {
+	case *fleet:
+		err = s.fleet(ctx)
+	case os.Geteuid() == 0:
 		err = s.network(ctx)
-	} else {
+	default:
 		err = s.logFile(ctx)
 	}
 	if err != nil {
