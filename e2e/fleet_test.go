@@ -18,6 +18,7 @@ import (
 	"github.com/portknock/knock/client"
 	"github.com/portknock/knock/internal/netns"
 	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/source/nflog"
 )
 
 // fleetLab is a client, three gates and a Redis on one bridge.
@@ -141,7 +142,7 @@ func (f *fleetLab) daemon(g *netns.Host, conf string) *daemonProc {
 		if d.cmd.ProcessState != nil {
 			f.t.Fatalf("knockdaemon on %s exited:\n%s", g.Role, d.out.String())
 		}
-		_, err := g.Run("nft", "list", "table", "inet", "portknock_log")
+		_, err := g.Run("nft", "list", "table", "inet", nflog.TableName(7))
 		return err == nil && strings.Contains(d.out.String(), "knockdaemon started")
 	})
 	return d

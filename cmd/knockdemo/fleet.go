@@ -22,6 +22,7 @@ import (
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/netns"
 	"github.com/portknock/knock/settings"
+	"github.com/portknock/knock/source/nflog"
 	"golang.org/x/sys/unix"
 )
 
@@ -258,7 +259,7 @@ func (s *story) startGate(ctx context.Context, g *netns.Host, conf string) (*dae
 			return true
 		default:
 		}
-		_, err := g.Run("nft", "list", "table", "inet", "portknock_log")
+		_, err := g.Run("nft", "list", "table", "inet", nflog.TableName(7))
 		return err == nil
 	})
 	if exited {
@@ -325,7 +326,15 @@ func (s *story) fleetProbe(cl, g *netns.Host, when string) {
 // fleetWait polls until the client's connections to g are accepted (open)
 // or not.
 func fleetWait(ctx context.Context, cl, g *netns.Host, open bool, limit time.Duration) bool {
-	return waitCond(ctx, limit, func() bool { return fleetDial(cl, g, 50*time.Millisecond) == open })
+	if open {
+		return waitCond(ctx, limit, func() bool { return fleetDial(cl, g, 300*time.Millisecond) })
+	}
+	// Closed is the kernel's word: the grant gone from the gate's set. A
+	// connection attempt that times out on a busy machine says nothing.
+	return waitCond(ctx, limit, func() bool {
+		out, err := g.Run("nft", "list", "set", "inet", "portknock", "allowed4")
+		return err == nil && !strings.Contains(out, cl.Addr.String())
+	})
 }
 
 // fleetDial reports whether a connection from the client to g's service is
