@@ -21,7 +21,6 @@ const (
 // b64 are the characters of a UDP flood's payload.
 const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
-
 // Config is one flood.
 type Config struct {
 	Prefix   netip.Prefix  // spoofed source addresses are drawn from it
@@ -171,8 +170,8 @@ var errFatal = errors.New("socket unusable")
 
 // batcher builds batches of SYNs (or UDP datagrams) into reused buffers.
 type batcher struct {
-	cfg  Config
-	src  *Sources
+	cfg     Config
+	src     *Sources
 	rng     *rand.Rand
 	bufs    [][]byte
 	payload []byte
