@@ -53,13 +53,7 @@ IPT_INPUT_ACCESS ACCEPT, filter, INPUT, 1, %s, 1;
 	if cfg.udp {
 		server += fmt.Sprintf("ENABLE_UDP_SERVER Y;\nUDPSERV_PORT %d;\n", cfg.spaPort)
 	}
-	access := fmt.Sprintf(`SOURCE ANY
-OPEN_PORTS tcp/%d
-KEY_BASE64 %s
-HMAC_KEY_BASE64 %s
-REQUIRE_SOURCE_ADDRESS Y
-FW_ACCESS_TIMEOUT 600
-`, cfg.port, keys.enc, keys.hmac)
+	access := fwknopAccess(cfg.port, keys)
 	d.launch = func() (*process, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -85,10 +79,24 @@ FW_ACCESS_TIMEOUT 600
 	return d
 }
 
+// fwknopAccess is the access stanza: one key pair, the protected port,
+// and the source address of the SPA packet required to be the address
+// it asks for (as our daemon's checkclient). knockdaemon reads the same
+// text, with its own port.
+func fwknopAccess(port uint16, keys fwknopKeys) string {
+	return fmt.Sprintf(`SOURCE ANY
+OPEN_PORTS tcp/%d
+KEY_BASE64 %s
+HMAC_KEY_BASE64 %s
+REQUIRE_SOURCE_ADDRESS Y
+FW_ACCESS_TIMEOUT 600
+`, port, keys.enc, keys.hmac)
+}
+
 // fwknopArgs are the client's arguments for an SPA packet asking to open
 // cfg.port to src.
 func fwknopArgs(cfg fwknopConfig, keys fwknopKeys, src, dst netip.Addr) []string {
-	return []string{"--no-rc-file", "-A", fmt.Sprintf("tcp/%d", cfg.port), "-a", src.String(), "-D", dst.String(),
+	return []string{"--no-rc-file", "--no-save-args", "-A", fmt.Sprintf("tcp/%d", cfg.port), "-a", src.String(), "-D", dst.String(),
 		"-p", fmt.Sprint(cfg.spaPort), "--use-hmac", "--key-base64-rijndael", keys.enc, "--key-base64-hmac", keys.hmac}
 }
 
@@ -104,8 +112,10 @@ func fwknopKnock(h *harness, cfg fwknopConfig, keys fwknopKeys, src netip.Addr) 
 	f.Close()
 	defer os.Remove(path)
 	args := append(fwknopArgs(cfg, keys, src, hostIP), "-T", "-B", path)
-	if _, err := h.topo.client.Run(append([]string{"fwknop"}, args...)...); err != nil {
-		return nil, err
+	cmd := h.topo.client.Command("fwknop", args...)
+	cmd.Env = []string{"HOME=" + h.work, "PATH=/usr/bin:/bin:/usr/sbin:/sbin"} // never root's own ~/.fwknoprc
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("fwknop: %w: %s", err, out)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -30,11 +30,21 @@ func (h *harness) runLatency(ctx context.Context) error {
 			d.stop()
 		}
 	}()
+	res.Lanes = h.knockRounds(ctx, "latency", ds, h.opt.knocks)
+	res.end()
+	return ctx.Err()
+}
+
+// knockRounds starts the daemons, knocks on each of their lanes in turn
+// (in a shuffled order each round, so that no daemon always follows the
+// same other one), one knock at a time, n rounds, and reports each lane.
+// The caller stops the daemons.
+func (h *harness) knockRounds(ctx context.Context, tag string, ds []*daemon, n int) []*latencyLane {
 	var lanes []*latencyLane
 	byID := map[*lane]*latencyLane{}
 	var all []*lane
 	for _, d := range ds {
-		h.logf("latency: starting %s", d.label)
+		h.logf("%s: starting %s", tag, d.label)
 		err := d.start(ctx, h)
 		for _, l := range d.lanes {
 			ll := &latencyLane{ID: l.id, Label: l.label}
@@ -47,14 +57,13 @@ func (h *harness) runLatency(ctx context.Context) error {
 			byID[l] = ll
 		}
 	}
-	res.Lanes = lanes
 	before := map[*daemon]proc.Sample{}
 	for _, d := range running(ds) {
 		before[d] = d.usage()
 	}
-	h.logf("latency: %d knocks on each of %d lanes", h.opt.knocks, len(all))
+	h.logf("%s: %d knocks on each of %d lanes", tag, n, len(all))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	for i := 0; i < h.opt.knocks && ctx.Err() == nil; i++ {
+	for i := 0; i < n && ctx.Err() == nil; i++ {
 		rng.Shuffle(len(all), func(a, b int) { all[a], all[b] = all[b], all[a] })
 		for _, l := range all {
 			r := h.attempt(l, latencyWithin)
@@ -69,7 +78,7 @@ func (h *harness) runLatency(ctx context.Context) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 		if (i+1)%50 == 0 {
-			h.logf("latency: %d rounds", i+1)
+			h.logf("%s: %d rounds", tag, i+1)
 		}
 	}
 	for _, d := range running(ds) {
@@ -87,6 +96,5 @@ func (h *harness) runLatency(ctx context.Context) error {
 	for _, ll := range lanes {
 		ll.Summary = stats.Summarize(ll.Samples)
 	}
-	res.end()
-	return ctx.Err()
+	return lanes
 }

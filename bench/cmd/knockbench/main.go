@@ -33,39 +33,42 @@ import (
 
 type options struct {
 	all, flood, latency, lossy, faults, load bool
-	adversarial                              bool
+	adversarial, fwknop                      bool
 	reportOnly                               bool
 
-	rates      []int
-	floodDur   time.Duration
-	legit      int
-	knocks     int
-	lossyN     int
-	loadRates  []int
-	loadDur    time.Duration
-	advRates   []int
-	advDur     time.Duration
-	prefix     netip.Prefix
-	loadPrefix netip.Prefix
-	targets    []string
-	out        string
-	timeout    time.Duration
-	keep       bool
-	src        string
-	gap        time.Duration
-	args       []string
+	rates       []int
+	floodDur    time.Duration
+	legit       int
+	knocks      int
+	lossyN      int
+	loadRates   []int
+	loadDur     time.Duration
+	advRates    []int
+	fwknopRates []int
+	advDur      time.Duration
+	prefix      netip.Prefix
+	loadPrefix  netip.Prefix
+	targets     []string
+	out         string
+	timeout     time.Duration
+	keep        bool
+	src         string
+	gap         time.Duration
+	args        []string
 }
 
 func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("knockbench", flag.ContinueOnError)
-	fs.BoolVar(&o.all, "all", false, "run every scenario (flood, latency, lossy, faults, adversarial) and the daemon-load ramp")
+	fs.BoolVar(&o.all, "all", false, "run every scenario (flood, latency, lossy, faults, adversarial, fwknop) and the daemon-load ramp")
 	fs.BoolVar(&o.flood, "flood", false, "scenario 1: spoofed SYN flood at -rates, legitimate knocks during it")
 	fs.BoolVar(&o.latency, "latency", false, "scenario 2: knock-to-open latency over -knocks knocks")
 	fs.BoolVar(&o.lossy, "lossy", false, "scenario 3: real clients over a lossy link (tc netem)")
 	fs.BoolVar(&o.faults, "faults", false, "scenario 4: SIGKILL while granted, restart and replay, log rotation")
 	fs.BoolVar(&o.load, "load", false, "our daemon alone under a flood at rising -load-rates")
 	fs.BoolVar(&o.adversarial, "adversarial", false, "one unspoofed source sending the worst sequence to the span at -adv-rates, real knocks during it")
+	fs.BoolVar(&o.fwknop, "fwknop", false, "the fwknop client against fwknopd (pcap, UDP server) and knockdaemon (same access.conf): latency over -knocks, then garbage UDP to the SPA ports at -fwknop-rates with real knocks during it")
+	fwknopRates := fs.String("fwknop-rates", "10000,30000", "rates of -fwknop's garbage flood, packets per second to each SPA port")
 	advRates := fs.String("adv-rates", "3000,30000", "rates of -adversarial, packets per second")
 	fs.DurationVar(&o.advDur, "adv-duration", 10*time.Second, "length of each -adversarial step")
 	fs.BoolVar(&o.reportOnly, "report", false, "run nothing: render REPORT.md, the CSV files and the chart again from results.json")
@@ -100,6 +103,14 @@ func parseFlags(args []string) (options, error) {
 	if o.advRates, err = intList(*advRates); err != nil {
 		return o, fmt.Errorf("-adv-rates: %w", err)
 	}
+	if o.fwknopRates, err = intList(*fwknopRates); err != nil {
+		return o, fmt.Errorf("-fwknop-rates: %w", err)
+	}
+	for _, r := range o.fwknopRates {
+		if r <= 0 || r*len(fwknopSPAPorts) > flood.MaxRate {
+			return o, fmt.Errorf("-fwknop-rates: %d: want 1 to %d (per port, %d ports)", r, flood.MaxRate/len(fwknopSPAPorts), len(fwknopSPAPorts))
+		}
+	}
 	if o.prefix, err = netip.ParsePrefix(*prefix); err != nil {
 		return o, fmt.Errorf("-prefix: %w", err)
 	}
@@ -124,10 +135,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-src %q: want head or worktree", o.src)
 	}
 	if o.all {
-		o.flood, o.latency, o.lossy, o.faults, o.load, o.adversarial = true, true, true, true, true, true
+		o.flood, o.latency, o.lossy, o.faults, o.load, o.adversarial, o.fwknop = true, true, true, true, true, true, true
 	}
-	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.adversarial && !o.reportOnly {
-		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load -adversarial")
+	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.adversarial && !o.fwknop && !o.reportOnly {
+		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load -adversarial -fwknop")
 	}
 	o.args = args
 	return o, nil
@@ -247,6 +258,7 @@ func run(ctx context.Context, opt options) error {
 		{opt.faults, "faults", h.runFaults},
 		{opt.load, "load", h.runLoad},
 		{opt.adversarial, "adversarial", h.runAdversarial},
+		{opt.fwknop, "fwknop", h.runFwknop},
 	} {
 		if !s.on || ctx.Err() != nil {
 			continue

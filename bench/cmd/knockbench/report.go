@@ -47,6 +47,9 @@ func report(r *results, summary string) string {
 	if r.Adversarial != nil {
 		reportAdversarial(w, r.Adversarial)
 	}
+	if r.Fwknop != nil {
+		reportFwknop(w, r.Fwknop)
+	}
 	return b.String()
 }
 

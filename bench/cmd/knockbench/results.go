@@ -25,7 +25,24 @@ type results struct {
 	Faults  *faultResult   `json:"faults,omitempty"`
 	Load    *loadResult    `json:"load,omitempty"`
 
-	Adversarial *advResult `json:"adversarial,omitempty"`
+	Adversarial *advResult    `json:"adversarial,omitempty"`
+	Fwknop      *fwknopResult `json:"fwknop,omitempty"`
+}
+
+// The fwknop scenario: latency of the three lanes, then one flood run
+// per rate (Rate is per SPA port; CPU per packet counts the packets sent
+// to the daemon's own port).
+type fwknopResult struct {
+	stamp
+	UptimeBefore string         `json:"uptime_before"`
+	UptimeAfter  string         `json:"uptime_after"`
+	Knocks       int            `json:"knocks"`
+	Lanes        []*latencyLane `json:"lanes"`
+	Prefix       string         `json:"prefix"`
+	Duration     time.Duration  `json:"duration_ns"`
+	Legit        int            `json:"legit_per_daemon"`
+	Payload      int            `json:"garbage_bytes"`
+	Runs         []*floodRun    `json:"runs"`
 }
 
 func loadResults(path string) *results {
@@ -254,6 +271,26 @@ func writeCSVs(dir string, r *results) error {
 			}
 		}
 		tables["load.csv"] = t
+	}
+	if f := r.Fwknop; f != nil {
+		t := [][]string{{"lane", "opened", "total", "median_ms", "p90_ms", "p99_ms", "min_ms", "max_ms", "cpu_ms_per_knock", "error"}}
+		raw := [][]string{{"lane", "knock", "latency_ms"}}
+		for _, ln := range f.Lanes {
+			s := ln.Summary
+			t = append(t, []string{ln.ID, itoa(ln.Opened), itoa(ln.Total), ms(s.Median), ms(s.P90), ms(s.P99), ms(s.Min), ms(s.Max), ms(ln.CPUPerKnock), ln.Err})
+			for i, v := range ln.Samples {
+				raw = append(raw, []string{ln.ID, itoa(i), ms(v)})
+			}
+		}
+		tables["fwknop-latency.csv"] = t
+		tables["fwknop-latency-samples.csv"] = raw
+		fl := [][]string{{"rate_per_port", "rate_achieved_total", "daemon", "cpu_s", "cpu_us_per_flood_packet", "rss_end_kib", "legit_opened", "legit_total", "spoofed_granted", "error"}}
+		for _, run := range f.Runs {
+			for _, d := range run.Daemons {
+				fl = append(fl, []string{itoa(run.Rate), ftoa(run.Achieved), d.ID, ftoa(d.CPU.Seconds()), ftoa(d.CPUPerMpkt), utoa(d.RSSEnd), itoa(d.Opened), itoa(len(d.Legit)), itoa(d.Spoofed), d.Err})
+			}
+		}
+		tables["fwknop-flood.csv"] = fl
 	}
 	for name, rows := range tables {
 		f, err := os.Create(filepath.Join(dir, name))

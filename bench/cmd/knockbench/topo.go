@@ -54,7 +54,7 @@ const (
 	portOursGuard  = 2207 // knockdaemon serving knockd's door: its own protected port, unused
 )
 
-var protectedPorts = []uint16{portOurs, portKnockd, portFwknop, portFwknopUDP, portOursPacket, portOursKnockd}
+var protectedPorts = []uint16{portOurs, portKnockd, portFwknop, portFwknopUDP, portOursPacket, portOursKnockd, portOursFwknop}
 
 // topo is the host and client namespaces joined by veth, or, for the
 // lossy link, through a middle namespace whose relay loses, delays and
@@ -178,14 +178,15 @@ func (t *topo) hostRules() error {
 	chain pre {
 		type filter hook prerouting priority raw; policy accept;
 		tcp dport %d-%d notrack
+		udp dport { %d, %d, %d } notrack
 	}
 	chain in {
 		type filter hook input priority filter + 10; policy accept;
 		tcp dport %d-%d drop
-		udp dport %d drop
+		udp dport { %d, %d, %d } drop
 	}
 }
-`, spanLo, spanHi, spanLo, spanHi, oursSPA)
+`, spanLo, spanHi, fwknopSPA, fwknopUDP, oursFwknopSPA, spanLo, spanHi, oursSPA, fwknopSPA, oursFwknopSPA)
 	cmd := t.host.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(rules)
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -284,3 +284,30 @@ func TestRunFromOneSource(t *testing.T) {
 		t.Fatal("an IPv6 source accepted")
 	}
 }
+
+func TestRunUDPGarbage(t *testing.T) {
+	cfg := testConfig()
+	cfg.Ports, cfg.UDP = []uint16{62201, 62203}, 180
+	w := &recorder{limit: 200}
+	if _, err := Run(context.Background(), cfg, w, &fakeClock{now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.pkts) == 0 {
+		t.Fatal("nothing sent")
+	}
+	for _, p := range w.pkts {
+		dport := binary.BigEndian.Uint16(p[22:])
+		if p[9] != 17 || len(p) != 28+180 || (dport != 62201 && dport != 62203) || !Checksum(p) {
+			t.Fatalf("packet: proto %d, %d bytes, port %d", p[9], len(p), dport)
+		}
+		if len(bytes.Trim(p[28:], b64)) > 0 {
+			t.Fatalf("payload not base64 text: %q", p[28:])
+		}
+	}
+	for _, bad := range []int{-1, MaxUDP + 1} {
+		cfg.UDP = bad
+		if cfg.Check() == nil {
+			t.Errorf("payload %d accepted", bad)
+		}
+	}
+}

@@ -15,7 +15,11 @@ const (
 	MaxRate     = 1_000_000
 	MaxCount    = 50_000_000
 	MaxDuration = 10 * time.Minute
+	MaxUDP      = 1400 // payload bytes of a UDP flood packet
 )
+
+// b64 are the characters of a UDP flood's payload.
+const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 // Config is one flood.
 type Config struct {
@@ -28,6 +32,10 @@ type Config struct {
 	Count    int           // and after this many packets (0: Rate*Duration)
 	Batch    int           // packets per write (default 64)
 	Seed     uint64        // of the random sources and ports
+	// UDP, when more than 0, makes every packet a UDP datagram carrying
+	// that many random base64 characters (garbage that looks like an SPA
+	// packet at first sight) instead of a SYN.
+	UDP int
 }
 
 // Check reports a flood that is unbounded or cannot be built.
@@ -50,6 +58,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("flood rate %g: want 1 to %d packets/s", c.Rate, MaxRate)
 	case c.Duration <= 0 || c.Duration > MaxDuration:
 		return fmt.Errorf("flood duration %s: want more than 0 and at most %s", c.Duration, MaxDuration)
+	case c.UDP < 0 || c.UDP > MaxUDP:
+		return fmt.Errorf("flood payload %d: want 0 (SYNs) to %d bytes", c.UDP, MaxUDP)
 	case c.Count < 0 || c.Count > MaxCount:
 		return fmt.Errorf("flood count %d: want at most %d", c.Count, MaxCount)
 	}
@@ -158,13 +168,14 @@ func Run(ctx context.Context, cfg Config, w Writer, clk Clock) (Stats, error) {
 // errFatal marks a Writer error after which sending is pointless.
 var errFatal = errors.New("socket unusable")
 
-// batcher builds batches of SYNs into reused buffers.
+// batcher builds batches of SYNs (or UDP datagrams) into reused buffers.
 type batcher struct {
-	cfg  Config
-	src  *Sources
-	rng  *rand.Rand
-	bufs [][]byte
-	id   uint16
+	cfg     Config
+	src     *Sources
+	rng     *rand.Rand
+	bufs    [][]byte
+	payload []byte
+	id      uint16
 }
 
 func newBatcher(cfg Config) *batcher {
@@ -174,8 +185,9 @@ func newBatcher(cfg Config) *batcher {
 	}
 	g.bufs = make([][]byte, cfg.Batch)
 	for i := range g.bufs {
-		g.bufs[i] = make([]byte, 0, SYNLen)
+		g.bufs[i] = make([]byte, 0, SYNLen+cfg.UDP)
 	}
+	g.payload = make([]byte, cfg.UDP)
 	return g
 }
 
@@ -191,6 +203,13 @@ func (g *batcher) batch(n int) [][]byte {
 			SrcPort: uint16(1024 + g.rng.IntN(64511)),
 			DstPort: g.cfg.Ports[g.rng.IntN(len(g.cfg.Ports))],
 			ID:      g.id, Seq: g.rng.Uint32(),
+		}
+		if g.cfg.UDP > 0 {
+			for j := range g.payload {
+				g.payload[j] = b64[g.rng.IntN(len(b64))]
+			}
+			g.bufs[i], _ = AppendUDP(g.bufs[i][:0], h, g.payload)
+			continue
 		}
 		g.bufs[i], _ = AppendSYN(g.bufs[i][:0], h) // Check made sure both are IPv4
 	}
