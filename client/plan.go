@@ -146,7 +146,9 @@ func (c *Client) planSealed(p *plan) error {
 	}
 	if user, server := s.String("user"), s.String("server"); user != "" || server != "" {
 		if user == "" {
-			return s.Errorf("server", "version 2 knocks (server set) name their user: set user too")
+			// A daemon without <user> blocks names its one key's user
+			// "default".
+			user = "default"
 		}
 		if p.v2, err = sealed.NewSender(user, p.key, server); err != nil {
 			return s.Errorf("user", "%w", err)

@@ -289,7 +289,7 @@ func protocol(set *settings.Set, span *portspan.Span, us []users.User) (engine.P
 		if window > sealed.MaxWindow {
 			return nil, set.Errorf("window", "the sealed knock allows at most 8h")
 		}
-		if len(us) == 0 {
+		if len(us) == 0 && set.String("server") == "" {
 			key, err := set.SealedKey()
 			if err != nil {
 				return nil, err

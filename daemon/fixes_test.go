@@ -14,6 +14,8 @@ import (
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/legacy"
 	"github.com/portknock/knock/logline"
+	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/sealed"
 )
 
 // writeKnock appends a legacy knock from 192.0.2.7 for port 22, as log
@@ -95,5 +97,40 @@ func TestDecodeChangesNothing(t *testing.T) {
 	d.Decode([]uint16{966, 914, 795, 964, 831, 862, 807, 932}, netip.Addr{})
 	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("-decode created %s (%v)", state, err)
+	}
+}
+
+// A sealed knock names the gate it is for: captured on its way to gate-a,
+// it does not open gate-b, which holds the same key (server set, one key).
+func TestKnockForOneGateOpensNoOther(t *testing.T) {
+	dir := t.TempDir()
+	keyfile := filepath.Join(dir, "knock.key")
+	key, err := sealed.NewKey([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
+	span, _ := portspan.Parse("40000-40255")
+	knockFor := func(server string) []uint16 {
+		s, err := sealed.NewSender("default", key, server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.SealNonce(sealed.Message{Client: netip.MustParseAddr("192.0.2.7"), Port: 22, Proto: "tcp", Time: time.Now(), Nonce: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sealed.Encode(span, b)
+	}
+	set := loadConf(t, "mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nserver gate-b\nreplay no\n")
+	d, err := daemon.NewDecoder(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Decode(knockFor("gate-a"), netip.MustParseAddr("192.0.2.7")); v.Accept || v.Reason != "auth" {
+		t.Fatalf("a knock sealed for gate-a, at gate-b: %+v", v)
+	}
+	if v := d.Decode(knockFor("gate-b"), netip.MustParseAddr("192.0.2.7")); !v.Accept {
+		t.Fatalf("a knock sealed for gate-b, at gate-b: %+v", v)
 	}
 }
