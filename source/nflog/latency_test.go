@@ -21,3 +21,15 @@ func BenchmarkLatency(b *testing.B) {
 		return hits
 	})
 }
+
+// BenchmarkLatencyBatched is BenchmarkLatency with the kernel gathering
+// up to 32 packets per message: a lone knock waits the flush timeout.
+//
+//	go test -run XXX -bench LatencyBatched -benchtime 300x ./source/nflog
+func BenchmarkLatencyBatched(b *testing.B) {
+	packettest.LatencyBenchmarks(b, func(b *testing.B, p *netnstest.Pair) <-chan source.Hit {
+		hits := make(chan source.Hit, 1)
+		start(b, p, nflog.Config{Span: packettest.Span(b, "745-1000"), Batch: 32}, hits)
+		return hits
+	})
+}

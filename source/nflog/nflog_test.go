@@ -110,6 +110,8 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{nflog.Config{}, "no knock span"},
 		{nflog.Config{Extra: []uint16{745}, Interface: "a-very-long-name0"}, `"a-very-long-name0"`},
+		{nflog.Config{Extra: []uint16{745}, Batch: -1}, "batch of -1 packets, want 0 to 1024"},
+		{nflog.Config{Extra: []uint16{745}, Batch: 1025}, "batch of 1025 packets"},
 	} {
 		if _, err := nflog.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error with %s", tc.cfg, err, tc.want)

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 
-	nflog "github.com/florianl/go-nflog/v2"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
@@ -22,9 +20,17 @@ import (
 // returns errors is broken.
 const maxErrorRun = 100
 
-// reader is one Run's socket, from bind to close.
+// reader is one Run's socket, from bind to close. It reads the socket
+// itself, with recvmmsg into buffers allocated at start, all the queued
+// messages (up to readBatch) in one system call: go-nflog's loop
+// (through mdlayher/netlink's Receive) peeks at every message before
+// reading it, two system calls per packet, and allocates a buffer and a
+// dozen attribute values per packet.
 type reader struct {
-	nl     *nflog.Nflog
+	conn   *netlink.Conn
+	batch  *batchReader
+	hookFn func(uint32, bool, []byte) bool
+	done   chan struct{} // closed when the receiving goroutine ends
 	filter *packet.Filter
 	iface  string // the rule's interface, "" for any
 	out    chan<- source.Hit
@@ -32,7 +38,7 @@ type reader struct {
 	cancel context.CancelFunc
 	fatal  chan error
 
-	// Touched by go-nflog's receiving goroutine only.
+	// Touched by the receiving goroutine only.
 	seq      uint32
 	seqKnown bool
 	errorRun int
@@ -45,35 +51,30 @@ type reader struct {
 
 // listen opens the NFLOG socket and binds it to the group.
 func (s *Source) listen(ctx context.Context, out chan<- source.Hit) (*reader, error) {
-	nl, err := nflog.Open(&nflog.Config{
-		NetNS:    s.cfg.NetNSFd,
-		Group:    s.cfg.Group,
-		Copymode: nflog.CopyPacket,
-		Bufsize:  0xffff, // the whole packet: a single-packet knock's payload matters
-		QThresh:  1,      // hand each packet over at once
-		Flags:    nflog.FlagSeq,
-	})
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: s.cfg.NetNSFd})
 	if err != nil {
 		return nil, fmt.Errorf("opening the nflog socket: %w", err)
 	}
-	if err := tune(nl.Con, s.cfg.ReadBuffer); err != nil {
-		nl.Close()
+	if err := tune(c, s.cfg.ReadBuffer); err != nil {
+		c.Close()
 		return nil, err
 	}
-	r := &reader{nl: nl, filter: s.filter, iface: s.cfg.Interface, out: out, fatal: make(chan error, 1)}
-	r.ctx, r.cancel = context.WithCancel(ctx)
-	if err := nl.RegisterWithErrorFunc(r.ctx, r.hook, r.onError); err != nil {
-		r.cancel()
-		nl.Close()
+	if err := bind(c, s.cfg.Group, s.cfg.Batch); err != nil {
+		c.Close()
 		// The kernel answers EPERM to a bind of a group another socket
-		// has; with CAP_NET_ADMIN that is the only reason. go-nflog
-		// formats the errno instead of wrapping it.
-		eperm := errors.Is(err, unix.EPERM) || strings.Contains(err.Error(), unix.EPERM.Error())
-		if eperm && netAdmin() {
+		// has; with CAP_NET_ADMIN that is the only reason.
+		if errors.Is(err, unix.EPERM) && netAdmin() {
 			return nil, fmt.Errorf("%w: give this daemon its own nfloggroup", &GroupInUseError{Group: s.cfg.Group})
 		}
-		return nil, fmt.Errorf("binding nflog group %d: %w", s.cfg.Group, err)
+		return nil, err
 	}
+	r := &reader{
+		conn: c, batch: newBatchReader(recvSize), done: make(chan struct{}),
+		filter: s.filter, iface: s.cfg.Interface, out: out, fatal: make(chan error, 1),
+	}
+	r.hookFn = r.hook
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	go r.receive()
 	return r, nil
 }
 
@@ -94,6 +95,42 @@ func netAdmin() bool {
 		return false
 	}
 	return data[0].Effective&(1<<unix.CAP_NET_ADMIN) != 0
+}
+
+// receive reads batches of logged packets until the socket is closed or
+// fails for good.
+func (r *reader) receive() {
+	defer close(r.done)
+	raw, err := r.conn.SyscallConn()
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	var (
+		n    int
+		rerr error
+	)
+	read := func(fd uintptr) bool {
+		n, rerr = r.batch.recv(fd)
+		return rerr != unix.EAGAIN
+	}
+	for {
+		err := raw.Read(read)
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			if r.onError(err) != 0 {
+				return
+			}
+			continue
+		}
+		for i := range n {
+			if !packets(r.batch.msg(i), r.hookFn) {
+				return
+			}
+		}
+	}
 }
 
 // tune sets the socket options: no ENOBUFS error on overrun (it is counted
@@ -121,30 +158,30 @@ func tune(c *netlink.Conn, size int) error {
 	return nil
 }
 
-// hook handles one logged packet.
-func (r *reader) hook(a nflog.Attribute) int {
+// hook handles one logged packet; false stops the reader.
+func (r *reader) hook(seq uint32, hasSeq bool, payload []byte) bool {
 	r.errorRun = 0
-	if a.Seq != nil {
-		r.countGap(*a.Seq)
+	if hasSeq {
+		r.countGap(seq)
 	}
-	if a.Payload == nil {
-		return 0
+	if payload == nil {
+		return true
 	}
-	h, ok := r.filter.IP(*a.Payload)
+	h, ok := r.filter.IP(payload)
 	if !ok {
-		return 0
+		return true
 	}
 	h.Iface = r.iface
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
-		return 1
+		return false
 	}
 	select {
 	case r.out <- h:
-		return 0
+		return true
 	case <-r.ctx.Done():
-		return 1
+		return false
 	}
 }
 
@@ -160,7 +197,7 @@ func (r *reader) countGap(seq uint32) {
 // onError decides whether the receiving goroutine goes on (0) or stops.
 func (r *reader) onError(err error) int {
 	if r.ctx.Err() != nil {
-		return 1 // stopping: the deadline go-nflog set woke the receive
+		return 1 // stopping: closing the socket woke the read
 	}
 	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 		return r.fail(err)
@@ -186,5 +223,6 @@ func (r *reader) stop() {
 	r.mu.Lock()
 	r.stopped = true
 	r.mu.Unlock()
-	r.nl.Close()
+	r.conn.Close()
+	<-r.done
 }

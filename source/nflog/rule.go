@@ -83,7 +83,7 @@ func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 		exprs := append(iifname(cfg.Interface), door.proto...)
 		exprs = append(exprs, toSpan(set)...)
 		exprs = append(exprs, local()...)
-		exprs = append(exprs, logGroup(cfg.Group), &expr.Verdict{Kind: expr.VerdictAccept})
+		exprs = append(exprs, logGroup(cfg.Group, cfg.Batch), &expr.Verdict{Kind: expr.VerdictAccept})
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
 	}
 	if len(ports) > 0 {
@@ -91,7 +91,7 @@ func install(cfg Config, ports, anyFlags, doorUDP packet.Ports) error {
 			exprs := append(iifname(cfg.Interface), match...)
 			exprs = append(exprs, toSpan(set)...)
 			exprs = append(exprs, local()...)
-			exprs = append(exprs, logGroup(cfg.Group))
+			exprs = append(exprs, logGroup(cfg.Group, cfg.Batch))
 			if cfg.Drop {
 				exprs = append(exprs, &expr.Verdict{Kind: expr.VerdictDrop})
 			}
@@ -231,11 +231,12 @@ func local() []expr.Any {
 	}
 }
 
-// logGroup is "log group G queue-threshold 1".
-func logGroup(group uint16) expr.Any {
+// logGroup is "log group G queue-threshold B", B the batch: the rule's
+// threshold caps the socket's, so it must not be lower.
+func logGroup(group uint16, batch int) expr.Any {
 	return &expr.Log{
 		Key:        1<<unix.NFTA_LOG_GROUP | 1<<unix.NFTA_LOG_QTHRESHOLD,
 		Group:      group,
-		QThreshold: 1,
+		QThreshold: uint16(batch),
 	}
 }
