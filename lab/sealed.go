@@ -340,7 +340,7 @@ func (s sealedSetup) open(now time.Time, key *sealed.Key, keyField string, b []b
 	if s.user != "" {
 		// As a keyring of this one user opens version 1: as the user's.
 		m.User = s.user
-		s.notes = append(s.notes, fmt.Sprintf("a version 1 knock names no user nor server: a daemon whose only user is %q opens it as that user's", s.user))
+		s.notes = append(s.notes, fmt.Sprintf("a version 1 knock names no user nor server: a daemon whose only user is %q opens it as that user's (the user and server fields are emptied, to make this knock again)", s.user))
 	}
 	return s.opened(now, b, m)
 }
@@ -373,7 +373,7 @@ func (s sealedSetup) openV2(now time.Time, key *sealed.Key, b []byte) (*Result, 
 // lab's window and source address.
 func (s sealedSetup) opened(now time.Time, b []byte, m sealed.Message) (*Result, Errors) {
 	r := sealedResult("decode", s, b, &m)
-	r.Fields = sealedFields(m, s.spa, r.Sequence)
+	r.Fields = sealedFields(m, s, b[0]>>4 == sealed.Version2, r.Sequence)
 	skew := m.Time.Unix() - now.Unix()
 	if w := int64(s.window / time.Second); skew < -w || skew > w {
 		what := "expired"

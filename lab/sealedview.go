@@ -231,11 +231,17 @@ func messageValues(v map[string]any, m *sealed.Message) {
 }
 
 // sealedFields is the form filled back from an opened message.
-func sealedFields(m sealed.Message, spa bool, sequence string) map[string]string {
-	out := map[string]string{}
+// The user and server come back as the version asks: empty for version
+// 1, so that encoding the fields again makes the same knock.
+func sealedFields(m sealed.Message, s sealedSetup, v2 bool, sequence string) map[string]string {
+	out := map[string]string{"user": "", "server": ""}
 	for _, k := range sealedValues {
 		out[k] = ""
 	}
+	if v2 {
+		out["user"], out["server"] = s.user, s.server
+	}
+	spa := s.spa
 	out["ip"], out["proto"], out["sequence"] = m.Client.String(), m.Proto, sequence
 	out["timestamp"], out["nonce"] = m.Time.UTC().Format(time.RFC3339), strconv.Itoa(int(m.Nonce))
 	if m.Implicit {
