@@ -3,6 +3,7 @@ package lab
 import (
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -166,6 +167,103 @@ func checkV2DecodeError(t *testing.T, v vector.Vector, expect string) {
 	if expect == "auth" {
 		if p := dec.Partial; p == nil || p.Plain != nil || p.Fields != nil || len(p.SealedParts) == 0 {
 			t.Errorf("partial result %+v: want the message in clear only", p)
+		}
+	}
+}
+
+// TestFormSealedV2: without JavaScript, a user and server seal version 2,
+// laid out with its hint; pasted back with the same user it opens and
+// names the user; with another server it fails next to the user.
+func TestFormSealedV2(t *testing.T) {
+	l := newTestLab(t)
+	status, page := postForm(t, l, sealedForm("encode", "user", "alice", "server", "gate-a.example.net", "nonce", "65535"))
+	if status != http.StatusOK {
+		t.Fatalf("encode: status %d\n%s", status, errorsIn(page))
+	}
+	mustContain(t, page, "21 ports of the span <code>40000-40255</code>",
+		"sealed v2 for user &#34;alice&#34; and the server &#34;gate-a.example.net&#34;, IPv4 address, 21 bytes",
+		`<b>hint</b> <span class="role">in clear</span>`, `<b>time offset, flags</b> <span class="role">encrypted</span>`,
+		"nonce 65535", `id="user" name="user" value="alice"`, `id="server" name="server" value="gate-a.example.net"`)
+	seq := knockOut.FindStringSubmatch(page)
+	if seq == nil {
+		t.Fatal("no knock on the page")
+	}
+	decode := func(kv ...string) (int, string) {
+		v := url.Values{"action": {"decode"}, "mode": {"sealed"}, "key": {sealedSample.Key}, "span": {"40000-40255"}, "sequence": {seq[1]}}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return postForm(t, l, v)
+	}
+	status, page = decode("user", "alice", "server", "gate-a.example.net")
+	if status != http.StatusOK {
+		t.Fatalf("decode: status %d\n%s", status, errorsIn(page))
+	}
+	mustContain(t, page, "The knock, decrypted", "sealed v2 for user &#34;alice&#34;", `id="s-ip" name="ip" value="203.0.113.7"`,
+		`id="nonce" name="nonce" value="65535"`, `id="user" name="user" value="alice"`)
+
+	status, page = decode("user", "alice", "server", "gate-b.example.net")
+	if status != http.StatusBadRequest {
+		t.Fatalf("another server: status %d", status)
+	}
+	mustContain(t, page, `<p class="error" id="user-err">authentication failed: no key of this user and server opens it`,
+		"not decrypted: the tag does not match")
+	status, page = decode()
+	if status != http.StatusBadRequest {
+		t.Fatalf("no user: status %d", status)
+	}
+	mustContain(t, page, `<p class="error" id="user-err">required: this is a version 2 knock`)
+}
+
+// TestAPISealedV2Fields: the user and server fields, refused next to
+// themselves, and what they change in the other fields.
+func TestAPISealedV2Fields(t *testing.T) {
+	good := map[string]any{"mode": "sealed", "ip": "192.0.2.7", "port": 22, "key": sealedSample.Key, "span": "40000-40255",
+		"timestamp": testClock.Unix(), "nonce": 1, "user": "alice", "server": "gate-a"}
+	with := func(kv ...any) map[string]any { return withFields(good, kv...) }
+	l := newTestLab(t)
+	for _, tc := range []struct {
+		name        string
+		body        map[string]any
+		field, text string
+	}{
+		{"control character in user", with("user", "al\x01ice"), "user", "holds a control character"},
+		{"long server", with("server", strings.Repeat("g", 256)), "server", "is 256 bytes, at most 255"},
+		{"16-bit nonce", with("nonce", 65536), "nonce", "65536 is outside 0-65535: the nonce has 16 bits"},
+		{"version 1 nonce", with("user", "", "server", "", "nonce", 16384), "nonce", "16384 is outside 0-16383"},
+		{"window beyond a keyring's", with("window", 301), "window", "301 s is wider than 300 s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := postJSON(t, l, "/api/encode", tc.body)
+			if a.status != http.StatusBadRequest || !strings.Contains(a.Errors[tc.field], tc.text) || len(a.Errors) != 1 {
+				t.Fatalf("%d %q; want 400 and only a %s error containing %q", a.status, a.Errors, tc.field, tc.text)
+			}
+		})
+	}
+	a := postJSON(t, l, "/api/encode", with("user", "", "server", "gate-a"))
+	if a.status != http.StatusOK || len(a.Sealed) != sealed.SizeIPv4 ||
+		!slices.ContainsFunc(a.Notes, func(n string) bool { return strings.Contains(n, "the server is not used") }) {
+		t.Errorf("server without a user: %d %v, %d bytes, notes %q", a.status, a.Errors, len(a.Sealed), a.Notes)
+	}
+
+	// A version 2 knock, opened by each name and key that could be wrong.
+	enc := postJSON(t, l, "/api/encode", with("implicit", true, "ip", "198.51.100.9"))
+	if enc.status != http.StatusOK || len(enc.Sealed) != sealed.SizeV2Implicit || enc.Values["hint"] == nil || enc.Values["user"] != "alice" {
+		t.Fatalf("encode: %d %v, %d bytes, values %v", enc.status, enc.Errors, len(enc.Sealed), enc.Values)
+	}
+	dec := map[string]any{"mode": "sealed", "key": sealedSample.Key, "span": "40000-40255", "sequence": enc.Sequence,
+		"user": "alice", "server": "gate-a", "source": "198.51.100.9"}
+	if a := postJSON(t, l, "/api/decode", dec); a.status != http.StatusOK || a.Values["user"] != "alice" || a.Fields["user"] != "alice" || a.Fields["implicit"] != "on" {
+		t.Fatalf("decode: %d %v, values %v, fields %v", a.status, a.Errors, a.Values, a.Fields)
+	}
+	other, _ := sealed.GenerateKey(&countingReader{})
+	for name, change := range map[string][]any{
+		"user": {"user", "Alice"}, "server": {"server", "gate-b"}, "default server": {"server", ""},
+		"key": {"key", sealed.FormatKey(other)}, "source": {"source", "198.51.100.10"},
+	} {
+		a := postJSON(t, l, "/api/decode", withFields(dec, change...))
+		if a.status != http.StatusBadRequest || !strings.HasPrefix(a.Errors["user"], "authentication failed: no key of this user and server opens it") {
+			t.Errorf("wrong %s: %d %v", name, a.status, a.Errors)
 		}
 	}
 }
