@@ -117,7 +117,7 @@ func (sealedMode) encode(ctx context.Context, l *Lab, f Form) (*Result, Errors) 
 		return nil, errs
 	}
 	m.User = s.user // not sent: shown, as a daemon that opens it names the user
-	s.notes = append(s.notes, freshness(m.Time, l.now(), s.window)...)
+	s.notes = append(s.notes, freshness(m.Time, l.now(), s.window, s.user != "")...)
 	r := sealedResult("encode", s, b, &m)
 	r.OK = true
 	return r, nil
@@ -144,11 +144,13 @@ func (s sealedSetup) seal(key *sealed.Key, m sealed.Message) ([]byte, Errors) {
 	return b, nil
 }
 
-// freshness notes how a daemon would take a knock sealed at t, read now.
-func freshness(t, now time.Time, window time.Duration) []string {
+// freshness notes how a daemon would take a knock sealed at t, read now;
+// v2 for a version 2 knock, whose time a daemon reads within its hint
+// tables, not from 16 bits.
+func freshness(t, now time.Time, window time.Duration, v2 bool) []string {
 	skew := t.Unix() - now.Unix()
 	switch w := int64(window / time.Second); {
-	case skew < -1<<15 || skew >= 1<<15:
+	case !v2 && (skew < -1<<15 || skew >= 1<<15):
 		return []string{fmt.Sprintf("sealed %s the lab's clock: beyond 9 h 6 min a receiver reads its 16 bits of time as another second, and the tag fails", ago(skew))}
 	case skew < -w || skew > w:
 		return []string{fmt.Sprintf("sealed %s the lab's clock: a daemon with a ±%ds window refuses it; decrypt it to see", ago(skew), w)}

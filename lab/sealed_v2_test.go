@@ -246,6 +246,17 @@ func TestAPISealedV2Fields(t *testing.T) {
 		t.Errorf("server without a user: %d %v, %d bytes, notes %q", a.status, a.Errors, len(a.Sealed), a.Notes)
 	}
 
+	// A wrong length names both versions' lengths on the span.
+	if a := postJSON(t, l, "/api/decode", map[string]any{"mode": "sealed", "key": sealedSample.Key, "span": "10000-14095",
+		"user": "alice", "sequence": "10000 10001 10002"}); !strings.Contains(a.Errors["sequence"],
+		"a sealed knock on this span has 11 (implicit address), 14 (IPv4) or 22 (IPv6) in version 1, and 12, 14 or 22 in version 2") {
+		t.Errorf("wrong length: %d %v", a.status, a.Errors)
+	}
+	if a := postJSON(t, l, "/api/encode", with("timestamp", testClock.Unix()-61)); a.status != http.StatusOK ||
+		!slices.ContainsFunc(a.Notes, func(n string) bool { return strings.Contains(n, "a daemon with a ±60s window refuses it") }) {
+		t.Errorf("61 s old: %d %v, notes %q", a.status, a.Errors, a.Notes)
+	}
+
 	// A version 2 knock, opened by each name and key that could be wrong.
 	enc := postJSON(t, l, "/api/encode", with("implicit", true, "ip", "198.51.100.9"))
 	if enc.status != http.StatusOK || len(enc.Sealed) != sealed.SizeV2Implicit || enc.Values["hint"] == nil || enc.Values["user"] != "alice" {
