@@ -349,6 +349,57 @@ func TestBrowserSealed(t *testing.T) {
 	}
 }
 
+// TestBrowserSealedV2: with scripts on, a user and server seal version 2:
+// 21 ports, the hint laid out; cleared and pasted back, it opens with
+// the user and server kept; with another server, the tag fails next to
+// the user.
+func TestBrowserSealedV2(t *testing.T) {
+	b := openLab(t)
+	b.chooseMode("sealed")
+	b.do(chromedp.WaitVisible(chromedp.ID("user")))
+	b.do(chromedp.Click(chromedp.ID("sample")))
+	b.settle()
+	b.waitFor(`document.getElementById("knock-out") !== null`)
+	b.do(chromedp.SendKeys(chromedp.ID("user"), "alice"), chromedp.SendKeys(chromedp.ID("server"), "gate-a.example.net"),
+		chromedp.Click(chromedp.ID("encode")))
+	b.settle()
+	b.waitFor(`document.querySelector("#result .summary").textContent.includes("sealed v2")`)
+	seq := b.value("sequence")
+	if n := len(strings.Fields(seq)); n != 21 {
+		t.Fatalf("knock %q: %d ports, want 21", seq, n)
+	}
+	if hint := b.eval(`Array.from(document.querySelectorAll("#result figcaption b")).map(e => e.textContent).filter(n => n === "hint").length + ""`); hint != "2" {
+		t.Errorf("the hint shows %s times, want twice (in clear, and as sent)", hint)
+	}
+	if text := b.eval(resultText); !strings.Contains(text, `sealed v2 for user "alice" and the server "gate-a.example.net", IPv4 address, 21 bytes`) {
+		t.Errorf("result reads %q", text)
+	}
+
+	b.do(chromedp.Click(chromedp.ID("clear")))
+	if s, u := b.value("sequence"), b.value("user"); s != "" || u != "alice" {
+		t.Fatalf("after clear: sequence %q, user %q (want it kept)", s, u)
+	}
+	b.do(chromedp.SendKeys(chromedp.ID("sequence"), seq), chromedp.Click(chromedp.ID("decode")))
+	b.settle()
+	b.waitFor(`document.getElementById("s-ip").value !== ""`)
+	if ip, u, srv := b.value("s-ip"), b.value("user"), b.value("server"); ip != "203.0.113.7" || u != "alice" || srv != "gate-a.example.net" {
+		t.Errorf("after decrypt: ip %q, user %q, server %q", ip, u, srv)
+	}
+	if text := b.eval(resultText); !strings.Contains(text, `sealed v2 for user "alice"`) {
+		t.Errorf("decrypted result reads %q", text)
+	}
+
+	b.do(chromedp.SetValue(chromedp.ID("server"), "gate-b.example.net"), chromedp.Click(chromedp.ID("decode")))
+	b.settle()
+	b.waitFor(`document.getElementById("user-err").textContent !== ""`)
+	if msg := b.eval(`document.getElementById("user-err").textContent`); !strings.HasPrefix(msg, "authentication failed: no key of this user and server opens it") {
+		t.Errorf("user error %q", msg)
+	}
+	if b.eval(`window.stillHere || "reloaded"`) != "yes" {
+		t.Error("the page reloaded: the script did not update it in place")
+	}
+}
+
 // chooseMode picks a mode in the selector, as a person does.
 func (b tab) chooseMode(mode string) {
 	b.t.Helper()

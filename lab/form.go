@@ -47,6 +47,8 @@ type Form struct {
 	KDFMemory  string `json:"kdfmemory"`
 	KDFThreads string `json:"kdfthreads"`
 	KDFSalt    string `json:"kdfsalt"`
+	User       string `json:"user"`   // version 2: the user whose key seals
+	Server     string `json:"server"` // version 2: the server's name the knock is sealed for
 	Timestamp  string `json:"timestamp"`
 	Nonce      string `json:"nonce"`
 	Window     string `json:"window"`

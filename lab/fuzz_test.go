@@ -89,6 +89,27 @@ func sealedSeeds(f *testing.F) {
 		f.Add(uint8(viaDecodeJSON), b)
 		f.Add(uint8(viaEncodeJSON), b)
 	}
+	sealedV2Seeds(f)
+}
+
+// sealedV2Seeds turn every version 2 vector into requests of the one
+// user the lab opens it as: the message to make, the knock to open.
+func sealedV2Seeds(f *testing.F) {
+	vs, err := vector.Glob(sealedV2VectorGlob)
+	if err != nil || len(vs) == 0 {
+		f.Fatalf("no version 2 vectors in %s (%v)", sealedV2VectorGlob, err)
+	}
+	for _, v := range vs {
+		if v.Get("expect") == "ok" && v.Has("sender-key") {
+			enc := sealedEncodeRequest(f, v)
+			enc["user"], enc["key"], enc["server"] = v.Get("sender-user"), v.Get("sender-key"), v.Get("sender-server")
+			b, _ := json.Marshal(enc)
+			f.Add(uint8(viaEncodeJSON), b)
+		}
+		b, _ := json.Marshal(v2DecodeRequest(f, v))
+		f.Add(uint8(viaDecodeJSON), b)
+		f.Add(uint8(viaEncodeJSON), b)
+	}
 }
 
 // fuzzClock is the sealed vectors' "now", so that the ones sealed then

@@ -33,7 +33,7 @@ func (l *Lab) readMessage(f Form, errs Errors, notes *[]string) sealed.Message {
 	m.Close = readSwitch(f, "close", errs)
 	m.Duration = readDuration(f, m.Close, errs, notes)
 	m.Time = l.readTimestamp(f.Timestamp, errs, notes)
-	m.Nonce = l.readNonce(f.Nonce, errs, notes)
+	m.Nonce = l.readNonce(f.Nonce, strings.TrimSpace(f.User) != "", errs, notes)
 	return m
 }
 
@@ -209,15 +209,20 @@ func parseTimestamp(s string) (time.Time, error) {
 	return t.UTC().Truncate(time.Second), nil
 }
 
-// readNonce reads the 14-bit nonce, or draws one.
-func (l *Lab) readNonce(s string, errs Errors, notes *[]string) uint16 {
+// readNonce reads the nonce, or draws one: 14 bits in version 1, 16 in
+// version 2.
+func (l *Lab) readNonce(s string, v2 bool, errs Errors, notes *[]string) uint16 {
+	most, bits := sealed.MaxNonce, sealed.NonceBits
+	if v2 {
+		most, bits = 1<<16-1, 16
+	}
 	if strings.TrimSpace(s) == "" {
 		b, err := l.draw(2)
 		if err != nil {
 			errs.add("form", "%v", err)
 			return 0
 		}
-		n := binary.BigEndian.Uint16(b) & sealed.MaxNonce
+		n := binary.BigEndian.Uint16(b) & uint16(most)
 		*notes = append(*notes, fmt.Sprintf("nonce %d drawn at random: write it under advanced, with the time, to make this knock again", n))
 		return n
 	}
@@ -225,8 +230,8 @@ func (l *Lab) readNonce(s string, errs Errors, notes *[]string) uint16 {
 	switch {
 	case err != nil:
 		errs.add("nonce", "%v", err)
-	case n < 0 || n > sealed.MaxNonce:
-		errs.add("nonce", "%d is outside 0-%d: the nonce has %d bits", n, sealed.MaxNonce, sealed.NonceBits)
+	case n < 0 || n > most:
+		errs.add("nonce", "%d is outside 0-%d: the nonce has %d bits", n, most, bits)
 	}
 	return uint16(n)
 }

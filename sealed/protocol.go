@@ -186,6 +186,9 @@ func (d *Protocol) open(b []byte, src netip.Addr, now time.Time) (knock.Request,
 			"time": m.Time.Format(time.RFC3339), "nonce": strconv.Itoa(int(m.Nonce)),
 		},
 	}
+	if m.User != "" {
+		req.Fields["user"] = m.User
+	}
 	id := m.ReplayID()
 	copy(req.ReplayID[:], "sealed")
 	copy(req.ReplayID[16:], id[:])
