@@ -12,8 +12,8 @@ import (
 // The NFLOG protocol (include/uapi/linux/netfilter/nfnetlink_log.h): the
 // messages, commands and attributes this source uses.
 const (
-	msgPacket = unix.NFNL_SUBSYS_ULOG<<8 | 0 // NFULNL_MSG_PACKET
-	msgConfig = unix.NFNL_SUBSYS_ULOG<<8 | 1 // NFULNL_MSG_CONFIG
+	msgPacket = unix.NFNL_SUBSYS_ULOG << 8 // NFULNL_MSG_PACKET (0)
+	msgConfig = msgPacket | 1              // NFULNL_MSG_CONFIG
 
 	cfgCmd     = 1 // NFULA_CFG_CMD
 	cfgMode    = 2 // NFULA_CFG_MODE
