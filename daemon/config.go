@@ -107,6 +107,7 @@ type SourceConfig struct {
 	MinKnock int
 	Timeout  time.Duration // the knock timeout
 	NFLOGGrp uint16
+	NFLOGBat int  // packets per NFLOG batch
 	Drop     bool // nflog: drop the knock packets it logs (silent)
 	// Spans and Extra are the ports the source must report: every span
 	// protocol's span, and the datagram ports outside them.
@@ -633,10 +634,12 @@ func loadSource(set *settings.Set, ec engine.Config) (SourceConfig, error) {
 			return sc, set.Errorf("nfloggroup", "expected a group from 1 to 65535")
 		}
 		sc.NFLOGGrp = uint16(g)
+		sc.NFLOGBat = set.Int("nflogbatch")
 		sc.Drop = set.Bool("silent") && !set.Bool("test")
 	case CaptureAuto, CaptureEBPF:
 		sc.Capture = c
 		sc.NFLOGGrp, sc.Drop = nflogFallback(set)
+		sc.NFLOGBat = set.Int("nflogbatch")
 	case CaptureAFPacket:
 		sc.Capture = c
 		if sc.Mode == RunNetwork && sc.Interface == "" {

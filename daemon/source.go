@@ -45,7 +45,7 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 	case CaptureAuto, CaptureEBPF:
 		return newEBPF(sc, span, log, now, o)
 	case CaptureNFLOG:
-		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, DoorUDP: sc.DoorUDP, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
+		return nflog.New(nflog.Config{Group: sc.NFLOGGrp, Batch: sc.NFLOGBat, Span: span, Extra: sc.Extra, AnyFlags: sc.AnyFlags, DoorUDP: sc.DoorUDP, Drop: sc.Drop, Interface: sc.Interface, NetNSFd: o.NetNSFd, Now: now})
 	case CaptureAFPacket:
 		var src *afpacket.Source
 		open := func() (err error) {
