@@ -170,6 +170,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: knockdaemon [-conf FILE] [-profile NAME] [-NAME VALUE ...] [-test] [-debug] [-quiet]
        knockdaemon -decode "P1 P2 ..." [-from ADDRESS]
        knockdaemon -uninstall
+       knockdaemon -list [-json] | -revoke USER|ADDRESS
        knockdaemon -man | -version
 
 Keeps every protected port closed; opens one to one address, for a while,
