@@ -347,3 +347,11 @@ func (m *Matcher) Sources() int {
 	defer m.mu.Unlock()
 	return len(m.sources)
 }
+
+// Evicted returns how many sources were forgotten to make room for others
+// (a flood, or more knockers at once than Capacity or Progressed allow).
+func (m *Matcher) Evicted() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.evicted
+}

@@ -267,3 +267,28 @@ func floodChance(t *testing.T, rate int, d, gap time.Duration, mc MatcherConfig)
 	}
 	return opens, distinct, legit
 }
+
+// TestMatcherProgressedOldestFirst: with Progressed sources past their
+// first step, the next to get there evicts the oldest of them, and only
+// that one; new first knocks evict none of them.
+func TestMatcherProgressedOldestFirst(t *testing.T) {
+	const progressed = 4
+	m := testMatcher(t, "[d]\nsequence = 1,2,3\n", MatcherConfig{Capacity: 64, Progressed: progressed})
+	src := func(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }
+	for i := range progressed + 1 {
+		feed(t, m, "0 "+src(i)+" host tcp/1", "0 "+src(i)+" host tcp/2")
+	}
+	for i := range 1000 {
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		m.Packet(Packet{Time: traceEpoch, Src: a, Dst: traceHost4, Iface: "eth0", Proto: TCP, Port: 1, TCPFlags: SYN})
+	}
+	expectOpens(t, feed(t, m, "0 "+src(0)+" host tcp/3"))
+	for i := 1; i <= progressed; i++ {
+		expectOpens(t, feed(t, m, "0 "+src(i)+" host tcp/3"), "d "+src(i))
+	}
+	// One past its first step, and the first knocks beyond the room the
+	// progressed sources leave.
+	if n, want := m.Evicted(), uint64(1+1000-(64-progressed)); n != want {
+		t.Errorf("evicted %d sources, want %d", n, want)
+	}
+}
