@@ -3,15 +3,24 @@ package knockd
 import "net/netip"
 
 // The Matcher's per-source state is bounded: at most Capacity sources, in
-// two least-recently-used lists (a segmented LRU). A source enters "fresh"
-// on its first knock; once one of its attempts passes the first step it
-// moves to "kept", which holds at most half the capacity. A new source
-// evicts the oldest fresh source, and a kept one only when no fresh one is
-// left. A flood of spoofed first knocks, each from a new address, thus
-// churns the fresh list only: a real knocker is safe from its second knock
-// on, and from its first as long as fewer than Capacity/2 new sources
-// arrive before its second. Spoofed sources reach "kept" only by sending
-// two correct steps from one address.
+// least-recently-used lists by progress (a segmented LRU). A source's
+// progress is the most steps any of its attempts has matched; list k holds
+// the sources of progress k. A source that has matched k steps is evicted
+// only by a source that has just matched k steps too, the least recently
+// seen first:
+//
+//   - a new source (progress 1) evicts the oldest source of progress 1
+//     when the Matcher is full;
+//   - a source reaching progress k >= 2 evicts the oldest source of
+//     progress k when that list holds Progressed sources.
+//
+// A flood of spoofed packets reaches progress k at a rate that falls with
+// k, so it churns the first lists fastest and the deeper ones slowly; a
+// knocker sending its steps in quick succession stays the newest of each
+// list it passes through. The bound on the deeper lists also bounds the
+// time a spoofed source may sit halfway through a sequence while the flood
+// runs: it is evicted before it completes the sequence by chance, unless
+// its next right step comes soon (docs/knockd.md, Bounded state).
 
 type entry struct {
 	src        netip.Addr
@@ -54,25 +63,42 @@ func (l *lru) remove(e *entry) {
 	l.n--
 }
 
-// add starts following src, evicting the least recently seen source if
-// the Matcher is full.
+// tier returns the list of the sources of progress k.
+func (m *Matcher) tier(k int) *lru {
+	for len(m.tiers) <= k {
+		m.tiers = append(m.tiers, &lru{})
+	}
+	return m.tiers[k]
+}
+
+// drop forgets e.
+func (m *Matcher) drop(e *entry) {
+	e.list.remove(e)
+	delete(m.sources, e.src)
+	m.evicted++
+}
+
+// add starts following src, evicting the least recently seen source of
+// progress 1 if the Matcher is full (of a deeper list only if none is
+// left, which the bound on the deeper lists prevents).
 func (m *Matcher) add(src netip.Addr) *entry {
 	if len(m.sources) >= m.capacity {
-		victim := m.fresh.tail
-		if victim == nil {
-			victim = m.kept.tail
+		for k := 1; k < len(m.tiers); k++ {
+			if victim := m.tiers[k].tail; victim != nil {
+				m.drop(victim)
+				break
+			}
 		}
-		victim.list.remove(victim)
-		delete(m.sources, victim.src)
 	}
 	e := &entry{src: src, epoch: m.epoch}
 	m.sources[src] = e
-	m.fresh.pushFront(e)
+	m.tier(1).pushFront(e)
 	return e
 }
 
 // settle files e after a packet: forgotten without attempts, else most
-// recent in the list its progress earns.
+// recent in the list of its progress, evicting that list's oldest source
+// if it is full.
 func (m *Matcher) settle(e *entry) {
 	if e.list != nil {
 		e.list.remove(e)
@@ -81,18 +107,13 @@ func (m *Matcher) settle(e *entry) {
 		delete(m.sources, e.src)
 		return
 	}
-	progressed := false
+	k := 1
 	for _, a := range e.attempts {
-		progressed = progressed || a.stage >= 2
+		k = max(k, a.stage)
 	}
-	if !progressed {
-		m.fresh.pushFront(e)
-		return
+	l := m.tier(k)
+	if k >= 2 && l.n >= m.progressed {
+		m.drop(l.tail)
 	}
-	m.kept.pushFront(e)
-	if m.kept.n > m.capacity/2 {
-		old := m.kept.tail
-		m.kept.remove(old)
-		m.fresh.pushFront(old)
-	}
+	l.pushFront(e)
 }

@@ -9,6 +9,10 @@ import (
 // DefaultCapacity is the number of sources a Matcher follows at once.
 const DefaultCapacity = 65536
 
+// DefaultProgressed is the number of sources a Matcher follows at each
+// step past the first.
+const DefaultProgressed = 256
+
 // Packet is what the Matcher needs of a captured packet. Time is its
 // capture time: the Matcher's only clock, as in knockd. Iface names the
 // interface it arrived on: packets of other interfaces than the Matcher's
@@ -49,8 +53,13 @@ type MatcherConfig struct {
 	// listed, and stays right as addresses come and go.
 	AllLocal bool
 	// Capacity bounds the sources followed at once (DefaultCapacity if 0).
-	// Half of it is kept for sources past their first step.
 	Capacity int
+	// Progressed bounds the sources followed at each step past the first
+	// (DefaultProgressed if 0, at most a quarter of Capacity; with
+	// KnockdWipe, a quarter of Capacity if 0): a source that has matched
+	// k >= 2 steps is evicted, the oldest first, only by another reaching
+	// k steps while Progressed sources are there.
+	Progressed int
 	// KnockdWipe reproduces a knockd 0.8 bug exactly: when the oldest
 	// attempt still listed ends (it opened, failed or timed out), knockd
 	// forgets every other attempt in progress, of every source
@@ -64,21 +73,22 @@ type MatcherConfig struct {
 // Matcher follows knock attempts as knockd 0.8 does (docs/knockd.md). It
 // is safe for concurrent use; packets must come in capture order.
 type Matcher struct {
-	mu       sync.Mutex
-	iface    string
-	local    map[netip.Addr]bool
-	allLocal bool
-	doors    []*doorState
-	byStep   map[Step][]int // doors having the step anywhere: is the packet seen
-	byFirst  map[Step][]int // doors starting with the step, in file order
-	consume  func(string, []Step) ([]Step, error)
-	sources  map[netip.Addr]*entry
-	fresh    lru // sources whose attempts are all at their first step
-	kept     lru // sources with an attempt past its first step
-	capacity int
-	wipe     bool
-	epoch    uint64 // bumped by a wipe: older entries hold no attempt
-	head     headRef
+	mu         sync.Mutex
+	iface      string
+	local      map[netip.Addr]bool
+	allLocal   bool
+	doors      []*doorState
+	byStep     map[Step][]int // doors having the step anywhere: is the packet seen
+	byFirst    map[Step][]int // doors starting with the step, in file order
+	consume    func(string, []Step) ([]Step, error)
+	sources    map[netip.Addr]*entry
+	tiers      []*lru // tiers[k]: sources whose best attempt matched k steps
+	capacity   int
+	progressed int    // bound of tiers[k], k >= 2
+	evicted    uint64 // sources forgotten for room
+	wipe       bool
+	epoch      uint64 // bumped by a wipe: older entries hold no attempt
+	head       headRef
 }
 
 // headRef is knockd's list head: the first attempt created since the last
@@ -127,6 +137,17 @@ func NewMatcher(c *Config, mc MatcherConfig) *Matcher {
 	if m.capacity < 2 {
 		m.capacity = 2
 	}
+	m.progressed = mc.Progressed
+	switch {
+	case m.progressed > 0:
+	case m.wipe:
+		// knockd follows every attempt: no bound tighter than the
+		// capacity's.
+		m.progressed = m.capacity
+	default:
+		m.progressed = DefaultProgressed
+	}
+	m.progressed = max(1, min(m.progressed, m.capacity/4))
 	for _, a := range mc.Local {
 		m.local[a.WithZone("")] = true
 	}
@@ -325,4 +346,12 @@ func (m *Matcher) Sources() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.sources)
+}
+
+// Evicted returns how many sources were forgotten to make room for others
+// (a flood, or more knockers at once than Capacity or Progressed allow).
+func (m *Matcher) Evicted() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.evicted
 }

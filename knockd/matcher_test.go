@@ -192,7 +192,7 @@ func TestFloodChance(t *testing.T) {
 	}
 	for _, rate := range rates {
 		for _, wipe := range []bool{false, true} {
-			opens, distinct, legit := floodChance(t, rate, 20*time.Second, wipe)
+			opens, distinct, legit := floodChance(t, rate, 20*time.Second, 10*time.Millisecond, MatcherConfig{KnockdWipe: wipe})
 			t.Logf("flood %d/s for 20 s from a /16 over 3 ports, KnockdWipe %v: %d opens, %d distinct spoofed sources, %d/7 legitimate knocks opened",
 				rate, wipe, opens, distinct, legit)
 			if !wipe && legit != 7 {
@@ -202,19 +202,49 @@ func TestFloodChance(t *testing.T) {
 	}
 }
 
-func floodChance(t *testing.T, rate int, d time.Duration, wipe bool) (opens, distinct, legit int) {
-	m := testMatcher(t, "[d]\nsequence = 7000,8000,9000\n", MatcherConfig{KnockdWipe: wipe})
+// TestFloodProgressed: the bound on the sources past their first step
+// (MatcherConfig.Progressed) evicts spoofed sources stuck halfway through
+// the sequence, so a flood completes it by chance far less often, and the
+// legitimate knocks sent during it all open. The reference is the Matcher
+// without the bound (Progressed as large as it goes), which in this
+// flood evicts nobody and behaves as the Matcher did before the bound.
+func TestFloodProgressed(t *testing.T) {
+	cases := []struct {
+		rate int
+		d    time.Duration
+		gap  time.Duration // between a legitimate knock's steps
+	}{
+		{10000, 20 * time.Second, 10 * time.Millisecond},
+		{10000, 20 * time.Second, 100 * time.Millisecond},
+		{100000, 4 * time.Second, 10 * time.Millisecond},
+	}
+	for _, c := range cases {
+		before, _, legitBefore := floodChance(t, c.rate, c.d, c.gap, MatcherConfig{Progressed: DefaultCapacity})
+		after, distinct, legit := floodChance(t, c.rate, c.d, c.gap, MatcherConfig{})
+		t.Logf("flood %d/s for %v from a /16 over 3 ports, steps %v apart: spoofed opens %d unbounded, %d with Progressed %d (%d distinct); legitimate %d/7 and %d/7",
+			c.rate, c.d, c.gap, before, after, DefaultProgressed, distinct, legitBefore, legit)
+		if legit != 7 {
+			t.Errorf("flood %d/s, steps %v apart: only %d/7 legitimate knocks opened", c.rate, c.gap, legit)
+		}
+		if after*4 > before {
+			t.Errorf("flood %d/s: %d spoofed opens with the bound, %d without: not a quarter", c.rate, after, before)
+		}
+	}
+}
+
+func floodChance(t *testing.T, rate int, d, gap time.Duration, mc MatcherConfig) (opens, distinct, legit int) {
+	m := testMatcher(t, "[d]\nsequence = 7000,8000,9000\n", mc)
 	rng := rand.New(rand.NewPCG(7, uint64(rate)))
 	ports := []uint16{7000, 8000, 9000}
 	legitSrc := netip.MustParseAddr("192.0.2.1")
 	n := int(d.Seconds()) * rate
 	step := d / time.Duration(n)
 	seen := map[netip.Addr]bool{}
-	// Seven legitimate knocks spread over the flood, steps 10 ms apart.
+	// Seven legitimate knocks spread over the flood, steps gap apart.
 	var knocks []Packet
 	for k := 1; k <= 7; k++ {
 		for j, port := range ports {
-			at := traceEpoch.Add(time.Duration(k)*d/8 + time.Duration(j)*10*time.Millisecond)
+			at := traceEpoch.Add(time.Duration(k)*d/8 + time.Duration(j)*gap)
 			knocks = append(knocks, Packet{Time: at, Src: legitSrc, Dst: traceHost4, Iface: "eth0", Proto: TCP, Port: port, TCPFlags: SYN})
 		}
 	}
@@ -236,4 +266,29 @@ func floodChance(t *testing.T, rate int, d time.Duration, wipe bool) (opens, dis
 		}
 	}
 	return opens, distinct, legit
+}
+
+// TestMatcherProgressedOldestFirst: with Progressed sources past their
+// first step, the next to get there evicts the oldest of them, and only
+// that one; new first knocks evict none of them.
+func TestMatcherProgressedOldestFirst(t *testing.T) {
+	const progressed = 4
+	m := testMatcher(t, "[d]\nsequence = 1,2,3\n", MatcherConfig{Capacity: 64, Progressed: progressed})
+	src := func(i int) string { return fmt.Sprintf("192.0.2.%d", i+1) }
+	for i := range progressed + 1 {
+		feed(t, m, "0 "+src(i)+" host tcp/1", "0 "+src(i)+" host tcp/2")
+	}
+	for i := range 1000 {
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		m.Packet(Packet{Time: traceEpoch, Src: a, Dst: traceHost4, Iface: "eth0", Proto: TCP, Port: 1, TCPFlags: SYN})
+	}
+	expectOpens(t, feed(t, m, "0 "+src(0)+" host tcp/3"))
+	for i := 1; i <= progressed; i++ {
+		expectOpens(t, feed(t, m, "0 "+src(i)+" host tcp/3"), "d "+src(i))
+	}
+	// One past its first step, and the first knocks beyond the room the
+	// progressed sources leave.
+	if n, want := m.Evicted(), uint64(1+1000-(64-progressed)); n != want {
+		t.Errorf("evicted %d sources, want %d", n, want)
+	}
 }
