@@ -66,7 +66,7 @@ func (h *harness) openTopo() error { return h.openTopoLink(false) }
 
 // openTopoLink builds the namespaces, through the lossy relay if asked.
 func (h *harness) openTopoLink(lossyLink bool) error {
-	t, err := newTopo([]netip.Prefix{h.opt.prefix, h.opt.loadPrefix}, lossyLink)
+	t, err := newTopo([]netip.Prefix{h.opt.prefix, h.opt.loadPrefix, h.opt.longPrefix}, lossyLink)
 	if err != nil {
 		return err
 	}
