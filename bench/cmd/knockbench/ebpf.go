@@ -29,11 +29,11 @@ type ebpfResult struct {
 }
 
 type ebpfRun struct {
-	Rate     int     `json:"rate"`
-	Lane     string  `json:"lane"` // none, ours-ebpf, ours-afpacket, ours-nflog, knockd
-	Label    string  `json:"label"`
-	Sent     uint64  `json:"sent"`
-	Achieved float64 `json:"achieved_per_s"`
+	Rate     int           `json:"rate"`
+	Lane     string        `json:"lane"` // none, ours-ebpf, ours-afpacket, ours-nflog, knockd
+	Label    string        `json:"label"`
+	Sent     uint64        `json:"sent"`
+	Achieved float64       `json:"achieved_per_s"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	// The daemon process: CPU over the flood and until it settles.
 	CPU       time.Duration `json:"cpu_ns"`
@@ -107,27 +107,29 @@ func (h *harness) runEBPF(ctx context.Context) error {
 	h.res.EBPF = res
 	defer func() { res.UptimeAfter = uptime(); res.end(); h.writeEBPF() }()
 	first := true
-	for _, rate := range h.opt.ebpfRates {
-		for _, mk := range h.ebpfLanes() {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if !first {
-				h.closeTopo()
-				if err := h.openTopo(); err != nil {
+	for rep := 0; rep < h.opt.ebpfRepeat; rep++ {
+		for _, rate := range h.opt.ebpfRates {
+			for _, mk := range h.ebpfLanes() {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if !first {
+					h.closeTopo()
+					if err := h.openTopo(); err != nil {
+						return err
+					}
+				}
+				first = false
+				d, err := mk()
+				if err != nil {
 					return err
 				}
+				run := h.ebpfRun(ctx, d, rate)
+				res.Runs = append(res.Runs, run)
+				h.logf("ebpf %d/s %s: sent %.0f/s, daemon %.2f µs/pkt, softirq %.2f µs/pkt (%s), generator %s, others %s, legit %d/%d, RSS %d→%d KiB %s",
+					rate, run.Lane, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, run.SoftIRQ, run.Generator, run.Others, run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Err)
+				h.save()
 			}
-			first = false
-			d, err := mk()
-			if err != nil {
-				return err
-			}
-			run := h.ebpfRun(ctx, d, rate)
-			res.Runs = append(res.Runs, run)
-			h.logf("ebpf %d/s %s: sent %.0f/s, daemon %.2f µs/pkt, softirq %.2f µs/pkt (%s), generator %s, others %s, legit %d/%d, RSS %d→%d KiB %s",
-				rate, run.Lane, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, run.SoftIRQ, run.Generator, run.Others, run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Err)
-			h.save()
 		}
 	}
 	return nil
@@ -346,6 +348,7 @@ func (h *harness) writeEBPF() {
 				run.Rate, run.Label, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, net, run.Generator.Seconds(), run.Others.Seconds(), run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Seen, run.Spoofed, run.Err)
 		}
 		b.WriteString("\n")
+		ebpfSummary(&b, r.Runs)
 	}
 	for _, l := range r.Long {
 		fmt.Fprintf(&b, "## Long flood: %s\n\n%d packets asked at %d/s, %d sent at %.0f/s in %s; daemon CPU %s; max RSS %d KiB (%.1f MiB), HWM %d KiB; knocks open ≤1 s %d/%d %s\n\n| t (s) | RSS (KiB) | hits seen |\n| ---: | ---: | ---: |\n",
@@ -356,4 +359,48 @@ func (h *harness) writeEBPF() {
 		b.WriteString("\n")
 	}
 	os.WriteFile(filepath.Join(h.opt.out, "ebpf.md"), []byte(b.String()), 0o644)
+}
+
+// ebpfSummary is the mean of each lane's runs at each rate.
+func ebpfSummary(b *strings.Builder, runs []*ebpfRun) {
+	type key struct {
+		rate int
+		lane string
+	}
+	type sum struct {
+		label                           string
+		n, opened, legit                int
+		achieved, cpu, soft, rssA, rssB float64
+	}
+	var order []key
+	sums := map[key]*sum{}
+	for _, r := range runs {
+		k := key{r.Rate, r.Lane}
+		s := sums[k]
+		if s == nil {
+			s = &sum{label: r.Label}
+			sums[k] = s
+			order = append(order, k)
+		}
+		s.n++
+		s.opened += r.Opened
+		s.legit += r.Legit
+		s.achieved += r.Achieved
+		s.cpu += r.CPUPerPkt
+		s.soft += r.SoftIRQPerPk
+		s.rssA += float64(r.RSSStart)
+		s.rssB += float64(r.RSSEnd)
+	}
+	b.WriteString("Means over the repeats:\n\n| rate | lane | runs | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | knocks open ≤1 s | RSS before → after (MiB) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, k := range order {
+		s := sums[k]
+		n := float64(s.n)
+		base := sums[key{k.rate, "none"}]
+		net := "–"
+		if k.lane != "none" && base != nil {
+			net = fmt.Sprintf("%.2f", s.soft/n-base.soft/float64(base.n))
+		}
+		fmt.Fprintf(b, "| %d | %s | %d | %.0f | %.2f | %.2f | %s | %d/%d | %.1f → %.1f |\n", k.rate, s.label, s.n, s.achieved/n, s.cpu/n, s.soft/n, net, s.opened, s.legit, s.rssA/n/1024, s.rssB/n/1024)
+	}
+	b.WriteString("\n")
 }

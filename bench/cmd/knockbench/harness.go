@@ -244,6 +244,7 @@ func (h *harness) save() error {
 	if err := writeChart(filepath.Join(h.opt.out, "latency.png"), h.res); err != nil {
 		return err
 	}
+	h.writeEBPF()
 	summary, _ := os.ReadFile(filepath.Join(h.opt.out, "summary.md"))
 	return os.WriteFile(filepath.Join(h.opt.out, "REPORT.md"), []byte(report(h.res, string(summary))), 0o644)
 }

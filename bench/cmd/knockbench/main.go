@@ -48,6 +48,7 @@ type options struct {
 	fwknopRates []int
 	ebpfRates   []int
 	longCount   int
+	ebpfRepeat  int
 	longRate    int
 	longPrefix  netip.Prefix
 	advDur      time.Duration
@@ -76,6 +77,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.ebpf, "ebpf", false, "spoofed SYNs over the span at -ebpf-rates, one lane at a time: no daemon, knockdaemon with capture = ebpf, afpacket, nflog, and knockd; daemon CPU and the machine's softirq per packet")
 	fs.BoolVar(&o.ebpfLong, "ebpf-long", false, "a long flood of -long-count packets from -long-prefix at -long-rate to knockdaemon (ebpf, then afpacket): RSS every 5 s")
 	ebpfRates := fs.String("ebpf-rates", "10000,100000", "rates of -ebpf, packets per second")
+	fs.IntVar(&o.ebpfRepeat, "ebpf-repeat", 1, "runs of every -ebpf lane at every rate, interleaved (the machine's softirq is noisy)")
 	fs.IntVar(&o.longCount, "long-count", 10_000_000, "packets of -ebpf-long")
 	fs.IntVar(&o.longRate, "long-rate", 100000, "rate of -ebpf-long, packets per second")
 	longPrefix := fs.String("long-prefix", "11.0.0.0/8", "spoofed sources of -ebpf-long: 16 million addresses, so that 10 million random draws are mostly distinct")
@@ -122,6 +124,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.longPrefix, err = netip.ParsePrefix(*longPrefix); err != nil {
 		return o, fmt.Errorf("-long-prefix: %w", err)
+	}
+	if o.ebpfRepeat < 1 || o.ebpfRepeat > 10 {
+		return o, fmt.Errorf("-ebpf-repeat %d: want 1 to 10", o.ebpfRepeat)
 	}
 	if o.longCount <= 0 || o.longCount > flood.MaxCount {
 		return o, fmt.Errorf("-long-count %d: want 1 to %d", o.longCount, flood.MaxCount)
