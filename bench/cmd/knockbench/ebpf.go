@@ -333,15 +333,12 @@ func (h *harness) writeEBPF() {
 		fmt.Fprintf(&b, "Spoofed SYNs from %s over the 256 ports of the span, %s per lane, each lane alone in fresh namespaces.\n\n", r.Prefix, r.Duration)
 		b.WriteString("| rate | lane | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | generator CPU | others busy | knocks open ≤1 s | RSS before → after (KiB) | seen | spoofed granted | error |\n")
 		b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
-		base := map[int]float64{}
-		for _, run := range r.Runs {
-			if run.Lane == "none" {
-				base[run.Rate] = run.SoftIRQPerPk
-			}
-		}
+		base := map[int]float64{} // the no-daemon run of the same round
 		for _, run := range r.Runs {
 			net := "–"
-			if run.Lane != "none" {
+			if run.Lane == "none" {
+				base[run.Rate] = run.SoftIRQPerPk
+			} else {
 				net = fmt.Sprintf("%.2f", run.SoftIRQPerPk-base[run.Rate])
 			}
 			fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %s | %.2f s | %.2f s | %d/%d | %d → %d | %.0f | %d | %s |\n",
