@@ -206,6 +206,11 @@ const floodSenders = 2
 
 // flood sends spoofed SYNs from the client namespace.
 func (h *harness) flood(ctx context.Context, prefix netip.Prefix, ports []uint16, rate int, d time.Duration, seed uint64) (flood.Stats, error) {
+	return h.floodCount(ctx, prefix, ports, rate, d, seed, 0)
+}
+
+// floodCount is flood, stopping after count packets (0: rate × d).
+func (h *harness) floodCount(ctx context.Context, prefix netip.Prefix, ports []uint16, rate int, d time.Duration, seed uint64, count int) (flood.Stats, error) {
 	n := 1
 	if rate > 50000 {
 		n = floodSenders
@@ -220,7 +225,7 @@ func (h *harness) flood(ctx context.Context, prefix netip.Prefix, ports []uint16
 			return flood.Stats{}, err
 		}
 		defer raw.Close()
-		cfg := flood.Config{Prefix: prefix, Dst: hostIP, Ports: ports, Rate: float64(rate) / float64(n), Duration: d, Seed: seed + uint64(i)*7919}
+		cfg := flood.Config{Prefix: prefix, Dst: hostIP, Ports: ports, Rate: float64(rate) / float64(n), Duration: d, Seed: seed + uint64(i)*7919, Count: count / n}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

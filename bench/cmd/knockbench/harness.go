@@ -66,7 +66,7 @@ func (h *harness) openTopo() error { return h.openTopoLink(false) }
 
 // openTopoLink builds the namespaces, through the lossy relay if asked.
 func (h *harness) openTopoLink(lossyLink bool) error {
-	t, err := newTopo([]netip.Prefix{h.opt.prefix, h.opt.loadPrefix}, lossyLink)
+	t, err := newTopo([]netip.Prefix{h.opt.prefix, h.opt.loadPrefix, h.opt.longPrefix}, lossyLink)
 	if err != nil {
 		return err
 	}
@@ -244,6 +244,7 @@ func (h *harness) save() error {
 	if err := writeChart(filepath.Join(h.opt.out, "latency.png"), h.res); err != nil {
 		return err
 	}
+	h.writeEBPF()
 	summary, _ := os.ReadFile(filepath.Join(h.opt.out, "summary.md"))
 	return os.WriteFile(filepath.Join(h.opt.out, "REPORT.md"), []byte(report(h.res, string(summary))), 0o644)
 }

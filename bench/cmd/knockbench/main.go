@@ -34,6 +34,7 @@ import (
 type options struct {
 	all, flood, latency, lossy, faults, load bool
 	adversarial, fwknop                      bool
+	ebpf, ebpfLong                           bool
 	reportOnly                               bool
 
 	rates       []int
@@ -45,6 +46,11 @@ type options struct {
 	loadDur     time.Duration
 	advRates    []int
 	fwknopRates []int
+	ebpfRates   []int
+	longCount   int
+	ebpfRepeat  int
+	longRate    int
+	longPrefix  netip.Prefix
 	advDur      time.Duration
 	prefix      netip.Prefix
 	loadPrefix  netip.Prefix
@@ -68,6 +74,13 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.load, "load", false, "our daemon alone under a flood at rising -load-rates")
 	fs.BoolVar(&o.adversarial, "adversarial", false, "one unspoofed source sending the worst sequence to the span at -adv-rates, real knocks during it")
 	fs.BoolVar(&o.fwknop, "fwknop", false, "the fwknop client against fwknopd (pcap, UDP server) and knockdaemon (same access.conf): latency over -knocks, then garbage UDP to the SPA ports at -fwknop-rates with real knocks during it")
+	fs.BoolVar(&o.ebpf, "ebpf", false, "spoofed SYNs over the span at -ebpf-rates, one lane at a time: no daemon, knockdaemon with capture = ebpf, afpacket, nflog, and knockd; daemon CPU and the machine's softirq per packet")
+	fs.BoolVar(&o.ebpfLong, "ebpf-long", false, "a long flood of -long-count packets from -long-prefix at -long-rate to knockdaemon (ebpf, then afpacket): RSS every 5 s")
+	ebpfRates := fs.String("ebpf-rates", "10000,100000", "rates of -ebpf, packets per second")
+	fs.IntVar(&o.ebpfRepeat, "ebpf-repeat", 1, "runs of every -ebpf lane at every rate, interleaved (the machine's softirq is noisy)")
+	fs.IntVar(&o.longCount, "long-count", 10_000_000, "packets of -ebpf-long")
+	fs.IntVar(&o.longRate, "long-rate", 100000, "rate of -ebpf-long, packets per second")
+	longPrefix := fs.String("long-prefix", "11.0.0.0/8", "spoofed sources of -ebpf-long: 16 million addresses, so that 10 million random draws are mostly distinct")
 	fwknopRates := fs.String("fwknop-rates", "10000,30000", "rates of -fwknop's garbage flood, packets per second to each SPA port")
 	advRates := fs.String("adv-rates", "3000,30000", "rates of -adversarial, packets per second")
 	fs.DurationVar(&o.advDur, "adv-duration", 10*time.Second, "length of each -adversarial step")
@@ -106,6 +119,18 @@ func parseFlags(args []string) (options, error) {
 	if o.fwknopRates, err = intList(*fwknopRates); err != nil {
 		return o, fmt.Errorf("-fwknop-rates: %w", err)
 	}
+	if o.ebpfRates, err = intList(*ebpfRates); err != nil {
+		return o, fmt.Errorf("-ebpf-rates: %w", err)
+	}
+	if o.longPrefix, err = netip.ParsePrefix(*longPrefix); err != nil {
+		return o, fmt.Errorf("-long-prefix: %w", err)
+	}
+	if o.ebpfRepeat < 1 || o.ebpfRepeat > 10 {
+		return o, fmt.Errorf("-ebpf-repeat %d: want 1 to 10", o.ebpfRepeat)
+	}
+	if o.longCount <= 0 || o.longCount > flood.MaxCount {
+		return o, fmt.Errorf("-long-count %d: want 1 to %d", o.longCount, flood.MaxCount)
+	}
 	for _, r := range o.fwknopRates {
 		if r <= 0 || r*len(fwknopSPAPorts) > flood.MaxRate {
 			return o, fmt.Errorf("-fwknop-rates: %d: want 1 to %d (per port, %d ports)", r, flood.MaxRate/len(fwknopSPAPorts), len(fwknopSPAPorts))
@@ -123,7 +148,7 @@ func parseFlags(args []string) (options, error) {
 		}
 		o.targets = append(o.targets, strings.TrimSpace(t))
 	}
-	for _, r := range append(append(append([]int{}, o.rates...), o.loadRates...), o.advRates...) {
+	for _, r := range append(append(append(append([]int{o.longRate}, o.rates...), o.loadRates...), o.advRates...), o.ebpfRates...) {
 		if r <= 0 || r > flood.MaxRate {
 			return o, fmt.Errorf("flood rate %d: want 1 to %d", r, flood.MaxRate)
 		}
@@ -135,10 +160,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-src %q: want head or worktree", o.src)
 	}
 	if o.all {
-		o.flood, o.latency, o.lossy, o.faults, o.load, o.adversarial, o.fwknop = true, true, true, true, true, true, true
+		o.flood, o.latency, o.lossy, o.faults, o.load, o.adversarial, o.fwknop, o.ebpf, o.ebpfLong = true, true, true, true, true, true, true, true, true
 	}
-	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.adversarial && !o.fwknop && !o.reportOnly {
-		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load -adversarial -fwknop")
+	if !o.flood && !o.latency && !o.lossy && !o.faults && !o.load && !o.adversarial && !o.fwknop && !o.ebpf && !o.ebpfLong && !o.reportOnly {
+		return o, errors.New("nothing to run: give -all, or some of -flood -latency -lossy -faults -load -adversarial -fwknop -ebpf -ebpf-long")
 	}
 	o.args = args
 	return o, nil
@@ -259,6 +284,8 @@ func run(ctx context.Context, opt options) error {
 		{opt.load, "load", h.runLoad},
 		{opt.adversarial, "adversarial", h.runAdversarial},
 		{opt.fwknop, "fwknop", h.runFwknop},
+		{opt.ebpf, "ebpf", h.runEBPF},
+		{opt.ebpfLong, "ebpf-long", h.runEBPFLong},
 	} {
 		if !s.on || ctx.Err() != nil {
 			continue

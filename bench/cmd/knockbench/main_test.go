@@ -12,13 +12,16 @@ func TestParseFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !o.flood || !o.latency || !o.lossy || !o.faults || !o.load || !o.fwknop || !slices.Equal(o.rates, []int{10000, 50000, 100000}) || !slices.Equal(o.fwknopRates, []int{10000, 30000}) {
+	if !o.flood || !o.latency || !o.lossy || !o.faults || !o.load || !o.fwknop || !slices.Equal(o.rates, []int{10000, 50000, 100000}) || !slices.Equal(o.fwknopRates, []int{10000, 30000}) ||
+		!o.ebpf || !o.ebpfLong || !slices.Equal(o.ebpfRates, []int{10000, 100000}) || o.longCount != 10_000_000 || o.longPrefix.Bits() != 8 {
 		t.Errorf("-all: %+v", o)
 	}
 	for _, bad := range [][]string{
 		nil, {"-flood", "-rates", "10,x"}, {"-flood", "-rates", "0"}, {"-flood", "-rates", "5000000"},
 		{"-flood", "-flood-duration", "1h"}, {"-flood", "-prefix", "nonsense"}, {"-flood", "-targets", "all"},
 		{"-flood", "-src", "elsewhere"}, {"-flood", "extra"}, {"-fwknop", "-fwknop-rates", "0"}, {"-fwknop", "-fwknop-rates", "400000"},
+		{"-ebpf", "-ebpf-rates", "0"}, {"-ebpf", "-ebpf-repeat", "0"}, {"-ebpf-long", "-long-count", "60000000"},
+		{"-ebpf-long", "-long-rate", "0"}, {"-ebpf-long", "-long-prefix", "nonsense"},
 	} {
 		if _, err := parseFlags(bad); err == nil {
 			t.Errorf("parseFlags(%q) accepted", bad)

@@ -23,7 +23,7 @@ import (
 // oursConfig is one instance of our daemon.
 type oursConfig struct {
 	id, label   string
-	capture     string // nflog or afpacket
+	capture     string // nflog, afpacket or ebpf
 	port        uint16 // protected
 	spa         uint16 // single-packet port
 	table       string // nft table of its grants
@@ -34,6 +34,7 @@ type oursConfig struct {
 // The instances: the default capture, and the packet socket.
 var (
 	oursNflog    = oursConfig{id: "ours-nflog", label: "knockdaemon (nflog)", capture: "nflog", port: portOurs, spa: oursSPA, table: "portknock", metricsAddr: "127.0.0.1:9477"}
+	oursEBPF     = oursConfig{id: "ours-ebpf", label: "knockdaemon (ebpf)", capture: "ebpf", port: portOursPacket, spa: oursSPA + 1, table: "portknock_xdp", metricsAddr: "127.0.0.1:9479"}
 	oursAFPacket = oursConfig{id: "ours-afpacket", label: "knockdaemon (afpacket)", capture: "afpacket", port: portOursPacket, spa: oursSPA + 1, table: "portknock_af", metricsAddr: "127.0.0.1:9478"}
 )
 
@@ -85,7 +86,7 @@ runmode    = %s
 `, o.keyPath, spanText, o.cfg.spa, o.cfg.port, o.cfg.table, filepath.Join(o.h.work, o.cfg.id+".state", "replay"), o.cfg.metricsAddr, runmode)
 	if runmode == "network" {
 		s += "capture    = " + o.cfg.capture + "\n"
-		if o.cfg.capture == "afpacket" {
+		if o.cfg.capture == "afpacket" || o.cfg.capture == "ebpf" {
 			s += "interface  = eth0\n"
 		}
 	}
@@ -116,7 +117,7 @@ func (o *ours) daemonMode(name, runmode, extra string) *daemon {
 		spa := &lane{id: "ours-spa", label: "knockdaemon, sealed single packet (nflog)", d: d, port: o.cfg.port, build: o.spaKnock}
 		d.lanes = []*lane{span, spa}
 	} else {
-		span.label = "knockdaemon, sealed knock over the span (afpacket)"
+		span.label = "knockdaemon, sealed knock over the span (" + o.cfg.capture + ")"
 		d.lanes = []*lane{span}
 	}
 	return d

@@ -27,6 +27,7 @@ type results struct {
 
 	Adversarial *advResult    `json:"adversarial,omitempty"`
 	Fwknop      *fwknopResult `json:"fwknop,omitempty"`
+	EBPF        *ebpfResult   `json:"ebpf,omitempty"`
 }
 
 // The fwknop scenario: latency of the three lanes, then one flood run
