@@ -75,6 +75,21 @@ func (n *NS) Open() (int, error) {
 // belong to the namespace and stay there after Do returns. The thread is
 // switched back before it is released.
 func (n *NS) Do(f func() error) error {
+	target, err := n.Open()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	if err := InFd(target, f); err != nil {
+		return fmt.Errorf("namespace %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// InFd runs f on an OS thread switched into the network namespace the
+// descriptor fd refers to, as Do does; the thread is switched back before
+// it is released.
+func InFd(fd int, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -84,14 +99,8 @@ func (n *NS) Do(f func() error) error {
 			return
 		}
 		defer unix.Close(orig)
-		target, err := n.Open()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer unix.Close(target)
-		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", n.Name, err)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns: %w", err)
 			return
 		}
 		ferr := f()
