@@ -170,25 +170,9 @@ func (s *story) fleetConfs(dir string, cl *netns.Host, gates []*netns.Host, urls
 	var confs []string
 	for i, g := range gates {
 		conf := filepath.Join(dir, g.Role+".conf")
-		body := fmt.Sprintf(`# %s, one of three gates sharing claims and grants through Redis.
-mode         = sealed
-keyfile      = %s
-portspan     = 40000-40255
-protected    = tcp/22
-remote       = %s
-client       = %s
-port         = 22
-duration     = %s
-timeout      = 0.01
-runmode      = network
-capture      = nflog
-firewall     = nft
-replayfile   = %s
-fleet        = %s
-fleetgate    = %s
-fleetkey     = %s
-fleetfailure = refuse
-`, g.Role, key, g.Addr, cl.Addr, s.grant, filepath.Join(dir, g.Role, "replay"), urls[i], g.Role, fleetKey)
+		body := fmt.Sprintf("# %s, one of three gates sharing claims and grants through Redis.\n", g.Role) +
+			s.sealedConf(key, g.Addr, cl.Addr, filepath.Join(dir, g.Role, "replay")) +
+			fmt.Sprintf("fleet        = %s\nfleetgate    = %s\nfleetkey     = %s\nfleetfailure = refuse\n", urls[i], g.Role, fleetKey)
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,21 +80,8 @@ func (s *story) writeConf(dir string, pair *netns.Pair) (string, error) {
 		return "", err
 	}
 	conf := filepath.Join(dir, "knock.conf")
-	body := fmt.Sprintf(`# One file for both ends of the knock.
-mode       = sealed
-keyfile    = %s
-portspan   = 40000-40255
-protected  = tcp/22
-remote     = %s
-client     = %s
-port       = 22
-duration   = %s
-timeout    = 0.01
-runmode    = network
-capture    = nflog
-firewall   = nft
-replayfile = %s
-`, key, pair.HostV4, pair.ClientV4, s.grant, filepath.Join(dir, "state", "replay"))
+	body := "# One file for both ends of the knock.\n" +
+		s.sealedConf(key, pair.HostV4, pair.ClientV4, filepath.Join(dir, "state", "replay"))
 	return conf, os.WriteFile(conf, []byte(body), 0o600)
 }
 
@@ -227,4 +215,23 @@ func serve(ns *netns.NS, port int) error {
 		}
 	}()
 	return nil
+}
+
+// sealedConf is the demo's file for both ends of a sealed knock: host
+// guarded by nft, knocks read through NFLOG.
+func (s *story) sealedConf(key string, host, client netip.Addr, replay string) string {
+	return fmt.Sprintf(`mode         = sealed
+keyfile      = %s
+portspan     = 40000-40255
+protected    = tcp/22
+remote       = %s
+client       = %s
+port         = 22
+duration     = %s
+timeout      = 0.01
+runmode      = network
+capture      = nflog
+firewall     = nft
+replayfile   = %s
+`, key, host, client, s.grant, replay)
 }
