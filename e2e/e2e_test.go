@@ -61,15 +61,18 @@ func newLab(t *testing.T) *lab {
 }
 
 // serve runs a TCP echo service on port inside the host namespace.
-func (l *lab) serve(port int) {
+func (l *lab) serve(port int) { serveEcho(l.t, l.pair.Host, port) }
+
+// serveEcho runs a TCP echo service on port inside ns until the test ends.
+func serveEcho(t *testing.T, ns interface{ Do(func() error) error }, port int) {
 	var ln net.Listener
-	if err := l.pair.Host.Do(func() (err error) {
+	if err := ns.Do(func() (err error) {
 		ln, err = net.Listen("tcp", fmt.Sprintf("[::]:%d", port))
 		return err
 	}); err != nil {
-		l.t.Fatal(err)
+		t.Fatal(err)
 	}
-	l.t.Cleanup(func() { ln.Close() })
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()

@@ -50,25 +50,7 @@ func newFleetLab(t *testing.T) *fleetLab {
 }
 
 // serve runs a TCP echo service on port 22 of a gate.
-func (f *fleetLab) serve(g *netns.Host) {
-	var ln net.Listener
-	if err := g.Do(func() (err error) {
-		ln, err = net.Listen("tcp", ":22")
-		return err
-	}); err != nil {
-		f.t.Fatal(err)
-	}
-	f.t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-}
+func (f *fleetLab) serve(g *netns.Host) { serveEcho(f.t, g, 22) }
 
 // startRedis runs redis-server in its namespace, with no persistence, and
 // waits until a gate reaches it.
