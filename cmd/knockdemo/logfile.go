@@ -33,7 +33,7 @@ func (s *story) logFile(ctx context.Context) error {
 	}
 	defer os.RemoveAll(dir)
 	s.say("not root: no network namespaces and no firewall here, so this is the log-file mode")
-	s.say("(run it as root to see a real port open: sudo go run ./cmd/knockdemo)")
+	s.say("(run it as root to see a real port open: sudo \"$(command -v go)\" run ./cmd/knockdemo)")
 
 	key := filepath.Join(dir, "knock.key")
 	if _, err := client.Keygen(key, rand.Reader, time.Now()); err != nil {

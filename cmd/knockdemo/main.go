@@ -1,6 +1,6 @@
 // Command knockdemo shows port knocking at work, with nothing to set up:
 //
-//	sudo go run ./cmd/knockdemo
+//	sudo "$(command -v go)" run ./cmd/knockdemo
 //
 // As root it builds two network namespaces joined by veth, a host and a
 // client, runs a TCP service on the host's port 22 guarded by knockdaemon
@@ -49,7 +49,7 @@ func main() {
 		os.Exit(1)
 	}
 	if *fleet && os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "knockdemo: -fleet needs root: it builds network namespaces and nftables rules (sudo go run ./cmd/knockdemo -fleet)")
+		fmt.Fprintln(os.Stderr, "knockdemo: -fleet needs root: it builds network namespaces and nftables rules (sudo \"$(command -v go)\" run ./cmd/knockdemo -fleet)")
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
