@@ -147,7 +147,9 @@ func (d *Daemon) firewallError(err error) error {
 
 // sourceError places a source's refusal at the setting at fault.
 func (d *Daemon) sourceError(err error) error {
-	switch {
+	switch _, iface := errors.AsType[*interfaceError](err); {
+	case iface:
+		return d.set.Errorf("interface", "%w", err)
 	case d.cfg.Source.Mode == RunFile:
 		return d.set.Errorf("logfile", "%w", err)
 	case d.cfg.Source.Capture == CaptureAFPacket:

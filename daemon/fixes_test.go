@@ -134,3 +134,14 @@ func TestKnockForOneGateOpensNoOther(t *testing.T) {
 		t.Fatalf("a knock sealed for gate-b, at gate-b: %+v", v)
 	}
 }
+
+// An interface that does not exist is reported at the interface setting
+// when the daemon is built (so by -test), not found only when the eBPF
+// program is attached (or, without eBPF, the packet socket opened).
+func TestMissingInterfaceAtStart(t *testing.T) {
+	set := loadConf(t, "key k\ncapture auto\ninterface nosuch0\nreplayfile "+filepath.Join(t.TempDir(), "state", "r")+"\n")
+	_, err := daemon.New(set, daemon.Options{Stderr: testWriter{t}})
+	if err == nil || !strings.Contains(err.Error(), ":3: interface: ") || !strings.Contains(err.Error(), "nosuch0") {
+		t.Fatalf("%v: want the interface setting named, at line 3", err)
+	}
+}

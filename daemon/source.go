@@ -67,6 +67,11 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 // spaces), or every Ethernet interface that is up, loopback excepted.
 func interfaces(named string) ([]string, error) {
 	if f := strings.FieldsFunc(named, func(r rune) bool { return r == ',' || r == ' ' }); len(f) > 0 {
+		for _, name := range f {
+			if _, err := net.InterfaceByName(name); err != nil {
+				return nil, &interfaceError{name, err}
+			}
+		}
 		return f, nil
 	}
 	ifs, err := net.Interfaces()
@@ -180,3 +185,15 @@ func (l *lazyEBPF) Counters() map[string]uint64 {
 	}
 	return l.src.Counters()
 }
+
+// interfaceError is a named interface that does not exist: the operator's
+// interface setting is at fault.
+type interfaceError struct {
+	name string
+	err  error
+}
+
+func (e *interfaceError) Error() string {
+	return fmt.Sprintf("no interface %q (ip link lists the host's interfaces): %v", e.name, e.err)
+}
+func (e *interfaceError) Unwrap() error { return e.err }
