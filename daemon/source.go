@@ -93,23 +93,28 @@ func interfaces(named string) ([]string, error) {
 // else to NFLOG, and the log says why.
 func newEBPF(sc SourceConfig, span *portspan.Span, log *slog.Logger, now func() time.Time, o SourceOptions) (source.Source, error) {
 	cfg := ebpf.Config{Span: span, SPAPorts: sc.Extra, MinKnock: min(max(sc.MinKnock, 2), 32), Timeout: sc.Timeout, Now: now}
-	err := ebpf.Supported()
+	// The interfaces first: a name that does not exist is the operator's
+	// to fix, whatever the kernel can do.
+	err := inNamespace(o, func() error {
+		var ierr error
+		cfg.Interfaces, ierr = interfaces(sc.Interface)
+		if ierr == nil && len(cfg.Interfaces) == 0 {
+			ierr = errors.New("no Ethernet interface is up")
+		}
+		return ierr
+	})
+	if _, iface := errors.AsType[*interfaceError](err); iface {
+		return nil, err // no reason to fall back
+	}
+	if err == nil {
+		err = ebpf.Supported()
+	}
 	if err == nil && len(sc.AnyFlags)+len(sc.DoorUDP) > 0 {
 		// knockd's doors may sit on live services' ports and count
 		// segments of any flags: the first stage, which drops what it
 		// records and hands over SYNs of repeat sources only, is not for
 		// them.
 		err = errors.New("knockd doors (knockdconf) need every packet of their ports, which the eBPF first stage does not pass")
-	}
-	if err == nil {
-		err = inNamespace(o, func() error {
-			var ierr error
-			cfg.Interfaces, ierr = interfaces(sc.Interface)
-			if ierr == nil && len(cfg.Interfaces) == 0 {
-				ierr = errors.New("no Ethernet interface is up")
-			}
-			return ierr
-		})
 	}
 	if err == nil {
 		return &lazyEBPF{cfg: cfg, o: o, log: log}, nil
