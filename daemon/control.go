@@ -150,7 +150,7 @@ func (d *Daemon) listGrants(ctx context.Context) []GrantInfo {
 	}
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	fw, _ := d.fw.Grants(fctx)
+	fw, _ := d.firewall().Grants(fctx)
 	now := d.opts.Now()
 	for _, g := range fw {
 		p := knock.Port{Proto: g.Proto, Port: g.Port}
@@ -188,12 +188,12 @@ func (d *Daemon) revoke(ctx context.Context, who string) (int, error) {
 		return n, err
 	}
 	// Grants from before a restart are the firewall's alone.
-	fw, ferr := d.fw.Grants(ctx)
+	fw, ferr := d.firewall().Grants(ctx)
 	for _, g := range fw {
 		if g.Addr.Unmap() != addr {
 			continue
 		}
-		if cerr := d.fw.Close(ctx, firewall.Grant{Addr: g.Addr, Proto: g.Proto, Port: g.Port}); cerr != nil {
+		if cerr := d.firewall().Close(ctx, firewall.Grant{Addr: g.Addr, Proto: g.Proto, Port: g.Port}); cerr != nil {
 			err = errors.Join(err, cerr)
 			continue
 		}

@@ -403,10 +403,10 @@ func (d *Daemon) repair(ctx context.Context) {
 			}
 			d.log.Warn("the firewall guard was removed (flush ruleset?) and is back")
 		case <-t.C:
-			if err := d.fw.Setup(ctx); err != nil && ctx.Err() == nil {
+			if err := d.firewall().Setup(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error("firewall check failed", "err", err)
 			}
-			if _, err := d.fw.Sweep(ctx); err != nil && ctx.Err() == nil {
+			if _, err := d.firewall().Sweep(ctx); err != nil && ctx.Err() == nil {
 				d.log.Error("firewall sweep failed", "err", err)
 			}
 		}
