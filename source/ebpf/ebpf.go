@@ -2,6 +2,8 @@ package ebpf
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -22,7 +24,8 @@ import (
 const (
 	QueueLen      = 32      // stage 2's queue per source: the largest MinKnock
 	PayloadMax    = 512     // payload bytes of a single-packet datagram handed up
-	DefaultStage1 = 65536   // sources seen once
+	DefaultStage1 = 32768   // sources seen once (slots; Ways per set)
+	Ways          = 4       // stage 1's slots per set
 	DefaultStage2 = 4096    // sources seen twice within the timeout
 	DefaultBudget = 64      // records per source per timeout after its queue
 	DefaultRing   = 1 << 20 // bytes of ring buffer
@@ -51,8 +54,9 @@ type Config struct {
 	// Budget is how many single records a source may cause per Timeout
 	// once its queue went up; 0 means DefaultBudget.
 	Budget int
-	// Stage1 and Stage2 are the sizes of the two stages (entries); 0
-	// means DefaultStage1 and DefaultStage2.
+	// Stage1 and Stage2 are the sizes of the two stages (entries; Stage1
+	// a power of two, at least Ways); 0 means DefaultStage1 and
+	// DefaultStage2.
 	Stage1, Stage2 int
 	// Ring is the ring buffer's size in bytes, a power of two times the
 	// page size; 0 means DefaultRing.
@@ -164,6 +168,8 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("ebpf source: knock timeout %s: want more than 0", cfg.Timeout)
 	case cfg.Budget < 0 || cfg.Stage1 < 0 || cfg.Stage2 < 0 || cfg.Ring < 0:
 		return nil, errors.New("ebpf source: negative budget, stage or ring size")
+	case cfg.Stage1 != 0 && (cfg.Stage1 < Ways || cfg.Stage1&(cfg.Stage1-1) != 0):
+		return nil, fmt.Errorf("ebpf source: stage 1 of %d sources: want a power of two, at least %d", cfg.Stage1, Ways)
 	case cfg.Ring != 0 && (cfg.Ring&(cfg.Ring-1) != 0 || cfg.Ring%os.Getpagesize() != 0):
 		return nil, fmt.Errorf("ebpf source: ring buffer of %d bytes: want a power of two times the page size (%d)", cfg.Ring, os.Getpagesize())
 	}
@@ -172,20 +178,27 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("ebpf source: %w", err)
 	}
 	budget := orDefault(cfg.Budget, DefaultBudget)
-	sets := []struct {
+	sets := uint32(orDefault(cfg.Stage1, DefaultStage1) / Ways)
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("ebpf source: seeding stage 1's hash: %w", err)
+	}
+	vars := []struct {
 		name string
 		v    any
 	}{
 		{knockVarTimeoutNs, uint64(cfg.Timeout)},
 		{knockVarMinKnock, uint32(cfg.MinKnock)},
 		{knockVarBudget, uint32(budget)},
+		{knockVarSetMask, sets - 1},
+		{knockVarSeed, binary.NativeEndian.Uint64(seed[:])},
 	}
-	for _, s := range sets {
+	for _, s := range vars {
 		if err := spec.Variables[s.name].Set(s.v); err != nil {
 			return nil, fmt.Errorf("ebpf source: setting %s: %w", s.name, err)
 		}
 	}
-	spec.Maps[knockMapStage1].MaxEntries = uint32(orDefault(cfg.Stage1, DefaultStage1))
+	spec.Maps[knockMapStage1].MaxEntries = sets
 	spec.Maps[knockMapStage2].MaxEntries = uint32(orDefault(cfg.Stage2, DefaultStage2))
 	spec.Maps[knockMapEvents].MaxEntries = uint32(orDefault(cfg.Ring, DefaultRing))
 	return spec, nil

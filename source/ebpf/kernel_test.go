@@ -142,6 +142,38 @@ func TestQueueForgetsOldPackets(t *testing.T) {
 	}
 }
 
+// TestQueueOutlivesItsStage1Slot: a source in stage 2 whose stage-1 slot
+// other sources took (one set of Ways slots here) keeps its queue: the
+// packet that lands in stage 1 again and the next go on the same queue, in
+// order, and the knock is handed up whole.
+func TestQueueOutlivesItsStage1Slot(t *testing.T) {
+	s := loaded(t, Config{MinKnock: 5, Stage1: Ways})
+	send := func(src netip.Addr, port uint16) { s.run(t, pkt{Src: src, Dst: host, Proto: 6, Port: port}) }
+	send(client, 7001)
+	send(client, 7002) // promoted
+	for i := range Ways {
+		send(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 7100)
+	}
+	if c := s.Counters(); c["promotions"] != 1 || c["stage1_inserts"] != 1+Ways {
+		t.Fatalf("counters %v: want 1 promotion, %d stage-1 inserts", c, 1+Ways)
+	}
+	send(client, 7003) // stage 1 again
+	send(client, 7004) // found in stage 2: both go on the queue
+	if got := s.drain(t); len(got) != 0 {
+		t.Fatalf("hits before the minimum: %v", got)
+	}
+	send(client, 7005)
+	got := s.drain(t)
+	if len(got) != 5 {
+		t.Fatalf("want the whole knock 7001-7005, got %v", got)
+	}
+	for i, h := range got {
+		if h.Port != 7001+uint16(i) || h.Src != client {
+			t.Fatalf("hit %d: %v, want port %d from %s", i, h, 7001+i, client)
+		}
+	}
+}
+
 // TestBudget: once its queue went up, a source causes at most Budget
 // records per timeout; the rest are counted.
 func TestBudget(t *testing.T) {

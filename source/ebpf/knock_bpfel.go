@@ -18,18 +18,6 @@ type knockAddr struct {
 	B [16]uint8
 }
 
-type knockFirst struct {
-	_ structs.HostLayout
-	E struct {
-		_     structs.HostLayout
-		Time  uint64
-		Dst   knockAddr
-		Port  uint16
-		Proto uint8
-		Pad   [5]uint8
-	}
-}
-
 type knockQueue struct {
 	_      structs.HostLayout
 	Last   uint64
@@ -39,6 +27,20 @@ type knockQueue struct {
 	Spent  uint32
 	Handed uint32
 	E      [32]struct {
+		_     structs.HostLayout
+		Time  uint64
+		Dst   knockAddr
+		Port  uint16
+		Proto uint8
+		Pad   [5]uint8
+	}
+}
+
+type knockSet struct {
+	_    structs.HostLayout
+	Tag  [4]uint64
+	Time [4]uint64
+	E    [4]struct {
 		_     structs.HostLayout
 		Time  uint64
 		Dst   knockAddr
@@ -62,6 +64,8 @@ const (
 	knockProgKnockXdp = "knock_xdp"
 	knockVarBudget    = "budget"
 	knockVarMinKnock  = "min_knock"
+	knockVarSeed      = "seed"
+	knockVarSetMask   = "set_mask"
 	knockVarTimeoutNs = "timeout_ns"
 )
 
@@ -129,6 +133,8 @@ type knockMapSpecs struct {
 type knockVariableSpecs struct {
 	Budget    *ebpf.VariableSpec `ebpf:"budget"`
 	MinKnock  *ebpf.VariableSpec `ebpf:"min_knock"`
+	Seed      *ebpf.VariableSpec `ebpf:"seed"`
+	SetMask   *ebpf.VariableSpec `ebpf:"set_mask"`
 	TimeoutNs *ebpf.VariableSpec `ebpf:"timeout_ns"`
 }
 
@@ -179,6 +185,8 @@ func (m *knockMaps) Close() error {
 type knockVariables struct {
 	Budget    *ebpf.Variable `ebpf:"budget"`
 	MinKnock  *ebpf.Variable `ebpf:"min_knock"`
+	Seed      *ebpf.Variable `ebpf:"seed"`
+	SetMask   *ebpf.Variable `ebpf:"set_mask"`
 	TimeoutNs *ebpf.Variable `ebpf:"timeout_ns"`
 }
 

@@ -40,6 +40,8 @@ enum counter {
 volatile const __u64 timeout_ns = 10000000000ULL;
 volatile const __u32 min_knock = 8;
 volatile const __u32 budget = 64;
+volatile const __u32 set_mask = 16383; // stage1's sets - 1
+volatile const __u64 seed = 0;         // of the hash that picks a set: random
 
 struct addr {
 	__u8 b[16]; // IPv6, or IPv4-mapped IPv6
@@ -51,10 +53,6 @@ struct entry {
 	__u16 port;
 	__u8 proto;  // IPPROTO_TCP or IPPROTO_UDP
 	__u8 pad[5];
-};
-
-struct first {
-	struct entry e;
 };
 
 struct queue {
@@ -105,12 +103,24 @@ struct {
 	__type(value, __u64);
 } spa_ports SEC(".maps");
 
-// Stage 1: sources seen once, with their first packet. Churned by a flood.
+// Stage 1: sources seen once, with their first packet. Churned by a flood,
+// so it is no hash map (an insertion into an LRU hash costs about a
+// microsecond under churn) but a set-associative table in an array: a
+// source's keyed hash picks a set of WAYS slots, and its first packet takes
+// the oldest of them. The slots' tags and times share one cache line.
+#define WAYS 4
+
+struct set {
+	__u64 tag[WAYS];    // the source's keyed hash, or 0 for an empty slot
+	__u64 time[WAYS];   // its first packet's time
+	struct entry e[WAYS];
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct addr);
-	__type(value, struct first);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); // sets; set by userspace, a power of two
+	__type(key, __u32);
+	__type(value, struct set);
 } stage1 SEC(".maps");
 
 // Stage 2: sources seen twice within the timeout, with their queue.
@@ -338,47 +348,111 @@ static __always_inline void push(struct pkt *p, struct queue *q)
 		flush(p, q);
 }
 
-// knock records a packet to the span: stage 1 the first time a source is
-// seen, stage 2 when it comes again within the timeout.
-static __always_inline void knock(struct pkt *p)
+// hash is a keyed hash of a source address (seed is random per load, so
+// that a sender cannot aim its sources at one set).
+static __always_inline __u64 hash(const struct addr *a)
 {
-	struct queue *q = bpf_map_lookup_elem(&stage2, &p->src);
-	if (q) {
-		if (p->e.time - q->last > timeout_ns) {
-			// Quiet for longer than a knock may take: start over.
-			q->head = 0;
-			q->start = 0;
-			q->handed = 0;
-		} else if (q->handed) {
-			q->last = p->e.time;
-			hand(p, q);
-			return;
-		}
-		push(p, q);
+	const __u64 *w = (const __u64 *)a->b;
+	__u64 h = seed ^ w[0];
+	h *= 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 29;
+	h ^= w[1];
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 29;
+	return h;
+}
+
+// stage2 handles a packet of a source whose queue is in stage 2.
+static __always_inline void stage2_packet(struct pkt *p, struct queue *q)
+{
+	if (p->e.time - q->last > timeout_ns) {
+		// Quiet for longer than a knock may take: start over.
+		q->head = 0;
+		q->start = 0;
+		q->handed = 0;
+	} else if (q->handed) {
+		q->last = p->e.time;
+		hand(p, q);
 		return;
 	}
-	struct first *f = bpf_map_lookup_elem(&stage1, &p->src);
-	if (!f || p->e.time - f->e.time > timeout_ns) {
-		struct first nf = {.e = p->e};
-		bpf_map_update_elem(&stage1, &p->src, &nf, BPF_ANY);
-		count(C_STAGE1);
+	push(p, q);
+}
+
+// promote moves a source seen again within the timeout to stage 2, with
+// the first packet that stage 1 kept for it (slot i of set s).
+static __always_inline void promote(struct pkt *p, struct set *s, int i)
+{
+	count(C_PROMOTIONS);
+	struct queue *q = bpf_map_lookup_elem(&stage2, &p->src);
+	if (q) {
+		// Stage 2 still has the source, whose stage-1 slot was taken
+		// by others since: its queue goes on, with both packets.
+		struct pkt first = *p;
+		first.e = s->e[i];
+		stage2_packet(&first, q);
+		stage2_packet(p, q);
 		return;
 	}
 	__u32 zero = 0;
 	q = bpf_map_lookup_elem(&scratch, &zero);
 	if (!q)
 		return;
-	q->e[0] = f->e;
+	q->e[0] = s->e[i];
 	q->head = 1;
 	q->start = 0;
 	q->handed = 0;
 	q->spent = 0;
 	q->window = 0;
-	q->last = f->e.time;
-	bpf_map_delete_elem(&stage1, &p->src);
-	count(C_PROMOTIONS);
+	q->last = s->time[i];
 	push(p, q);
 	bpf_map_update_elem(&stage2, &p->src, q, BPF_ANY);
+}
+
+// knock records a packet to the span. Stage 1 is the only lookup a flood
+// packet costs: one array element, a few compares, no lock. A slot whose
+// tag has PROMOTED set stands for a source in stage 2, and is refreshed by
+// each of its packets, so that a knocker's slot is the newest of its set.
+// Two CPUs writing one set at the same instant may tear a slot; the worst
+// that does is lose, or garble, one source's first packet.
+#define PROMOTED 1ULL
+
+static __always_inline void knock(struct pkt *p)
+{
+	__u64 h = hash(&p->src);
+	__u32 idx = (__u32)(h >> 32) & set_mask;
+	struct set *s = bpf_map_lookup_elem(&stage1, &idx);
+	if (!s)
+		return;
+	__u64 tag = (h & ~PROMOTED) | 2; // never 0, the empty slot
+	int hit = -1, old = 0;
+#pragma unroll
+	for (int i = 0; i < WAYS; i++) {
+		if ((s->tag[i] & ~PROMOTED) == tag)
+			hit = i;
+		if (s->time[i] < s->time[old])
+			old = i;
+	}
+	int i = (hit < 0 ? old : hit) & (WAYS - 1);
+	if (hit >= 0 && (s->tag[i] & PROMOTED)) {
+		struct queue *q = bpf_map_lookup_elem(&stage2, &p->src);
+		if (q) {
+			s->time[i] = p->e.time;
+			stage2_packet(p, q);
+			return;
+		}
+		// Stage 2 let it go: this is a first packet again.
+	} else if (hit >= 0 && p->e.time - s->time[i] <= timeout_ns) {
+		promote(p, s, i);
+		s->tag[i] = tag | PROMOTED;
+		s->time[i] = p->e.time;
+		return;
+	}
+	s->tag[i] = tag;
+	s->time[i] = p->e.time;
+	s->e[i] = p->e;
+	count(C_STAGE1);
 }
 
 SEC("xdp")
