@@ -18,6 +18,8 @@ type result struct {
 	Opened  bool          `json:"opened"`
 	Latency time.Duration `json:"latency_ns,omitempty"`
 	Err     string        `json:"err,omitempty"`
+	// Unguarded: the port was open before the knock (errUnguarded).
+	Unguarded bool `json:"unguarded,omitempty"`
 }
 
 // Probe pacing: a fresh connection attempt every probePeriod, each
@@ -66,6 +68,7 @@ func (h *harness) attempt(l *lane, within time.Duration) result {
 	})
 	if err != nil {
 		r.Err = err.Error()
+		r.Unguarded = errors.Is(err, errUnguarded)
 	}
 	return r
 }

@@ -56,7 +56,7 @@ func (d *daemon) start(ctx context.Context, h *harness) error {
 		if r.Opened {
 			return nil
 		}
-		if r.Err == errUnguarded.Error() {
+		if r.Unguarded {
 			time.Sleep(100 * time.Millisecond) // still starting
 			continue
 		}

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/portknock/knock/bench/internal/flood"
 	"github.com/portknock/knock/bench/internal/proc"
+	"github.com/portknock/knock/bench/internal/stats"
 )
 
 // The -ebpf scenario: the spoofed SYN flood over the whole span, one
@@ -56,6 +58,8 @@ type ebpfRun struct {
 	Busy         time.Duration      `json:"machine_busy_ns"`
 	Others       time.Duration      `json:"others_ns"` // busy - softirq - generator - daemon
 	Counters     map[string]float64 `json:"counters,omitempty"`
+	// Knock to open on a quiet link, before the flood (-ebpf-knocks).
+	Latency stats.Summary `json:"latency"`
 }
 
 // ebpfLongRun is the long flood: RSS every few seconds.
@@ -83,7 +87,24 @@ type ebpfRSSSample struct {
 	Seen float64       `json:"seen"`
 }
 
-// ebpfLanes are the lanes of -ebpf, nil for the flood alone.
+// ebpfLaneIDs are the lanes of -ebpf, in their default order.
+var ebpfLaneIDs = []string{"none", oursEBPF.id, oursAFPacket.id, oursNflog.id, "knockd"}
+
+// ebpfLaneList parses -ebpf-lanes.
+func ebpfLaneList(s string) ([]string, error) {
+	var ids []string
+	for _, id := range strings.Split(s, ",") {
+		id = strings.TrimSpace(id)
+		if !slices.Contains(ebpfLaneIDs, id) {
+			return nil, fmt.Errorf("lane %q: want some of %s", id, strings.Join(ebpfLaneIDs, ", "))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// ebpfLanes are the lanes of -ebpf asked for; a nil daemon is the flood
+// alone.
 func (h *harness) ebpfLanes() []func() (*daemon, error) {
 	ours := func(cfg oursConfig) func() (*daemon, error) {
 		return func() (*daemon, error) {
@@ -94,11 +115,18 @@ func (h *harness) ebpfLanes() []func() (*daemon, error) {
 			return o.daemon(), nil
 		}
 	}
-	return []func() (*daemon, error){
-		func() (*daemon, error) { return nil, nil },
-		ours(oursEBPF), ours(oursAFPacket), ours(oursNflog),
-		func() (*daemon, error) { return knockdDaemon(h), nil },
+	all := map[string]func() (*daemon, error){
+		"none":          func() (*daemon, error) { return nil, nil },
+		oursEBPF.id:     ours(oursEBPF),
+		oursAFPacket.id: ours(oursAFPacket),
+		oursNflog.id:    ours(oursNflog),
+		"knockd":        func() (*daemon, error) { return knockdDaemon(h), nil },
 	}
+	var lanes []func() (*daemon, error)
+	for _, id := range h.opt.ebpfLanes {
+		lanes = append(lanes, all[id])
+	}
+	return lanes
 }
 
 func (h *harness) runEBPF(ctx context.Context) error {
@@ -126,8 +154,8 @@ func (h *harness) runEBPF(ctx context.Context) error {
 				}
 				run := h.ebpfRun(ctx, d, rate)
 				res.Runs = append(res.Runs, run)
-				h.logf("ebpf %d/s %s: sent %.0f/s, daemon %.2f µs/pkt, softirq %.2f µs/pkt (%s), generator %s, others %s, legit %d/%d, RSS %d→%d KiB %s",
-					rate, run.Lane, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, run.SoftIRQ, run.Generator, run.Others, run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Err)
+				h.logf("ebpf %d/s %s: latency median %s p99 %s; sent %.0f/s, daemon %.2f µs/pkt, softirq %.2f µs/pkt (%s), generator %s, others %s, legit %d/%d, RSS %d→%d KiB %s",
+					rate, run.Lane, run.Latency.Median, run.Latency.P99, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, run.SoftIRQ, run.Generator, run.Others, run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Err)
 				h.save()
 			}
 		}
@@ -146,6 +174,7 @@ func (h *harness) ebpfRun(ctx context.Context, d *daemon, rate int) *ebpfRun {
 			return run
 		}
 		live = []*daemon{d}
+		run.Latency = h.quietLatency(d)
 	}
 	var before proc.Sample
 	var m0 map[string]float64
@@ -213,6 +242,19 @@ func (h *harness) ebpfRun(ctx context.Context, d *daemon, rate int) *ebpfRun {
 	}
 	run.Others = run.Busy - run.SoftIRQ - run.Generator - daemonDuring
 	return run
+}
+
+// quietLatency knocks -ebpf-knocks times on the daemon's first lane, one
+// knock at a time, with no flood, and describes the knock-to-open times.
+func (h *harness) quietLatency(d *daemon) stats.Summary {
+	var samples []time.Duration
+	for range h.opt.ebpfKnocks {
+		if r := h.attempt(d.lanes[0], latencyWithin); r.Opened {
+			samples = append(samples, r.Latency)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return stats.Summarize(samples)
 }
 
 type fstats struct {
@@ -331,18 +373,23 @@ func (h *harness) writeEBPF() {
 	fmt.Fprintf(&b, "uptime before: `%s`\n\nuptime after: `%s`\n\n", r.UptimeBefore, r.UptimeAfter)
 	if len(r.Runs) > 0 {
 		fmt.Fprintf(&b, "Spoofed SYNs from %s over the 256 ports of the span, %s per lane, each lane alone in fresh namespaces.\n\n", r.Prefix, r.Duration)
-		b.WriteString("| rate | lane | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | generator CPU | others busy | knocks open ≤1 s | RSS before → after (KiB) | seen | spoofed granted | error |\n")
-		b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
-		base := map[int]float64{} // the no-daemon run of the same round
+		b.WriteString("| rate | lane | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | machine busy µs/pkt | busy − no-daemon µs/pkt | generator CPU | others busy | knocks open ≤1 s | quiet knock to open, median / p99 | RSS before → after (KiB) | seen | spoofed granted | error |\n")
+		b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+		type pair struct{ soft, busy float64 }
+		base := map[int]pair{} // the no-daemon run of the same round
 		for _, run := range r.Runs {
-			net := "–"
+			soft, busy, lat := "–", "–", "–"
 			if run.Lane == "none" {
-				base[run.Rate] = run.SoftIRQPerPk
-			} else {
-				net = fmt.Sprintf("%.2f", run.SoftIRQPerPk-base[run.Rate])
+				base[run.Rate] = pair{run.SoftIRQPerPk, run.busyPerPkt()}
+			} else if p, ok := base[run.Rate]; ok {
+				soft = fmt.Sprintf("%.2f", run.SoftIRQPerPk-p.soft)
+				busy = fmt.Sprintf("%.2f", run.busyPerPkt()-p.busy)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %s | %.2f s | %.2f s | %d/%d | %d → %d | %.0f | %d | %s |\n",
-				run.Rate, run.Label, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, net, run.Generator.Seconds(), run.Others.Seconds(), run.Opened, run.Legit, run.RSSStart, run.RSSEnd, run.Seen, run.Spoofed, run.Err)
+			if run.Latency.N > 0 {
+				lat = fmt.Sprintf("%s / %s", us(run.Latency.Median), us(run.Latency.P99))
+			}
+			fmt.Fprintf(&b, "| %d | %s | %.0f | %.2f | %.2f | %s | %.2f | %s | %.2f s | %.2f s | %d/%d | %s | %d → %d | %.0f | %d | %s |\n",
+				run.Rate, run.Label, run.Achieved, run.CPUPerPkt, run.SoftIRQPerPk, soft, run.busyPerPkt(), busy, run.Generator.Seconds(), run.Others.Seconds(), run.Opened, run.Legit, lat, run.RSSStart, run.RSSEnd, run.Seen, run.Spoofed, run.Err)
 		}
 		b.WriteString("\n")
 		ebpfSummary(&b, r.Runs)
@@ -358,6 +405,17 @@ func (h *harness) writeEBPF() {
 	os.WriteFile(filepath.Join(h.opt.out, "ebpf.md"), []byte(b.String()), 0o644)
 }
 
+// busyPerPkt is the whole machine's busy time per packet sent.
+func (r *ebpfRun) busyPerPkt() float64 {
+	if r.Sent == 0 {
+		return 0
+	}
+	return r.Busy.Seconds() / float64(r.Sent) * 1e6
+}
+
+// us formats a duration in microseconds.
+func us(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d.Nanoseconds())/1e3) }
+
 // ebpfSummary is the mean of each lane's runs at each rate.
 func ebpfSummary(b *strings.Builder, runs []*ebpfRun) {
 	type key struct {
@@ -365,9 +423,10 @@ func ebpfSummary(b *strings.Builder, runs []*ebpfRun) {
 		lane string
 	}
 	type sum struct {
-		label                           string
-		n, opened, legit                int
-		achieved, cpu, soft, rssA, rssB float64
+		label                                 string
+		n, opened, legit                      int
+		achieved, cpu, soft, busy, rssA, rssB float64
+		lat                                   []time.Duration
 	}
 	var order []key
 	sums := map[key]*sum{}
@@ -385,19 +444,32 @@ func ebpfSummary(b *strings.Builder, runs []*ebpfRun) {
 		s.achieved += r.Achieved
 		s.cpu += r.CPUPerPkt
 		s.soft += r.SoftIRQPerPk
+		s.busy += r.busyPerPkt()
+		if r.Latency.N > 0 {
+			s.lat = append(s.lat, r.Latency.Median)
+		}
 		s.rssA += float64(r.RSSStart)
 		s.rssB += float64(r.RSSEnd)
 	}
-	b.WriteString("Means over the repeats:\n\n| rate | lane | runs | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | knocks open ≤1 s | RSS before → after (MiB) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("Means over the repeats (knock to open: the medians of the runs):\n\n| rate | lane | runs | sent/s | daemon µs/pkt | softirq µs/pkt | softirq − no-daemon µs/pkt | busy − no-daemon µs/pkt | knocks open ≤1 s | quiet knock to open, median | RSS before → after (MiB) |\n| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, k := range order {
 		s := sums[k]
 		n := float64(s.n)
 		base := sums[key{k.rate, "none"}]
-		net := "–"
+		soft, busy := "–", "–"
 		if k.lane != "none" && base != nil {
-			net = fmt.Sprintf("%.2f", s.soft/n-base.soft/float64(base.n))
+			soft = fmt.Sprintf("%.2f", s.soft/n-base.soft/float64(base.n))
+			busy = fmt.Sprintf("%.2f", s.busy/n-base.busy/float64(base.n))
 		}
-		fmt.Fprintf(b, "| %d | %s | %d | %.0f | %.2f | %.2f | %s | %d/%d | %.1f → %.1f |\n", k.rate, s.label, s.n, s.achieved/n, s.cpu/n, s.soft/n, net, s.opened, s.legit, s.rssA/n/1024, s.rssB/n/1024)
+		lat := "–"
+		if len(s.lat) > 0 {
+			var parts []string
+			for _, l := range s.lat {
+				parts = append(parts, us(l))
+			}
+			lat = strings.Join(parts, ", ")
+		}
+		fmt.Fprintf(b, "| %d | %s | %d | %.0f | %.2f | %.2f | %s | %s | %d/%d | %s | %.1f → %.1f |\n", k.rate, s.label, s.n, s.achieved/n, s.cpu/n, s.soft/n, soft, busy, s.opened, s.legit, lat, s.rssA/n/1024, s.rssB/n/1024)
 	}
 	b.WriteString("\n")
 }

@@ -49,6 +49,8 @@ type options struct {
 	ebpfRates   []int
 	longCount   int
 	ebpfRepeat  int
+	ebpfLanes   []string
+	ebpfKnocks  int
 	longRate    int
 	longPrefix  netip.Prefix
 	advDur      time.Duration
@@ -78,6 +80,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.ebpfLong, "ebpf-long", false, "a long flood of -long-count packets from -long-prefix at -long-rate to knockdaemon (ebpf, then afpacket): RSS every 5 s")
 	ebpfRates := fs.String("ebpf-rates", "10000,100000", "rates of -ebpf, packets per second")
 	fs.IntVar(&o.ebpfRepeat, "ebpf-repeat", 1, "runs of every -ebpf lane at every rate, interleaved (the machine's softirq is noisy)")
+	ebpfLanes := fs.String("ebpf-lanes", strings.Join(ebpfLaneIDs, ","), "lanes of -ebpf, in order")
+	fs.IntVar(&o.ebpfKnocks, "ebpf-knocks", 50, "knocks on each -ebpf lane on a quiet link, one at a time, before its flood: knock-to-open latency")
 	fs.IntVar(&o.longCount, "long-count", 10_000_000, "packets of -ebpf-long")
 	fs.IntVar(&o.longRate, "long-rate", 100000, "rate of -ebpf-long, packets per second")
 	longPrefix := fs.String("long-prefix", "11.0.0.0/8", "spoofed sources of -ebpf-long: 16 million addresses, so that 10 million random draws are mostly distinct")
@@ -124,6 +128,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.longPrefix, err = netip.ParsePrefix(*longPrefix); err != nil {
 		return o, fmt.Errorf("-long-prefix: %w", err)
+	}
+	if o.ebpfLanes, err = ebpfLaneList(*ebpfLanes); err != nil {
+		return o, fmt.Errorf("-ebpf-lanes: %w", err)
+	}
+	if o.ebpfKnocks < 0 || o.ebpfKnocks > 10000 {
+		return o, fmt.Errorf("-ebpf-knocks %d: want 0 to 10000", o.ebpfKnocks)
 	}
 	if o.ebpfRepeat < 1 || o.ebpfRepeat > 10 {
 		return o, fmt.Errorf("-ebpf-repeat %d: want 1 to 10", o.ebpfRepeat)
