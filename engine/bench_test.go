@@ -122,7 +122,7 @@ func TestMemoryFlatUnderFlood(t *testing.T) {
 			e.Handle(source.Hit{Time: clk.t, Src: netip.AddrFrom4([4]byte{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())}), Proto: "tcp", Port: uint16(745 + rng.IntN(256))})
 		}
 	}
-	send(300_000) // fill the probation segment (262144 sources) and the map
+	send(300_000) // fill the probation segment (131072 sources) and the map
 	before := heap()
 	send(1_000_000)
 	after := heap()

@@ -29,7 +29,7 @@ import (
 
 // Config sizes a tracker.
 type Config struct {
-	Probation int           // sources seen once (default 262144)
+	Probation int           // sources seen once (default 131072)
 	Active    int           // sources seen more than once (default 16384)
 	Depth     int           // knocks kept per active source (default 64)
 	Timeout   time.Duration // longest gap between knocks of one sequence (default 10 s)
@@ -39,7 +39,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Probation <= 0 {
-		c.Probation = 1 << 18
+		c.Probation = 1 << 17
 	}
 	if c.Active <= 0 {
 		c.Active = 1 << 14
