@@ -271,16 +271,21 @@ func (h *harness) runEBPFLong(ctx context.Context) error {
 	res := h.res.EBPF
 	res.Command += fmt.Sprintf(" -ebpf-long -long-count %d -long-rate %d -long-prefix %s", h.opt.longCount, h.opt.longRate, h.opt.longPrefix)
 	defer func() { res.UptimeAfter = uptime(); res.end(); h.writeEBPF() }()
-	for i, cfg := range []oursConfig{oursEBPF, oursAFPacket} {
+	first := true
+	for _, cfg := range []oursConfig{oursEBPF, oursAFPacket} {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if i > 0 {
+		if !slices.Contains(h.opt.ebpfLanes, cfg.id) {
+			continue
+		}
+		if !first {
 			h.closeTopo()
 			if err := h.openTopo(); err != nil {
 				return err
 			}
 		}
+		first = false
 		o, err := newOurs(h, cfg)
 		if err != nil {
 			return err

@@ -80,7 +80,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.ebpfLong, "ebpf-long", false, "a long flood of -long-count packets from -long-prefix at -long-rate to knockdaemon (ebpf, then afpacket): RSS every 5 s")
 	ebpfRates := fs.String("ebpf-rates", "10000,100000", "rates of -ebpf, packets per second")
 	fs.IntVar(&o.ebpfRepeat, "ebpf-repeat", 1, "runs of every -ebpf lane at every rate, interleaved (the machine's softirq is noisy)")
-	ebpfLanes := fs.String("ebpf-lanes", strings.Join(ebpfLaneIDs, ","), "lanes of -ebpf, in order")
+	ebpfLanes := fs.String("ebpf-lanes", strings.Join(ebpfLaneIDs, ","), "lanes of -ebpf, in order; of -ebpf-long, ours-ebpf and ours-afpacket")
 	fs.IntVar(&o.ebpfKnocks, "ebpf-knocks", 50, "knocks on each -ebpf lane on a quiet link, one at a time, before its flood: knock-to-open latency")
 	fs.IntVar(&o.longCount, "long-count", 10_000_000, "packets of -ebpf-long")
 	fs.IntVar(&o.longRate, "long-rate", 100000, "rate of -ebpf-long, packets per second")
