@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portknock/knock/portspan"
+	"github.com/portknock/knock/internal/netns"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/ebpf"
@@ -21,9 +22,12 @@ import (
 
 // SourceOptions are what tests and the demo change.
 type SourceOptions struct {
-	NetNSFd int // network sources: work in this network namespace
-	// Open, when set, opens a packet socket source inside the namespace
-	// the caller chooses (afpacket).
+	// NetNSFd, when more than 0, is the network namespace every network
+	// source works in: NFLOG's socket, the packet socket, and the
+	// interfaces the eBPF first stage attaches to.
+	NetNSFd int
+	// Open, when set, runs the opening of a packet socket or eBPF source
+	// where the caller chooses, instead of in NetNSFd.
 	Open func(f func() error) error
 }
 
@@ -52,12 +56,7 @@ func newSource(sc SourceConfig, log *slog.Logger, now func() time.Time, o Source
 			src, err = afpacket.Open(afpacket.Config{Interface: sc.Interface, Span: span, Extra: append(slices.Clone(sc.Extra), sc.DoorUDP...), AnyFlags: sc.AnyFlags, Now: now})
 			return err
 		}
-		var err error
-		if o.Open != nil {
-			err = o.Open(open)
-		} else {
-			err = open()
-		}
+		err := inNamespace(o, open)
 		return src, err
 	}
 	return nil, fmt.Errorf("no capture %q", sc.Capture)
@@ -131,9 +130,15 @@ func newEBPF(sc SourceConfig, span *portspan.Span, log *slog.Logger, now func() 
 	return newSource(fb, log, now, o)
 }
 
+// inNamespace runs f where o says sources open: through o.Open, in the
+// namespace of o.NetNSFd, or here. Without it a test that names a
+// namespace by its descriptor would attach to the caller's own interfaces.
 func inNamespace(o SourceOptions, f func() error) error {
-	if o.Open != nil {
+	switch {
+	case o.Open != nil:
 		return o.Open(f)
+	case o.NetNSFd > 0:
+		return netns.InFd(o.NetNSFd, f)
 	}
 	return f()
 }

@@ -1,11 +1,24 @@
 package e2e
 
 import (
+	"context"
+	"crypto/rand"
+	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/portknock/knock/daemon"
+	"github.com/portknock/knock/internal/netnstest"
+	"github.com/portknock/knock/internal/testenv"
+	"github.com/portknock/knock/sealed"
+	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source/ebpf"
 )
 
@@ -47,4 +60,84 @@ func TestEBPFCaptureOpens(t *testing.T) {
 	if out := l.pair.Host.MustRun("ip", "link", "show", "eth0"); strings.Contains(out, "xdp") {
 		t.Fatalf("the XDP program stayed attached after the daemon stopped:\n%s", out)
 	}
+}
+
+// TestEBPFInTheNamedNamespace: a daemon in this process, told to work in
+// a namespace by its descriptor (as knockdemo and the benchmarks run it),
+// attaches the eBPF first stage to that namespace's interface, never to
+// the caller's own (it once did: SourceOptions.NetNSFd reached only NFLOG).
+func TestEBPFInTheNamedNamespace(t *testing.T) {
+	testenv.NeedRoot(t)
+	if err := ebpf.Supported(); err != nil {
+		t.Fatalf("this kernel cannot run the eBPF first stage, which CI's machines can: %v", err)
+	}
+	pair := netnstest.NewPair(t)
+	rootBefore := xdpLinks(t)
+	dir := t.TempDir()
+	key, err := sealed.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyfile := filepath.Join(dir, "key")
+	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
+	conf := filepath.Join(dir, "k.conf")
+	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nrunmode network\ncapture ebpf\ninterface eth0\nreplayfile "+dir+"/state/replay\n"), 0o600)
+	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := pair.Host.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	d, err := daemon.New(set, daemon.Options{Log: slog.New(slog.DiscardHandler),
+		Backend: daemon.BackendOptions{NetNSFd: fd}, Source: daemon.SourceOptions{NetNSFd: fd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(pair.Host.MustRun("ip", "link", "show", "eth0"), "xdp") {
+		select {
+		case err := <-done:
+			t.Fatalf("the daemon stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatal("no XDP program on the namespace's eth0")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rootDuring := xdpLinks(t)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if !slices.Equal(rootBefore, rootDuring) {
+		t.Errorf("XDP programs of this process's own namespace changed while the daemon ran: %v, then %v", rootBefore, rootDuring)
+	}
+	if out := pair.Host.MustRun("ip", "link", "show", "eth0"); strings.Contains(out, "xdp") {
+		t.Errorf("the XDP program stayed attached after the daemon stopped:\n%s", out)
+	}
+}
+
+// xdpLinks lists the lines of `ip -o link` in this process's namespace
+// that carry an XDP program (reading only).
+func xdpLinks(t *testing.T) []string {
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var links []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "xdp") {
+			links = append(links, strings.Fields(l)[1])
+		}
+	}
+	return links
 }
