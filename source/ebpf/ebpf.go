@@ -27,7 +27,7 @@ const (
 	DefaultStage1 = 32768   // sources seen once (slots; Ways per set)
 	Ways          = 4       // stage 1's slots per set
 	DefaultStage2 = 4096    // sources seen twice within the timeout
-	DefaultBudget = 64      // records per source per timeout after its queue
+	DefaultBudget = 1024    // records per source per timeout after its queue
 	DefaultRing   = 1 << 20 // bytes of ring buffer
 )
 

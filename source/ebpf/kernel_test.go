@@ -142,6 +142,21 @@ func TestQueueForgetsOldPackets(t *testing.T) {
 	}
 }
 
+// TestBudgetLetsAKnockerKnockAgain: the default budget lets one address
+// knock again and again within the timeout (five knocks of 20 packets
+// here: a client's retries, or one knock per port); 64 records, the
+// first default, cut the fourth knock short.
+func TestBudgetLetsAKnockerKnockAgain(t *testing.T) {
+	s := loaded(t, Config{MinKnock: 16})
+	const knocks, packets = 5, 20
+	for i := range knocks * packets {
+		s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: 7000 + uint16(i%packets)})
+	}
+	if got := s.drain(t); len(got) != knocks*packets {
+		t.Fatalf("%d of %d packets reached userspace; counters %v", len(got), knocks*packets, s.Counters())
+	}
+}
+
 // TestQueueOutlivesItsStage1Slot: a source in stage 2 whose stage-1 slot
 // other sources took (one set of Ways slots here) keeps its queue: the
 // packet that lands in stage 1 again and the next go on the same queue, in

@@ -39,7 +39,7 @@ enum counter {
 // Set by userspace before loading (CollectionSpec.Variables).
 volatile const __u64 timeout_ns = 10000000000ULL;
 volatile const __u32 min_knock = 8;
-volatile const __u32 budget = 64;
+volatile const __u32 budget = 1024;
 volatile const __u32 set_mask = 16383; // stage1's sets - 1
 volatile const __u64 seed = 0;         // of the hash that picks a set: random
 
