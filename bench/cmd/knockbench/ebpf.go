@@ -372,8 +372,14 @@ func (h *harness) writeEBPF() {
 	if r == nil {
 		return
 	}
+	text := "# Flood: eBPF, packet socket, NFLOG, knockd\n\n" + ebpfText(r)
+	os.WriteFile(filepath.Join(h.opt.out, "ebpf.md"), []byte(text), 0o644)
+}
+
+// ebpfText is the body of ebpf.md, and the eBPF section of REPORT.md.
+func ebpfText(r *ebpfResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Flood: eBPF, packet socket, NFLOG, knockd\n\n%s\n\nStarted %s, finished %s. Load %.2f %.2f %.2f before, %.2f %.2f %.2f after.\n\n",
+	fmt.Fprintf(&b, "%s\n\nStarted %s, finished %s. Load %.2f %.2f %.2f before, %.2f %.2f %.2f after.\n\n",
 		r.Command, r.Started.Format(time.RFC3339), r.Finished.Format(time.RFC3339), r.LoadBefore[0], r.LoadBefore[1], r.LoadBefore[2], r.LoadAfter[0], r.LoadAfter[1], r.LoadAfter[2])
 	fmt.Fprintf(&b, "uptime before: `%s`\n\nuptime after: `%s`\n\n", r.UptimeBefore, r.UptimeAfter)
 	if len(r.Runs) > 0 {
@@ -400,14 +406,14 @@ func (h *harness) writeEBPF() {
 		ebpfSummary(&b, r.Runs)
 	}
 	for _, l := range r.Long {
-		fmt.Fprintf(&b, "## Long flood: %s\n\n%d packets asked at %d/s, %d sent at %.0f/s in %s; daemon CPU %s; max RSS %d KiB (%.1f MiB), HWM %d KiB; knocks open ≤1 s %d/%d %s\n\n| t (s) | RSS (KiB) | hits seen |\n| ---: | ---: | ---: |\n",
+		fmt.Fprintf(&b, "### Long flood: %s\n\n%d packets asked at %d/s, %d sent at %.0f/s in %s; daemon CPU %s; max RSS %d KiB (%.1f MiB), HWM %d KiB; knocks open ≤1 s %d/%d %s\n\n| t (s) | RSS (KiB) | hits seen |\n| ---: | ---: | ---: |\n",
 			l.Label, l.Count, l.Rate, l.Sent, l.Achieved, l.Elapsed.Round(time.Second), l.CPU, l.MaxRSS, float64(l.MaxRSS)/1024, l.HWM, l.Opened, l.Legit, l.Err)
 		for _, s := range l.Samples {
 			fmt.Fprintf(&b, "| %.0f | %d | %.0f |\n", s.At.Seconds(), s.RSS, s.Seen)
 		}
 		b.WriteString("\n")
 	}
-	os.WriteFile(filepath.Join(h.opt.out, "ebpf.md"), []byte(b.String()), 0o644)
+	return b.String()
 }
 
 // busyPerPkt is the whole machine's busy time per packet sent.

@@ -50,6 +50,9 @@ func report(r *results, summary string) string {
 	if r.Fwknop != nil {
 		reportFwknop(w, r.Fwknop)
 	}
+	if r.EBPF != nil {
+		w("## The eBPF first stage: spoofed SYNs over the span, one lane at a time\n\n%s", ebpfText(r.EBPF))
+	}
 	return b.String()
 }
 
