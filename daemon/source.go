@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/internal/netns"
+	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/source"
 	"github.com/portknock/knock/source/afpacket"
 	"github.com/portknock/knock/source/ebpf"

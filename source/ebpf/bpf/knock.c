@@ -364,7 +364,7 @@ static __always_inline __u64 hash(const struct addr *a)
 	return h;
 }
 
-// stage2 handles a packet of a source whose queue is in stage 2.
+// stage2_packet handles a packet of a source whose queue is in stage 2.
 static __always_inline void stage2_packet(struct pkt *p, struct queue *q)
 {
 	if (p->e.time - q->last > timeout_ns) {
