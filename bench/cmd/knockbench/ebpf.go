@@ -130,7 +130,7 @@ func (h *harness) ebpfLanes() []func() (*daemon, error) {
 }
 
 func (h *harness) runEBPF(ctx context.Context) error {
-	res := &ebpfResult{stamp: h.begin(fmt.Sprintf("-ebpf -ebpf-rates %s -flood-duration %s -legit %d", joinInts(h.opt.ebpfRates), h.opt.floodDur, h.opt.legit)),
+	res := &ebpfResult{stamp: h.begin(fmt.Sprintf("-ebpf -ebpf-rates %s -ebpf-repeat %d -ebpf-lanes %s -ebpf-knocks %d -flood-duration %s -legit %d", joinInts(h.opt.ebpfRates), h.opt.ebpfRepeat, strings.Join(h.opt.ebpfLanes, ","), h.opt.ebpfKnocks, h.opt.floodDur, h.opt.legit)),
 		UptimeBefore: uptime(), Prefix: h.opt.prefix.String(), Duration: h.opt.floodDur, Legit: h.opt.legit}
 	h.res.EBPF = res
 	defer func() { res.UptimeAfter = uptime(); res.end(); h.writeEBPF() }()
