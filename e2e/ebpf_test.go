@@ -2,23 +2,17 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/portknock/knock/daemon"
 	"github.com/portknock/knock/internal/netnstest"
 	"github.com/portknock/knock/internal/testenv"
-	"github.com/portknock/knock/sealed"
-	"github.com/portknock/knock/settings"
 	"github.com/portknock/knock/source/ebpf"
 )
 
@@ -73,24 +67,7 @@ func TestEBPFInTheNamedNamespace(t *testing.T) {
 	}
 	pair := netnstest.NewPair(t)
 	rootBefore := xdpLinks(t)
-	dir := t.TempDir()
-	key, err := sealed.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyfile := filepath.Join(dir, "key")
-	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
-	conf := filepath.Join(dir, "k.conf")
-	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nrunmode network\ncapture ebpf\ninterface eth0\nreplayfile "+dir+"/state/replay\n"), 0o600)
-	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fd, err := pair.Host.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
+	_, set, fd := inProcessSealed(t, pair, "capture ebpf\ninterface eth0\n")
 	d, err := daemon.New(set, daemon.Options{Log: slog.New(slog.DiscardHandler),
 		Backend: daemon.BackendOptions{NetNSFd: fd}, Source: daemon.SourceOptions{NetNSFd: fd}})
 	if err != nil {

@@ -21,7 +21,35 @@ import (
 	"github.com/portknock/knock/portspan"
 	"github.com/portknock/knock/sealed"
 	"github.com/portknock/knock/settings"
+	"golang.org/x/sys/unix"
 )
+
+// inProcessSealed prepares a daemon that runs in this process with its
+// capture and firewall in pair's host namespace: a sealed key, a
+// configuration of the span 40000-40255 guarding tcp/22 plus extra lines,
+// and a descriptor of the namespace (closed when the test ends).
+func inProcessSealed(tb testing.TB, pair *netnstest.Pair, extra string) (*sealed.Key, *settings.Set, int) {
+	tb.Helper()
+	dir := tb.TempDir()
+	key, err := sealed.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyfile := filepath.Join(dir, "key")
+	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
+	conf := filepath.Join(dir, "k.conf")
+	os.WriteFile(conf, []byte("mode sealed\nkeyfile "+keyfile+"\nportspan 40000-40255\nprotected tcp/22\nrunmode network\nreplayfile "+dir+"/state/replay\n"+extra), 0o600)
+	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fd, err := pair.Host.Open()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	return key, set, fd
+}
 
 // timedNFT is the nftables backend, noting when each grant is in place.
 type timedNFT struct {
@@ -62,27 +90,11 @@ func BenchmarkKnockToOpen(b *testing.B) {
 func knockToOpen(b *testing.B, capture string) {
 	testenv.NeedRoot(b)
 	pair := netnstest.NewPair(b)
-	dir := b.TempDir()
-	key, err := sealed.GenerateKey(rand.Reader)
-	if err != nil {
-		b.Fatal(err)
-	}
-	keyfile := filepath.Join(dir, "key")
-	os.WriteFile(keyfile, []byte(sealed.FormatKey(key)+"\n"), 0o600)
-	conf := filepath.Join(dir, "k.conf")
-	text := "mode sealed\nkeyfile " + keyfile + "\nportspan 40000-40255\nprotected tcp/22\nduration 1m\nknocktimeout 100ms\nrunmode network\ncapture " + capture + "\nreplayfile " + dir + "/state/replay\n"
+	extra := "duration 1m\nknocktimeout 100ms\ncapture " + capture + "\n"
 	if capture != "nflog" {
-		text += "interface eth0\n"
+		extra += "interface eth0\n"
 	}
-	os.WriteFile(conf, []byte(text), 0o600)
-	set, err := settings.Load(settings.Daemon, []string{"-conf", conf}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	fd, err := pair.Host.Open()
-	if err != nil {
-		b.Fatal(err)
-	}
+	key, set, fd := inProcessSealed(b, pair, extra)
 	nb, err := nft.New(nft.Config{Protected: []knock.Port{{Proto: "tcp", Port: 22}}, NetNSFd: fd})
 	if err != nil {
 		b.Fatal(err)
