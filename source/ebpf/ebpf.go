@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -64,6 +65,9 @@ type Config struct {
 	// Generic attaches in generic (skb) mode even where the driver
 	// supports native XDP.
 	Generic bool
+	// Rand keys stage 1's hash, which picks a source's set, so that a
+	// sender cannot aim its sources at one set; nil means crypto/rand.
+	Rand io.Reader
 	// Now stamps the hits; nil means time.Now. Kernel times are converted
 	// from the monotonic clock relative to it, read once at New.
 	Now func() time.Time
@@ -179,8 +183,12 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 	}
 	budget := orDefault(cfg.Budget, DefaultBudget)
 	sets := uint32(orDefault(cfg.Stage1, DefaultStage1) / Ways)
+	random := cfg.Rand
+	if random == nil {
+		random = rand.Reader
+	}
 	var seed [8]byte
-	if _, err := rand.Read(seed[:]); err != nil {
+	if _, err := io.ReadFull(random, seed[:]); err != nil {
 		return nil, fmt.Errorf("ebpf source: seeding stage 1's hash: %w", err)
 	}
 	vars := []struct {

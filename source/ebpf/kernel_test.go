@@ -1,6 +1,7 @@
 package ebpf
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -139,6 +140,40 @@ func TestQueueForgetsOldPackets(t *testing.T) {
 	}
 	if !got[0].Time.Before(got[2].Time) || got[0].Time.Sub(start) < 2*timeout {
 		t.Errorf("hit times %v, %v: want increasing, after the pause", got[0].Time, got[2].Time)
+	}
+}
+
+// TestStage1IsKeyed: where a source lands in stage 1 depends on the key
+// drawn at load (Config.Rand), so that a sender cannot aim its sources
+// at a knocker's set; the same key, the same set.
+func TestStage1IsKeyed(t *testing.T) {
+	set := func(key byte) uint32 {
+		s := loaded(t, Config{Stage1: 1024, Rand: bytes.NewReader(bytes.Repeat([]byte{key}, 8))})
+		s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: 7001})
+		var (
+			idx uint32
+			v   knockSet
+		)
+		found := -1
+		it := s.objs.Stage1.Iterate()
+		for it.Next(&idx, &v) {
+			for _, tag := range v.Tag {
+				if tag != 0 {
+					found = int(idx)
+				}
+			}
+		}
+		if err := it.Err(); err != nil || found < 0 {
+			t.Fatalf("key %d: no slot taken (%v)", key, err)
+		}
+		return uint32(found)
+	}
+	a, b, c := set(1), set(1), set(2)
+	if a != b {
+		t.Errorf("the same key put the source in sets %d and %d", a, b)
+	}
+	if a == c {
+		t.Errorf("keys 1 and 2 both put the source in set %d", a)
 	}
 }
 
