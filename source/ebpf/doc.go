@@ -21,8 +21,9 @@
 //   - Stage 1 (Config.Stage1 slots) remembers a source seen once: the
 //     time, port and destination of its first packet. A flood churns it,
 //     so it is a set-associative table in an array map, not a hash map:
-//     a keyed hash of the source (its key random per load) picks a set of
-//     Ways slots, a first packet takes the set's oldest slot, and a flood
+//     a keyed hash of the source (two keys, random per load) picks a set
+//     of Ways slots, a first packet takes the set's oldest slot not held
+//     by a knock under way (see stage 2), and a flood
 //     packet costs one array element and no lock (an LRU hash insertion
 //     under churn cost 0.7-1 µs, this 0.2). A knocker's next packet comes
 //     milliseconds later; its first is lost only if Ways newer sources
@@ -34,9 +35,12 @@
 //     an address must come twice within the timeout while still in stage
 //     1. The source's stage-1 slot stays, marked promoted and refreshed by
 //     each of its packets, so that only a promoted source costs a hash
-//     lookup; if others take that slot, the source's next packet starts in
-//     stage 1 again, and the one after finds its queue in stage 2 and
-//     goes on with it.
+//     lookup. A first packet never takes a promoted slot heard from within
+//     the timeout unless its whole set is such slots, so a flood of new
+//     sources cannot push a knock under way out of stage 1 between two of
+//     its packets. If its slot is taken all the same, the source's next
+//     packet starts in stage 1 again, and the one after finds its queue in
+//     stage 2 and goes on with both.
 //   - When a source's queue holds Config.MinKnock packets within the
 //     timeout, the whole queue goes to userspace in one ring buffer record,
 //     and from then on each further packet, one record each, until the

@@ -27,6 +27,7 @@ const (
 	PayloadMax    = 512     // payload bytes of a single-packet datagram handed up
 	DefaultStage1 = 32768   // sources seen once (slots; Ways per set)
 	Ways          = 4       // stage 1's slots per set
+	MaxStage1     = 1 << 22 // the largest stage 1: 192 MiB of kernel memory
 	DefaultStage2 = 4096    // sources seen twice within the timeout
 	DefaultBudget = 1024    // records per source per timeout after its queue
 	DefaultRing   = 1 << 20 // bytes of ring buffer
@@ -172,8 +173,8 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("ebpf source: knock timeout %s: want more than 0", cfg.Timeout)
 	case cfg.Budget < 0 || cfg.Stage1 < 0 || cfg.Stage2 < 0 || cfg.Ring < 0:
 		return nil, errors.New("ebpf source: negative budget, stage or ring size")
-	case cfg.Stage1 != 0 && (cfg.Stage1 < Ways || cfg.Stage1&(cfg.Stage1-1) != 0):
-		return nil, fmt.Errorf("ebpf source: stage 1 of %d sources: want a power of two, at least %d", cfg.Stage1, Ways)
+	case cfg.Stage1 != 0 && (cfg.Stage1 < Ways || cfg.Stage1 > MaxStage1 || cfg.Stage1&(cfg.Stage1-1) != 0):
+		return nil, fmt.Errorf("ebpf source: stage 1 of %d sources: want a power of two from %d to %d", cfg.Stage1, Ways, MaxStage1)
 	case cfg.Ring != 0 && (cfg.Ring&(cfg.Ring-1) != 0 || cfg.Ring%os.Getpagesize() != 0):
 		return nil, fmt.Errorf("ebpf source: ring buffer of %d bytes: want a power of two times the page size (%d)", cfg.Ring, os.Getpagesize())
 	}
@@ -187,7 +188,7 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 	if random == nil {
 		random = rand.Reader
 	}
-	var seed [8]byte
+	var seed [16]byte
 	if _, err := io.ReadFull(random, seed[:]); err != nil {
 		return nil, fmt.Errorf("ebpf source: seeding stage 1's hash: %w", err)
 	}
@@ -199,7 +200,8 @@ func (cfg Config) spec() (*ebpf.CollectionSpec, error) {
 		{knockVarMinKnock, uint32(cfg.MinKnock)},
 		{knockVarBudget, uint32(budget)},
 		{knockVarSetMask, sets - 1},
-		{knockVarSeed, binary.NativeEndian.Uint64(seed[:])},
+		{knockVarSeed, binary.NativeEndian.Uint64(seed[:8])},
+		{knockVarSeed2, binary.NativeEndian.Uint64(seed[8:])},
 	}
 	for _, s := range vars {
 		if err := spec.Variables[s.name].Set(s.v); err != nil {

@@ -148,7 +148,7 @@ func TestQueueForgetsOldPackets(t *testing.T) {
 // at a knocker's set; the same key, the same set.
 func TestStage1IsKeyed(t *testing.T) {
 	set := func(key byte) uint32 {
-		s := loaded(t, Config{Stage1: 1024, Rand: bytes.NewReader(bytes.Repeat([]byte{key}, 8))})
+		s := loaded(t, Config{Stage1: 1024, Rand: bytes.NewReader(bytes.Repeat([]byte{key}, 16))})
 		s.run(t, pkt{Src: client, Dst: host, Proto: 6, Port: 7001})
 		var (
 			idx uint32
@@ -192,8 +192,31 @@ func TestBudgetLetsAKnockerKnockAgain(t *testing.T) {
 	}
 }
 
+// TestKnockKeepsItsSlotThroughAFlood: new sources landing in a knocker's
+// set (one set of Ways slots here) take the other slots, not the
+// knocker's while its knock is under way, so a packet that comes after
+// them, even the knock's last, goes up at once.
+func TestKnockKeepsItsSlotThroughAFlood(t *testing.T) {
+	s := loaded(t, Config{MinKnock: 3, Stage1: Ways})
+	send := func(src netip.Addr, port uint16) { s.run(t, pkt{Src: src, Dst: host, Proto: 6, Port: port}) }
+	for port := uint16(7001); port <= 7003; port++ {
+		send(client, port)
+	}
+	if got := s.drain(t); len(got) != 3 {
+		t.Fatalf("want the queue 7001-7003, got %v", got)
+	}
+	for i := range 3 * Ways {
+		send(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 7100)
+	}
+	send(client, 7004)
+	if got := s.drain(t); len(got) != 1 || got[0].Port != 7004 {
+		t.Fatalf("after a flood of new sources in its set, want the knock's next packet 7004 at once, got %v; counters %v", got, s.Counters())
+	}
+}
+
 // TestQueueOutlivesItsStage1Slot: a source in stage 2 whose stage-1 slot
-// other sources took (one set of Ways slots here) keeps its queue: the
+// was taken anyway (its whole set held other sources in stage 2, the one
+// case where a knock under way gives up its slot) keeps its queue: the
 // packet that lands in stage 1 again and the next go on the same queue, in
 // order, and the knock is handed up whole.
 func TestQueueOutlivesItsStage1Slot(t *testing.T) {
@@ -202,10 +225,12 @@ func TestQueueOutlivesItsStage1Slot(t *testing.T) {
 	send(client, 7001)
 	send(client, 7002) // promoted
 	for i := range Ways {
-		send(netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}), 7100)
+		other := netip.AddrFrom4([4]byte{198, 51, 100, byte(i)})
+		send(other, 7100)
+		send(other, 7101) // promoted too: the last takes the client's slot
 	}
-	if c := s.Counters(); c["promotions"] != 1 || c["stage1_inserts"] != 1+Ways {
-		t.Fatalf("counters %v: want 1 promotion, %d stage-1 inserts", c, 1+Ways)
+	if c := s.Counters(); c["promotions"] != 1+Ways || c["stage1_inserts"] != 1+Ways {
+		t.Fatalf("counters %v: want %d promotions and %d stage-1 inserts", c, 1+Ways, 1+Ways)
 	}
 	send(client, 7003) // stage 1 again
 	send(client, 7004) // found in stage 2: both go on the queue
@@ -215,12 +240,15 @@ func TestQueueOutlivesItsStage1Slot(t *testing.T) {
 	send(client, 7005)
 	got := s.drain(t)
 	if len(got) != 5 {
-		t.Fatalf("want the whole knock 7001-7005, got %v", got)
+		t.Fatalf("want the whole knock 7001-7005, got %v; counters %v", got, s.Counters())
 	}
 	for i, h := range got {
 		if h.Port != 7001+uint16(i) || h.Src != client {
 			t.Fatalf("hit %d: %v, want port %d from %s", i, h, 7001+i, client)
 		}
+	}
+	if c := s.Counters(); c["promotions"] != 1+Ways {
+		t.Errorf("counters %v: finding the queue again is no promotion", c)
 	}
 }
 

@@ -65,6 +65,7 @@ const (
 	knockVarBudget    = "budget"
 	knockVarMinKnock  = "min_knock"
 	knockVarSeed      = "seed"
+	knockVarSeed2     = "seed2"
 	knockVarSetMask   = "set_mask"
 	knockVarTimeoutNs = "timeout_ns"
 )
@@ -134,6 +135,7 @@ type knockVariableSpecs struct {
 	Budget    *ebpf.VariableSpec `ebpf:"budget"`
 	MinKnock  *ebpf.VariableSpec `ebpf:"min_knock"`
 	Seed      *ebpf.VariableSpec `ebpf:"seed"`
+	Seed2     *ebpf.VariableSpec `ebpf:"seed2"`
 	SetMask   *ebpf.VariableSpec `ebpf:"set_mask"`
 	TimeoutNs *ebpf.VariableSpec `ebpf:"timeout_ns"`
 }
@@ -186,6 +188,7 @@ type knockVariables struct {
 	Budget    *ebpf.Variable `ebpf:"budget"`
 	MinKnock  *ebpf.Variable `ebpf:"min_knock"`
 	Seed      *ebpf.Variable `ebpf:"seed"`
+	Seed2     *ebpf.Variable `ebpf:"seed2"`
 	SetMask   *ebpf.Variable `ebpf:"set_mask"`
 	TimeoutNs *ebpf.Variable `ebpf:"timeout_ns"`
 }

@@ -79,8 +79,9 @@ func TestConfig(t *testing.T) {
 		{"minimum too long", func(c *Config) { c.MinKnock = QueueLen + 1 }, "want 2 to 32"},
 		{"no timeout", func(c *Config) { c.Timeout = 0 }, "knock timeout 0s"},
 		{"negative stage", func(c *Config) { c.Stage2 = -1 }, "negative"},
-		{"stage 1 not a power of two", func(c *Config) { c.Stage1 = 3 * Ways }, "stage 1 of 12 sources: want a power of two"},
-		{"stage 1 under a set", func(c *Config) { c.Stage1 = Ways / 2 }, "at least 4"},
+		{"stage 1 not a power of two", func(c *Config) { c.Stage1 = 3 * Ways }, "stage 1 of 12 sources: want a power of two from 4"},
+		{"stage 1 under a set", func(c *Config) { c.Stage1 = Ways / 2 }, "from 4 to"},
+		{"stage 1 too large", func(c *Config) { c.Stage1 = 2 * MaxStage1 }, "from 4 to"},
 		{"odd ring", func(c *Config) { c.Ring = 3 << 12 }, "ring buffer of 12288 bytes"},
 	} {
 		cfg := good

@@ -41,7 +41,8 @@ volatile const __u64 timeout_ns = 10000000000ULL;
 volatile const __u32 min_knock = 8;
 volatile const __u32 budget = 1024;
 volatile const __u32 set_mask = 16383; // stage1's sets - 1
-volatile const __u64 seed = 0;         // of the hash that picks a set: random
+volatile const __u64 seed = 0;         // keys of the hash that picks a set:
+volatile const __u64 seed2 = 0;        // random, drawn at load
 
 struct addr {
 	__u8 b[16]; // IPv6, or IPv4-mapped IPv6
@@ -359,8 +360,14 @@ static __always_inline __u64 hash(const struct addr *a)
 	h ^= w[1];
 	h *= 0xbf58476d1ce4e5b9ULL;
 	h ^= h >> 32;
+	// The second key goes in after the address is mixed, so that no
+	// difference between two addresses maps to sets the same way
+	// whatever the keys (for IPv4 the first word is always 0).
+	h += seed2;
 	h *= 0x94d049bb133111ebULL;
 	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15ULL;
+	h ^= h >> 32;
 	return h;
 }
 
@@ -384,7 +391,6 @@ static __always_inline void stage2_packet(struct pkt *p, struct queue *q)
 // the first packet that stage 1 kept for it (slot i of set s).
 static __always_inline void promote(struct pkt *p, struct set *s, int i)
 {
-	count(C_PROMOTIONS);
 	struct queue *q = bpf_map_lookup_elem(&stage2, &p->src);
 	if (q) {
 		// Stage 2 still has the source, whose stage-1 slot was taken
@@ -399,6 +405,7 @@ static __always_inline void promote(struct pkt *p, struct set *s, int i)
 	q = bpf_map_lookup_elem(&scratch, &zero);
 	if (!q)
 		return;
+	count(C_PROMOTIONS);
 	q->e[0] = s->e[i];
 	q->head = 1;
 	q->start = 0;
@@ -412,8 +419,10 @@ static __always_inline void promote(struct pkt *p, struct set *s, int i)
 
 // knock records a packet to the span. Stage 1 is the only lookup a flood
 // packet costs: one array element, a few compares, no lock. A slot whose
-// tag has PROMOTED set stands for a source in stage 2, and is refreshed by
-// each of its packets, so that a knocker's slot is the newest of its set.
+// tag has PROMOTED set stands for a source in stage 2, is refreshed by each
+// of its packets, and is not given to a first packet while it is within
+// the timeout unless its whole set is such slots: a knock under way keeps
+// its slot through a flood of new sources.
 // Two CPUs writing one set at the same instant may tear a slot; the worst
 // that does is lose, or garble, one source's first packet.
 #define PROMOTED 1ULL
@@ -426,14 +435,22 @@ static __always_inline void knock(struct pkt *p)
 	if (!s)
 		return;
 	__u64 tag = (h & ~PROMOTED) | 2; // never 0, the empty slot
-	int hit = -1, old = 0;
+	// The slot a first packet takes: the oldest that does not stand for
+	// a source in stage 2 heard from within the timeout (a knock under
+	// way), or, if all do, the oldest of all.
+	int hit = -1, old = -1, oldest = 0;
 #pragma unroll
 	for (int i = 0; i < WAYS; i++) {
 		if ((s->tag[i] & ~PROMOTED) == tag)
 			hit = i;
-		if (s->time[i] < s->time[old])
+		if (s->time[i] < s->time[oldest])
+			oldest = i;
+		int busy = (s->tag[i] & PROMOTED) && p->e.time - s->time[i] <= timeout_ns;
+		if (!busy && (old < 0 || s->time[i] < s->time[old & (WAYS - 1)]))
 			old = i;
 	}
+	if (old < 0)
+		old = oldest;
 	int i = (hit < 0 ? old : hit) & (WAYS - 1);
 	if (hit >= 0 && (s->tag[i] & PROMOTED)) {
 		struct queue *q = bpf_map_lookup_elem(&stage2, &p->src);
