@@ -83,14 +83,25 @@ func (h *harness) floodRun(ctx context.Context, target string, rate int) (*flood
 	if err != nil {
 		return nil, err
 	}
+	send := func(ctx context.Context) (flood.Stats, error) {
+		return h.flood(ctx, h.opt.prefix, floodPorts(target), rate, h.opt.floodDur, uint64(rate))
+	}
+	return h.floodWith(ctx, ds, &floodRun{Target: target, Rate: rate}, fmt.Sprintf("flood of the %s at %d/s", target, rate), send, 1)
+}
+
+// floodWith starts ds, runs send for the flood's duration while each
+// daemon is knocked on -legit times, and fills run with what each did.
+// A daemon's CPU is divided by the packets sent over share (the flood is
+// split over share ports that each daemon sees one of, or 1), and ds are
+// stopped on return.
+func (h *harness) floodWith(ctx context.Context, ds []*daemon, run *floodRun, what string, send func(context.Context) (flood.Stats, error), share int) (*floodRun, error) {
 	defer func() {
 		for _, d := range ds {
 			d.stop()
 		}
 	}()
-	run := &floodRun{Target: target, Rate: rate}
 	for _, d := range ds {
-		h.logf("flood of the %s at %d/s: starting %s", target, rate, d.label)
+		h.logf("%s: starting %s", what, d.label)
 		if err := d.start(ctx, h); err != nil {
 			h.logf("  %v", err)
 		}
@@ -106,7 +117,7 @@ func (h *harness) floodRun(ctx context.Context, target string, rate int) (*flood
 	}
 	link0, _ := h.hostLink()
 
-	h.logf("flood %d/s for %s, %d legitimate knocks on each of %d daemons", rate, h.opt.floodDur, h.opt.legit, len(live))
+	h.logf("%s for %s, %d legitimate knocks on each of %d daemons", what, h.opt.floodDur, h.opt.legit, len(live))
 	fctx, stopFlood := context.WithCancel(ctx)
 	defer stopFlood()
 	floodDone := make(chan struct{})
@@ -114,7 +125,7 @@ func (h *harness) floodRun(ctx context.Context, target string, rate int) (*flood
 	var ferr error
 	go func() {
 		defer close(floodDone)
-		fst, ferr = h.flood(fctx, h.opt.prefix, floodPorts(target), rate, h.opt.floodDur, uint64(rate))
+		fst, ferr = send(fctx)
 	}()
 	rssc := h.sampleRSS(live, floodDone)
 	legit := h.legitDuring(ctx, live, h.opt.floodDur, h.opt.legit)
@@ -129,7 +140,7 @@ func (h *harness) floodRun(ctx context.Context, target string, rate int) (*flood
 	run.HostRx, run.HostDrops = link1.RxPackets-link0.RxPackets, link1.RxDropped-link0.RxDropped
 	run.Load = loadNow()
 	for _, d := range ds {
-		run.Daemons = append(run.Daemons, h.floodOutcome(d, before[d], counters[d], rss[d], legit[d], fst.Sent))
+		run.Daemons = append(run.Daemons, h.floodOutcome(d, before[d], counters[d], rss[d], legit[d], fst.Sent/uint64(share)))
 	}
 	return run, nil
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/portknock/knock/bench/internal/flood"
-	"github.com/portknock/knock/bench/internal/proc"
 )
 
 // The fwknop scenario's knockdaemon: fwknop's SPA packets on a port of
@@ -118,57 +117,11 @@ func (h *harness) runFwknop(ctx context.Context) error {
 // one second. CPU per packet divides a daemon's CPU by the packets sent
 // to its own port (a third of the flood, drawn at random).
 func (h *harness) fwknopFloodRun(ctx context.Context, rate int) (*floodRun, error) {
-	ds := h.fwknopDaemons()
-	defer func() {
-		for _, d := range ds {
-			d.stop()
-		}
-	}()
-	run := &floodRun{Target: "fwknop-spa-ports", Rate: rate}
-	for _, d := range ds {
-		h.logf("fwknop flood at %d/s per port: starting %s", rate, d.label)
-		if err := d.start(ctx, h); err != nil {
-			h.logf("  %v", err)
-		}
+	send := func(ctx context.Context) (flood.Stats, error) {
+		return h.floodUDP(ctx, rate*len(fwknopSPAPorts), uint64(rate))
 	}
-	live := running(ds)
-	before := map[*daemon]proc.Sample{}
-	counters := map[*daemon]map[string]float64{}
-	for _, d := range live {
-		before[d] = d.usage()
-		if d.metrics != nil {
-			counters[d], _ = d.metrics()
-		}
-	}
-	link0, _ := h.hostLink()
-	total := rate * len(fwknopSPAPorts)
-	h.logf("fwknop flood: %d/s to each of %d SPA ports for %s, %d real knocks on each daemon", rate, len(fwknopSPAPorts), h.opt.floodDur, h.opt.legit)
-	fctx, stopFlood := context.WithCancel(ctx)
-	defer stopFlood()
-	floodDone := make(chan struct{})
-	var fst flood.Stats
-	var ferr error
-	go func() {
-		defer close(floodDone)
-		fst, ferr = h.floodUDP(fctx, total, uint64(rate))
-	}()
-	rssc := h.sampleRSS(live, floodDone)
-	legit := h.legitDuring(ctx, live, h.opt.floodDur, h.opt.legit)
-	<-floodDone
-	rss := <-rssc
-	if ferr != nil {
-		return run, ferr
-	}
-	h.settle(live)
-	link1, _ := h.hostLink()
-	run.Sent, run.Failed, run.Elapsed, run.Achieved = fst.Sent, fst.Failed, fst.Elapsed, fst.Rate()
-	run.HostRx, run.HostDrops = link1.RxPackets-link0.RxPackets, link1.RxDropped-link0.RxDropped
-	run.Load = loadNow()
-	perPort := fst.Sent / uint64(len(fwknopSPAPorts))
-	for _, d := range ds {
-		run.Daemons = append(run.Daemons, h.floodOutcome(d, before[d], counters[d], rss[d], legit[d], perPort))
-	}
-	return run, nil
+	return h.floodWith(ctx, h.fwknopDaemons(), &floodRun{Target: "fwknop-spa-ports", Rate: rate},
+		fmt.Sprintf("fwknop flood at %d/s to each of %d SPA ports", rate, len(fwknopSPAPorts)), send, len(fwknopSPAPorts))
 }
 
 // floodUDP sends the garbage, split over two senders above 50,000
