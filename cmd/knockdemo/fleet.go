@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,16 +29,11 @@ import (
 // a Redis on one bridge. One knock at gate a opens b and c too; the same
 // knock, captured and sent to gate b, is refused there as a replay.
 func (s *story) fleet(ctx context.Context) error {
-	for _, tool := range []string{"ip", "nft", "redis-server"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s is missing (apt-get install iproute2 nftables redis-server): %w", tool, err)
-		}
-	}
-	dir, err := os.MkdirTemp("", "knockdemo-")
+	dir, cleanup, err := workDir("iproute2 nftables redis-server", "ip", "nft", "redis-server")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 
 	s.say("building a LAN: a bridge namespace and five namespaces on it, client 10.78.0.1, gate-a .2, gate-b .3, gate-c .4, redis .5")
 	lan, err := netns.NewLAN("client", "gate-a", "gate-b", "gate-c", "redis")

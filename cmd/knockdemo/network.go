@@ -21,18 +21,27 @@ import (
 	"github.com/portknock/knock/settings"
 )
 
-// network is the demo as root: real packets, a real firewall.
-func (s *story) network(ctx context.Context) error {
-	for _, tool := range []string{"ip", "nft"} {
+// workDir checks that the tools a root demo runs are installed (naming
+// the Debian packages that hold them) and makes its work directory.
+func workDir(packages string, tools ...string) (dir string, cleanup func(), err error) {
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%s is missing (apt-get install iproute2 nftables): %w", tool, err)
+			return "", nil, fmt.Errorf("%s is missing (apt-get install %s): %w", tool, packages, err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "knockdemo-")
+	if dir, err = os.MkdirTemp("", "knockdemo-"); err != nil {
+		return "", nil, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// network is the demo as root: real packets, a real firewall.
+func (s *story) network(ctx context.Context) error {
+	dir, cleanup, err := workDir("iproute2 nftables", "ip", "nft")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer cleanup()
 
 	s.say("building two network namespaces joined by veth: host 10.77.0.1, client 10.77.0.2")
 	pair, err := netns.NewPair()
