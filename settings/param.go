@@ -154,19 +154,6 @@ var params = []Param{
 	{Name: "maxsources", Kind: Int, For: Daemon, Default: "131072", Min: 1, Max: 1 << 22, Help: "sources seen once that are tracked (memory is fixed)"},
 	{Name: "maxactive", Kind: Int, For: Daemon, Default: "16384", Min: 1, Max: 1 << 20, Help: "sources seen repeatedly that are tracked, with their knock queues"},
 
-	// Daemon: a fleet of gates sharing replay claims and grants (docs/fleet.md).
-	{Name: "fleet", For: Daemon, Help: "the fleet's Redis: redis://HOST:PORT/DB, rediss://..., redis-sentinel://H1:P1,H2:P2/DB?master=NAME or redis-cluster://H1:P1,...; unset: this gate is alone"},
-	{Name: "fleetname", For: Daemon, Default: "knock", Help: "the fleet's name, which prefixes every Redis key"},
-	{Name: "fleetgate", For: Daemon, Help: "this gate's name in the fleet (default: the host name)"},
-	{Name: "fleetgroup", For: Daemon, Default: "default", Help: "the group of gates that open each other's grants"},
-	{Name: "fleetkey", For: Daemon, Help: "file (mode 0600) holding the fleet key that signs grants, shared by every gate; required with fleet"},
-	{Name: "fleetcredentials", For: Daemon, Help: "file (mode 0600) with Redis ACL credentials (user and password lines); never in this file or on the command line"},
-	{Name: "fleetfailure", For: Daemon, Default: "refuse", Help: "when Redis cannot be reached: refuse every knock, or local (decide alone from this gate's claims, reconcile later)"},
-	{Name: "fleetreplicas", Kind: Int, For: Daemon, Default: "0", Min: 0, Max: 16, Help: "replicas that must acknowledge a claim (Redis WAIT) before it counts"},
-
-	// Daemon: operations.
-	{Name: "controlsocket", For: Daemon, Help: "the unix socket -list and -revoke reach the running daemon through (default: control.sock beside replayfile, or /run/knockdaemon/control.sock with replay = no); only its owner (root) may use it"},
-
 	// Daemon: firewall.
 	{Name: "firewall", For: Daemon, Default: "nft", Help: "nft, iptables or command"},
 	{Name: "nftmode", For: Daemon, Default: "own", Help: "nft: own (the daemon's own table guards the ports) or existing (sets in your table)"},
@@ -186,6 +173,7 @@ var params = []Param{
 	{Name: "fleetreplicas", Kind: Int, For: Daemon, Default: "0", Min: 0, Max: 16, Help: "replicas that must acknowledge a claim (Redis WAIT) before it counts"},
 
 	// Daemon: operations.
+	{Name: "controlsocket", For: Daemon, Help: "the unix socket -list and -revoke reach the running daemon through (default: control.sock beside replayfile, or /run/knockdaemon/control.sock with replay = no); only its owner (root) may use it"},
 	{Name: "metrics", For: Daemon, Help: "address for Prometheus metrics, such as 127.0.0.1:9477 (off when empty)"},
 	{Name: "logformat", For: Daemon, Default: "text", Help: "log lines as text or json"},
 	{Name: "logto", For: Daemon, Default: "stderr", Help: "where logs go: stderr or syslog"},

@@ -296,3 +296,15 @@ func mustLookup(t *testing.T, name string) settings.Param {
 	}
 	return p
 }
+
+// TestEveryNameOnce: no parameter is defined twice (a merge once left the
+// fleet's eight in the table twice, and Params listed them twice).
+func TestEveryNameOnce(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range settings.Params(settings.Both) {
+		if seen[p.Name] {
+			t.Errorf("parameter %q is defined more than once", p.Name)
+		}
+		seen[p.Name] = true
+	}
+}
